@@ -1,0 +1,3 @@
+//! Client connections: TCP and WebSocket listeners and the connection state machine.
+
+pub mod ws;

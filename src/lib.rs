@@ -1,0 +1,11 @@
+//! Jindou (筋斗云): a WuKongIM-compatible instant-messaging server, thread-per-core on io_uring.
+//!
+//! Module map (rooms depend downwards only: `gateway`/`api` → `shard` → storage, `proto`;
+//! `runtime` is the floor):
+
+pub mod config;
+pub mod proto;
+pub mod runtime;
+pub mod api;
+pub mod server;
+pub mod gateway;

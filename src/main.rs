@@ -1,0 +1,97 @@
+//! The `jindou` binary: parse the command line, load the config, run the shards until a
+//! signal, stop gracefully.
+
+use clap::{Parser, Subcommand};
+use jindou::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Jindou (筋斗云): a WuKongIM-compatible instant-messaging server.
+#[derive(Parser, Debug)]
+#[command(name = "jindou", version, about)]
+struct Cli {
+    /// YAML config file with WuKongIM's keys (and Jindou's); embedded defaults without it.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the effective configuration (defaults, file and WK_* variables merged) and exit.
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (config, report) = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("jindou: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Config) = cli.command {
+        for key in &report.unknown_keys {
+            eprintln!("jindou: warning: unknown config key `{key}` ignored");
+        }
+        print!("{}", config.to_yaml());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config);
+    for key in &report.unknown_keys {
+        tracing::warn!(key = %key, "unknown config key ignored");
+    }
+    let server = match jindou::server::start(config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("jindou: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let a = &server.addrs;
+    println!(
+        "jindou {} listening http={}",
+        env!("CARGO_PKG_VERSION"),
+        a.http
+    );
+    let shutdown = server.shutdown_handle();
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("jindou: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            tracing::info!(signal = sig, "stopping");
+            shutdown.trigger();
+        }
+    });
+    let clean = server.wait();
+    handle.close();
+    if clean {
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_filter()));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_line_number(config.logger.line_num)
+        .try_init();
+}

@@ -1,0 +1,162 @@
+//! Payload sealing/opening for SEND and RECV: ties [`ConnCipher`] to the packet fields that
+//! `msg_key` covers, so the gateway and test clients cannot get the sign order wrong.
+//!
+//! Policy (spec §7.5, §11.2): a packet whose setting has NoEncrypt, or a connection without a
+//! cipher, carries the plaintext and an empty msg_key (Go-v3 behaviour).
+
+use super::crypto::ConnCipher;
+use super::error::CryptoError;
+use super::packet::{Recv, Send};
+use super::wkstr::WkStr;
+use bytes::{Bytes, BytesMut};
+
+fn encrypting(cipher: Option<&ConnCipher>, no_encrypt: bool) -> Option<&ConnCipher> {
+    cipher.filter(|_| !no_encrypt)
+}
+
+impl Recv {
+    /// Server side: fills `payload` and `msg_key` for one recipient connection. All other
+    /// fields (ids, seq, timestamp, from_uid, receiver-side channel_id, setting) must already be
+    /// set, as msg_key covers them. `scratch` is a reusable buffer the ciphertext is split off
+    /// from, amortising allocations across recipients.
+    pub fn seal(&mut self, plaintext: &Bytes, cipher: Option<&ConnCipher>, scratch: &mut BytesMut) {
+        match encrypting(cipher, self.setting.no_encrypt()) {
+            Some(c) => {
+                c.encrypt_into(plaintext, scratch);
+                self.payload = scratch.split().freeze();
+                let key = c.recv_msg_key(
+                    self.message_id,
+                    self.message_seq,
+                    &self.client_msg_no,
+                    self.timestamp,
+                    &self.from_uid,
+                    &self.channel_id,
+                    self.channel_type,
+                    &self.payload,
+                );
+                self.msg_key = key.to_wkstr();
+            }
+            None => {
+                self.payload = plaintext.clone();
+                self.msg_key = WkStr::EMPTY;
+            }
+        }
+    }
+
+    /// Client side: verifies msg_key and returns the plaintext (or the raw payload when not
+    /// encrypted).
+    pub fn open(&self, cipher: Option<&ConnCipher>) -> Result<Bytes, CryptoError> {
+        match encrypting(cipher, self.setting.no_encrypt()) {
+            Some(c) => {
+                let key = c.recv_msg_key(
+                    self.message_id,
+                    self.message_seq,
+                    &self.client_msg_no,
+                    self.timestamp,
+                    &self.from_uid,
+                    &self.channel_id,
+                    self.channel_type,
+                    &self.payload,
+                );
+                if !key.matches(self.msg_key.as_bytes()) {
+                    return Err(CryptoError::MsgKeyMismatch);
+                }
+                c.decrypt(&self.payload)
+            }
+            None => Ok(self.payload.clone()),
+        }
+    }
+}
+
+impl Send {
+    /// Client side: fills `payload` and `msg_key` from `plaintext` (all other fields set first).
+    pub fn seal(&mut self, plaintext: &Bytes, cipher: Option<&ConnCipher>, scratch: &mut BytesMut) {
+        match encrypting(cipher, self.setting.no_encrypt()) {
+            Some(c) => {
+                c.encrypt_into(plaintext, scratch);
+                self.payload = scratch.split().freeze();
+                let key = c.send_msg_key(
+                    self.client_seq,
+                    &self.client_msg_no,
+                    &self.channel_id,
+                    self.channel_type,
+                    &self.payload,
+                );
+                self.msg_key = key.to_wkstr();
+            }
+            None => {
+                self.payload = plaintext.clone();
+                self.msg_key = WkStr::EMPTY;
+            }
+        }
+    }
+
+    /// Server side: verifies msg_key (error → SENDACK 8) and decrypts (error → SENDACK 9),
+    /// see [`CryptoError::reason_code`]. Returns the plaintext to store.
+    pub fn open(&self, cipher: Option<&ConnCipher>) -> Result<Bytes, CryptoError> {
+        match encrypting(cipher, self.setting.no_encrypt()) {
+            Some(c) => {
+                let key = c.send_msg_key(
+                    self.client_seq,
+                    &self.client_msg_no,
+                    &self.channel_id,
+                    self.channel_type,
+                    &self.payload,
+                );
+                if !key.matches(self.msg_key.as_bytes()) {
+                    return Err(CryptoError::MsgKeyMismatch);
+                }
+                c.decrypt(&self.payload)
+            }
+            None => Ok(self.payload.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::types::{ChannelType, Setting};
+
+    fn cipher() -> ConnCipher {
+        ConnCipher::from_key_iv(*b"d8e6474fb0ec4b66", *b"abcdefghijklmnop")
+    }
+
+    #[test]
+    fn recv_seal_matches_vector_and_opens() {
+        let mut r = Recv {
+            from_uid: "bob".into(),
+            channel_id: "bob".into(),
+            channel_type: ChannelType::PERSON,
+            client_msg_no: "msg-0100".into(),
+            message_id: 1234567890123456790,
+            message_seq: 8,
+            timestamp: 1700000001,
+            ..Recv::default()
+        };
+        let pt = Bytes::from_static(br#"{"type":1,"content":"hi alice"}"#);
+        let mut scratch = BytesMut::new();
+        r.seal(&pt, Some(&cipher()), &mut scratch);
+        assert_eq!(r.msg_key, "9ce0e1927f08dbcaacdf108ae58fa0e6");
+        assert_eq!(
+            &r.payload[..],
+            b"Rnphe4Azr58H+HwcFJ3iZY3xvtEsug0LX4TEcVLxfgs="
+        );
+        assert_eq!(r.open(Some(&cipher())).unwrap(), pt);
+        r.timestamp += 1;
+        assert_eq!(r.open(Some(&cipher())), Err(CryptoError::MsgKeyMismatch));
+    }
+
+    #[test]
+    fn no_encrypt_passes_plaintext() {
+        let mut s = Send {
+            setting: Setting::NO_ENCRYPT,
+            ..Send::default()
+        };
+        let pt = Bytes::from_static(b"{}");
+        s.seal(&pt, Some(&cipher()), &mut BytesMut::new());
+        assert_eq!(s.payload, pt);
+        assert!(s.msg_key.is_empty());
+        assert_eq!(s.open(Some(&cipher())).unwrap(), pt);
+    }
+}

@@ -1,0 +1,41 @@
+//! The floor everything stands on: shard threads on monoio runtimes, SO_REUSEPORT listeners,
+//! slot ownership, the SPSC mesh between shards, and shutdown.
+//!
+//! Kept thin so the runtime could be swapped: the rest of the server sees these types only.
+
+pub mod driver;
+pub mod listen;
+pub mod mesh;
+pub mod reply;
+pub mod shutdown;
+pub mod slots;
+
+pub use driver::{run_on, DriverChoice, DriverKind};
+pub use mesh::{build_mesh, LocalMesh, MeshEndpoint, MeshStats};
+pub use reply::{Replies, ReplyFuture};
+pub use shutdown::{LocalStop, Shutdown};
+pub use slots::{slot_of, SlotMap, SLOT_COUNT};
+
+/// Pins the calling thread to `core` (modulo the cores this process may use); false if the
+/// system refused, which only costs locality.
+pub fn pin_to_core(core: usize) -> bool {
+    match core_affinity::get_core_ids() {
+        Some(ids) if !ids.is_empty() => core_affinity::set_for_current(ids[core % ids.len()]),
+        _ => false,
+    }
+}
+
+/// Lets the other ready tasks of this shard run (e.g. the mesh flusher) before continuing.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}

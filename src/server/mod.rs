@@ -1,0 +1,126 @@
+//! Starting and stopping the whole server: bind the listener groups, build the mesh, start one
+//! pinned thread per shard, wait for SIGINT/SIGTERM, stop gracefully.
+
+mod context;
+mod shard_main;
+
+pub use context::ShardCtx;
+
+use crate::config::Config;
+use crate::runtime::{listen::bind_group, DriverChoice, Shutdown};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long shards get to finish in-flight work after a stop signal.
+pub const STOP_GRACE: Duration = Duration::from_secs(4);
+
+/// The listening sockets of one shard, bound on the main thread so errors surface at start-up.
+pub struct ShardListeners {
+    /// REST API.
+    pub http: TcpListener,
+}
+
+/// Where the server listens (ports resolved when the config asked for port 0).
+#[derive(Clone, Debug)]
+pub struct BoundAddrs {
+    /// REST API.
+    pub http: SocketAddr,
+}
+
+/// A started server: its addresses, and the handle that stops it.
+pub struct RunningServer {
+    /// Where it listens.
+    pub addrs: BoundAddrs,
+    shutdown: Arc<Shutdown>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Asks every shard to stop.
+    pub fn stop(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// A handle that can stop the server from another thread (signal handling).
+    pub fn shutdown_handle(&self) -> Arc<Shutdown> {
+        self.shutdown.clone()
+    }
+
+    /// Runs until the shards end by themselves or a stop is asked; after a stop, waits at
+    /// most the grace period (plus a second). False if some shard did not finish in time.
+    pub fn wait(self) -> bool {
+        loop {
+            if self.threads.iter().all(|t| t.is_finished()) {
+                return self.join(Duration::ZERO);
+            }
+            if self.shutdown.is_triggered() {
+                return self.join(STOP_GRACE + Duration::from_secs(1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for every shard to finish; false if some did not within `deadline`.
+    pub fn join(self, deadline: Duration) -> bool {
+        let until = Instant::now() + deadline;
+        for t in &self.threads {
+            while !t.is_finished() {
+                if Instant::now() >= until {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+        true
+    }
+}
+
+/// Binds every listener, starts the shards and returns at once.
+pub fn start(config: Config) -> io::Result<RunningServer> {
+    let config = Arc::new(config);
+    let shards = config.effective_shards();
+    let addrs = config
+        .listen_addrs()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let http = bind_group(addrs.http, shards)?;
+    let bound = BoundAddrs {
+        http: http[0].local_addr()?,
+    };
+    std::fs::create_dir_all(&config.root_dir).map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot create rootDir {}: {e}", config.root_dir))
+    })?;
+    let shutdown = Shutdown::new(shards);
+    let driver = DriverChoice::from_config(&config.runtime.driver);
+    let mut threads = Vec::with_capacity(shards);
+    for (id, http) in http.into_iter().enumerate() {
+        let listeners = ShardListeners { http };
+        let config = config.clone();
+        let shutdown = shutdown.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("jindou-shard-{id}"))
+            .spawn(move || {
+                if config.runtime.pin_cores && !crate::runtime::pin_to_core(id) {
+                    tracing::debug!(shard = id, "could not pin to a core");
+                }
+                let result = crate::runtime::run_on(driver, |kind| {
+                    tracing::info!(shard = id, driver = kind.name(), "shard started");
+                    shard_main::run_shard(id, kind, config, listeners, shutdown.clone())
+                });
+                if let Err(e) = result {
+                    tracing::error!(shard = id, error = %e, "shard could not start its runtime");
+                    shutdown.trigger();
+                }
+            })?;
+        threads.push(thread);
+    }
+    Ok(RunningServer {
+        addrs: bound,
+        shutdown,
+        threads,
+    })
+}

@@ -1,0 +1,146 @@
+//! In-memory per-channel indexes: seq → LSN (dense from the first stored seq) and
+//! message_id → LSN.
+
+use std::collections::HashMap;
+
+use crate::error::{Result, StoreError};
+
+/// Number of a channel inside one store (an interned `(channel_id, channel_type)`).
+pub type ChannelNo = u32;
+
+/// One channel's seq → LSN index.
+#[derive(Debug, Clone)]
+pub struct ChannelIndex {
+    /// Storage channel id.
+    pub id: Box<str>,
+    /// Channel type.
+    pub ty: u8,
+    /// Seq of `lsns[0]` (seqs below were deleted by retention).
+    first_seq: u64,
+    lsns: Vec<u64>,
+}
+
+impl ChannelIndex {
+    /// Highest seq assigned (0 if none).
+    pub fn max_seq(&self) -> u64 {
+        self.first_seq + self.lsns.len() as u64 - 1
+    }
+    /// First seq still stored.
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+    /// LSN of `seq`, if stored.
+    pub fn lsn(&self, seq: u64) -> Option<u64> {
+        if seq < self.first_seq {
+            return None;
+        }
+        self.lsns.get((seq - self.first_seq) as usize).copied()
+    }
+    /// Drops entries below `first_lsn` (deleted segments).
+    fn trim_below(&mut self, first_lsn: u64) {
+        let n = self.lsns.partition_point(|&l| l < first_lsn);
+        if n > 0 {
+            self.lsns.drain(..n);
+            self.first_seq += n as u64;
+        }
+    }
+}
+
+/// All channels of a store and the message_id index.
+#[derive(Default)]
+pub struct Indexes {
+    channels: Vec<ChannelIndex>,
+    /// channel_type → (channel_id → channel number); few types, so a short list.
+    by_key: Vec<(u8, HashMap<Box<str>, ChannelNo>)>,
+    by_message_id: HashMap<i64, u64>,
+}
+
+impl Indexes {
+    /// Looks a channel up without allocating.
+    pub fn find(&self, id: &str, ty: u8) -> Option<ChannelNo> {
+        self.by_key
+            .iter()
+            .find(|(t, _)| *t == ty)
+            .and_then(|(_, m)| m.get(id).copied())
+    }
+
+    /// Looks a channel up, creating it (empty, next seq 1) if unknown.
+    pub fn find_or_create(&mut self, id: &str, ty: u8) -> ChannelNo {
+        if let Some(no) = self.find(id, ty) {
+            return no;
+        }
+        let no = self.channels.len() as ChannelNo;
+        self.channels.push(ChannelIndex {
+            id: id.into(),
+            ty,
+            first_seq: 1,
+            lsns: Vec::new(),
+        });
+        let map = match self.by_key.iter_mut().position(|(t, _)| *t == ty) {
+            Some(i) => &mut self.by_key[i].1,
+            None => {
+                self.by_key.push((ty, HashMap::new()));
+                &mut self.by_key.last_mut().expect("just pushed").1
+            }
+        };
+        map.insert(id.into(), no);
+        no
+    }
+
+    /// The channel with this number.
+    pub fn channel(&self, no: ChannelNo) -> &ChannelIndex {
+        &self.channels[no as usize]
+    }
+
+    /// Number of channels known.
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Next seq of a channel.
+    pub fn next_seq(&self, no: ChannelNo) -> u64 {
+        self.channels[no as usize].max_seq() + 1
+    }
+
+    /// Records that `seq` of channel `no` lives at `lsn`. Seqs must be dense: the first seq
+    /// seen for a channel may be above 1 (older ones deleted by retention), later ones must
+    /// follow by one. A gap is reported as corruption.
+    pub fn insert(&mut self, no: ChannelNo, seq: u64, lsn: u64, message_id: i64) -> Result<()> {
+        let ch = &mut self.channels[no as usize];
+        if ch.lsns.is_empty() && seq > ch.max_seq() {
+            ch.first_seq = seq;
+        } else if seq != ch.max_seq() + 1 {
+            return Err(StoreError::BadFile {
+                path: Default::default(),
+                reason: format!(
+                    "channel {}/{}: seq {seq} does not follow {} (gap or duplicate)",
+                    ch.id,
+                    ch.ty,
+                    ch.max_seq()
+                ),
+            });
+        }
+        debug_assert!(ch.lsns.last().is_none_or(|&l| l < lsn), "LSNs increase");
+        ch.lsns.push(lsn);
+        self.by_message_id.insert(message_id, lsn);
+        Ok(())
+    }
+
+    /// LSN of a message id.
+    pub fn by_message_id(&self, id: i64) -> Option<u64> {
+        self.by_message_id.get(&id).copied()
+    }
+
+    /// Forgets everything below `first_lsn` (retention deleted those segments).
+    pub fn trim_below(&mut self, first_lsn: u64) {
+        for ch in &mut self.channels {
+            ch.trim_below(first_lsn);
+        }
+        self.by_message_id.retain(|_, l| *l >= first_lsn);
+    }
+
+    /// Messages indexed.
+    pub fn message_count(&self) -> usize {
+        self.by_message_id.len()
+    }
+}

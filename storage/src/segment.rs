@@ -1,0 +1,196 @@
+//! One segment file: preallocated with fallocate, mapped read-write, records appended by copy.
+
+use std::cell::Cell;
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use memmap2::MmapMut;
+
+use crate::commit::SyncTarget;
+use crate::error::{Result, StoreError};
+use crate::record::{self, Decoded, ALIGN};
+
+/// File name of the segment starting at LSN `base`.
+pub fn segment_name(base: u64) -> String {
+    format!("{base:020}.seg")
+}
+
+/// Parses a segment file name back into its base LSN.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Reserves `len` real blocks for `file` (never a sparse file: a full disk then shows up here
+/// as ENOSPC, not later as SIGBUS on the mapping).
+pub fn fallocate(file: &File, len: u64) -> std::io::Result<()> {
+    loop {
+        // SAFETY: plain syscall on an fd we own.
+        let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// A mapped segment. `base` is the LSN of its first byte; a record's LSN is `base + offset`.
+pub struct Segment {
+    base: u64,
+    path: PathBuf,
+    map: MmapMut,
+    /// Bytes of records written (the next record goes here).
+    write_pos: usize,
+    /// Newest record timestamp (unix seconds) seen in this segment, for retention by age.
+    newest_ts: Cell<i64>,
+    sync: Rc<SyncTarget>,
+}
+
+impl Segment {
+    /// Creates and preallocates a new segment file `dir/<base>.seg` of `size` bytes.
+    ///
+    /// The file is built under a temporary name and renamed, so a crash never leaves a
+    /// half-allocated segment under a real name. On ENOSPC the file is removed and
+    /// [`StoreError::DiskFull`] returned.
+    pub fn create(dir: &Path, base: u64, size: u64) -> Result<Segment> {
+        let path = dir.join(segment_name(base));
+        let tmp = dir.join(format!("{}.tmp", segment_name(base)));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        if let Err(e) = fallocate(&file, size) {
+            drop(file);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(StoreError::from_io(e));
+        }
+        std::fs::rename(&tmp, &path)?;
+        Self::map(file, path, base)
+    }
+
+    /// Opens an existing segment file.
+    pub fn open(path: &Path, base: u64) -> Result<Segment> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Self::map(file, path.to_path_buf(), base)
+    }
+
+    fn map(file: File, path: PathBuf, base: u64) -> Result<Segment> {
+        let len = file.metadata()?.len();
+        if len == 0 || len % ALIGN as u64 != 0 {
+            return Err(StoreError::BadFile {
+                path,
+                reason: format!("segment size {len} is not a positive multiple of {ALIGN}"),
+            });
+        }
+        // SAFETY: the file is ours alone (one store per directory, one thread per store) and
+        // is never truncated while mapped.
+        let map = unsafe { MmapMut::map_mut(&file)? };
+        debug_assert_eq!(map.as_ptr() as usize % ALIGN, 0);
+        Ok(Segment {
+            base,
+            path,
+            map,
+            write_pos: 0,
+            newest_ts: Cell::new(i64::MIN),
+            sync: Rc::new(SyncTarget::new(file)),
+        })
+    }
+
+    /// LSN of the first byte.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+    /// LSN just past the last record.
+    pub fn end(&self) -> u64 {
+        self.base + self.write_pos as u64
+    }
+    /// Bytes of records written.
+    pub fn write_pos(&self) -> usize {
+        self.write_pos
+    }
+    /// File size (the preallocated capacity).
+    pub fn capacity(&self) -> usize {
+        self.map.len()
+    }
+    /// File path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Handle used by the group commit to fdatasync this file.
+    pub fn sync_target(&self) -> &Rc<SyncTarget> {
+        &self.sync
+    }
+    /// Newest record time seen (`i64::MIN` when unknown).
+    pub fn newest_ts(&self) -> i64 {
+        self.newest_ts.get()
+    }
+    /// Records that a record with timestamp `ts` lives here.
+    pub fn note_ts(&self, ts: i64) {
+        if ts > self.newest_ts.get() {
+            self.newest_ts.set(ts);
+        }
+    }
+
+    /// Whether a record with this payload length still fits.
+    pub fn fits(&self, payload_len: usize) -> bool {
+        self.write_pos + record::framed_len(payload_len) <= self.map.len()
+    }
+
+    /// Copies a record into the mapping; returns its offset in the segment.
+    /// The caller checked [`Segment::fits`].
+    pub fn append(&mut self, kind: u8, payload: &[u8]) -> usize {
+        let at = self.write_pos;
+        debug_assert_eq!(at % ALIGN, 0);
+        let n = record::encode(&mut self.map[at..], kind, payload);
+        self.write_pos += n;
+        at
+    }
+
+    /// Decodes what lies at `offset` (which must be 16-byte aligned).
+    pub fn decode_at(&self, offset: usize) -> Decoded<'_> {
+        if offset >= self.map.len() {
+            return Decoded::End;
+        }
+        record::decode(&self.map[offset..])
+    }
+
+    /// Sets the write position after recovery found the end of the valid records.
+    pub(crate) fn set_write_pos(&mut self, pos: usize) {
+        assert!(pos <= self.map.len() && pos % ALIGN == 0);
+        self.write_pos = pos;
+    }
+
+    /// Zeroes `[from, capacity)`, touching only pages that are not already zero, so a torn
+    /// tail disappears without dirtying the whole preallocated rest.
+    pub(crate) fn zero_from(&mut self, from: usize) -> usize {
+        const CHUNK: usize = 4096;
+        let mut zeroed = 0;
+        let mut pos = from;
+        while pos < self.map.len() {
+            let end = ((pos / CHUNK) + 1) * CHUNK;
+            let end = end.min(self.map.len());
+            let chunk = &mut self.map[pos..end];
+            if chunk.iter().any(|&b| b != 0) {
+                chunk.fill(0);
+                zeroed += end - pos;
+            }
+            pos = end;
+        }
+        zeroed
+    }
+
+    /// Raw bytes of the mapping (for scanning).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+}
