@@ -3,9 +3,10 @@
 //! Module map (rooms depend downwards only: `gateway`/`api` → `shard` → storage, `proto`;
 //! `runtime` is the floor):
 
+pub mod api;
 pub mod config;
+pub mod gateway;
 pub mod proto;
 pub mod runtime;
-pub mod api;
 pub mod server;
-pub mod gateway;
+pub mod shard;

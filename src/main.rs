@@ -51,11 +51,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let a = &server.addrs;
     println!(
-        "jindou {} listening http={}",
+        "jindou {} listening {}",
         env!("CARGO_PKG_VERSION"),
-        a.http
+        server.addrs
     );
     let shutdown = server.shutdown_handle();
     let mut signals = match signal_hook::iterator::Signals::new([

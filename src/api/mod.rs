@@ -1,4 +1,5 @@
-//! The REST API on `httpAddr`: the HTTP floor plus the router and endpoint groups.
+//! The REST API on `httpAddr`: the HTTP floor, the router and the endpoint groups.
 
+pub mod handlers;
 pub mod http;
 pub mod router;

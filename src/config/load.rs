@@ -17,14 +17,20 @@ pub enum ConfigError {
     /// The file is not valid YAML, or its top level is not a mapping.
     Syntax { path: String, error: String },
     /// A key has a value of the wrong type or out of range.
-    BadValue { key: String, value: String, why: String },
+    BadValue {
+        key: String,
+        value: String,
+        why: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Read { path, error } => write!(f, "cannot read config file {path}: {error}"),
-            Self::Syntax { path, error } => write!(f, "config file {path} is not valid YAML: {error}"),
+            Self::Syntax { path, error } => {
+                write!(f, "config file {path} is not valid YAML: {error}")
+            }
             Self::BadValue { key, value, why } => {
                 write!(f, "config key `{key}` has a bad value {value}: {why}")
             }
@@ -50,10 +56,14 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(Config, LoadReport), ConfigError> {
         let text = match file {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-                path: path.display().to_string(),
-                error,
-            })?),
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+                        path: path.display().to_string(),
+                        error,
+                    })?,
+                )
+            }
             None => None,
         };
         let origin = file.map(|p| p.display().to_string()).unwrap_or_default();

@@ -41,7 +41,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| format!("duration {text:?} lacks a unit (ms, s, m, h, d)"))?;
         if num_len == 0 {
-            return Err(format!("duration {text:?} is not a number followed by a unit"));
+            return Err(format!(
+                "duration {text:?} is not a number followed by a unit"
+            ));
         }
         let value: f64 = rest[..num_len]
             .parse()
@@ -75,7 +77,12 @@ pub fn format_duration(d: Duration) -> String {
     if d.subsec_nanos() % 1_000_000 != 0 {
         return format!("{}us", d.as_micros());
     }
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if ms != 0 && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }
@@ -117,7 +124,9 @@ impl de::Visitor<'_> for DurationVisitor {
         if v.is_finite() && (0.0..1e12).contains(&v) {
             Ok(ConfigDuration(Duration::from_secs_f64(v)))
         } else {
-            Err(E::custom(format!("a duration must be a non-negative number: {v}")))
+            Err(E::custom(format!(
+                "a duration must be a non-negative number: {v}"
+            )))
         }
     }
 }

@@ -19,7 +19,11 @@ pub struct ListenAddrs {
 }
 
 /// Parses `tcp://host:port`, `ws://host:port`, or `host:port` into a socket address.
-pub(crate) fn parse_listen(key: &str, value: &str, schemes: &[&str]) -> Result<SocketAddr, ConfigError> {
+pub(crate) fn parse_listen(
+    key: &str,
+    value: &str,
+    schemes: &[&str],
+) -> Result<SocketAddr, ConfigError> {
     let bad = |why: String| ConfigError::BadValue {
         key: key.into(),
         value: format!("{value:?}"),
@@ -65,13 +69,21 @@ impl Config {
     /// Refuses values that parse but cannot work; names the key and the value.
     pub fn validate(&self) -> Result<(), ConfigError> {
         one_of("mode", &self.mode, &["debug", "release", "bench"])?;
-        one_of("runtime.driver", &self.runtime.driver, &["auto", "uring", "epoll"])?;
+        one_of(
+            "runtime.driver",
+            &self.runtime.driver,
+            &["auto", "uring", "epoll"],
+        )?;
         one_of(
             "storage.syncPolicy",
             &self.storage.sync_policy,
             &["always", "interval", "none"],
         )?;
-        one_of("datasource.protocol", &self.datasource.protocol, &["cmd", "rest"])?;
+        one_of(
+            "datasource.protocol",
+            &self.datasource.protocol,
+            &["cmd", "rest"],
+        )?;
         if self.root_dir.trim().is_empty() {
             return Err(ConfigError::BadValue {
                 key: "rootDir".into(),
@@ -94,13 +106,33 @@ impl Config {
             });
         }
         at_least("storage.syncBatch", self.storage.sync_batch as u64, 1)?;
-        at_least("storage.segmentSize", self.storage.segment_size.get(), 1 << 20)?;
+        at_least(
+            "storage.segmentSize",
+            self.storage.segment_size.get(),
+            1 << 20,
+        )?;
         at_least("limits.maxFrameSize", self.limits.max_frame_size.get(), 64)?;
-        at_least("limits.outboundBuffer", self.limits.outbound_buffer.get(), 4096)?;
-        at_least("limits.maxHttpHeader", self.limits.max_http_header.get(), 1024)?;
+        at_least(
+            "limits.outboundBuffer",
+            self.limits.outbound_buffer.get(),
+            4096,
+        )?;
+        at_least(
+            "limits.maxHttpHeader",
+            self.limits.max_http_header.get(),
+            1024,
+        )?;
         at_least("limits.maxHttpBody", self.limits.max_http_body.get(), 1024)?;
-        at_least("limits.maxConnections", self.limits.max_connections as u64, 1)?;
-        at_least("runtime.meshCapacity", self.runtime.mesh_capacity as u64, 16)?;
+        at_least(
+            "limits.maxConnections",
+            self.limits.max_connections as u64,
+            1,
+        )?;
+        at_least(
+            "runtime.meshCapacity",
+            self.runtime.mesh_capacity as u64,
+            16,
+        )?;
         if self.limits.max_frame_size.get() > 256 << 20 {
             return Err(ConfigError::BadValue {
                 key: "limits.maxFrameSize".into(),

@@ -1,3 +1,38 @@
 //! Client connections: TCP and WebSocket listeners and the connection state machine.
+//!
+//! `session` reads and handles packets; `conn` holds a connection's shared state and its
+//! bounded outbound queue; `auth` is the uid owner's side of CONNECT; `ws` the WebSocket codec.
 
+pub mod auth;
+pub mod conn;
+pub mod retry;
+pub mod session;
 pub mod ws;
+
+use crate::shard::{stats, Shard};
+use std::rc::Rc;
+
+/// Accepts client connections on one listener until the shard stops.
+pub async fn accept_clients(shard: Rc<Shard>, listener: monoio::net::TcpListener, websocket: bool) {
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = shard.ctx.stop.wait() => return,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                let max = shard.ctx.config.limits.max_connections / shard.ctx.slots.shards();
+                if shard.conns.borrow().len() >= max.max(1) {
+                    stats::inc(&shard.stats.conns_refused);
+                    drop(stream);
+                    continue;
+                }
+                monoio::spawn(session::serve_client(shard.clone(), stream, websocket));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                monoio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}

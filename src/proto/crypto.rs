@@ -321,6 +321,8 @@ pub fn server_handshake_with(
     salt: [u8; SALT_LEN],
 ) -> Result<ServerHandshake, CryptoError> {
     let client_pub = decode_public_key(client_key_b64)?;
+    // The salt travels as a text field and both sides use its bytes as the IV.
+    let salt_text = std::str::from_utf8(&salt).map_err(|_| CryptoError::BadSalt)?;
     let secret = StaticSecret::from(server_secret);
     let server_pub = PublicKey::from(&secret);
     let shared = secret.diffie_hellman(&client_pub);
@@ -328,7 +330,7 @@ pub fn server_handshake_with(
     Ok(ServerHandshake {
         cipher,
         server_key: WkStr::from(STANDARD.encode(server_pub.as_bytes())),
-        salt: WkStr::from(String::from_utf8_lossy(&salt).into_owned()),
+        salt: WkStr::copy_from_str(salt_text),
     })
 }
 

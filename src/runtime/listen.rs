@@ -26,10 +26,10 @@ pub fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>
     let actual = first.local_addr()?;
     let mut group = vec![first];
     for _ in 1..count {
-        group.push(
-            bind_one(actual)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {actual}: {e}")))?,
-        );
+        group
+            .push(bind_one(actual).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen on {actual}: {e}"))
+            })?);
     }
     Ok(group)
 }
@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn a_group_shares_one_resolved_port() {
         let group = bind_group("127.0.0.1:0".parse().unwrap(), 3).expect("bind");
-        let ports: Vec<u16> = group.iter().map(|l| l.local_addr().unwrap().port()).collect();
+        let ports: Vec<u16> = group
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
         assert_ne!(ports[0], 0);
         assert!(ports.iter().all(|p| *p == ports[0]), "{ports:?}");
     }

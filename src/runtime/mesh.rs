@@ -44,13 +44,21 @@ pub struct MeshStats {
 /// Builds the N×N rings and returns one endpoint per shard, to be moved to its thread.
 pub fn build_mesh<T: Send>(shards: usize, ring_capacity: usize) -> Vec<MeshEndpoint<T>> {
     assert!(shards >= 1, "a mesh needs at least one shard");
-    assert!(ring_capacity >= 1, "a ring needs room for at least one message");
-    let bells: Arc<Vec<CachePadded<Doorbell>>> =
-        Arc::new((0..shards).map(|_| CachePadded::new(Doorbell::default())).collect());
-    let mut tx: Vec<Vec<Option<rtrb::Producer<T>>>> =
-        (0..shards).map(|_| (0..shards).map(|_| None).collect()).collect();
-    let mut rx: Vec<Vec<Option<rtrb::Consumer<T>>>> =
-        (0..shards).map(|_| (0..shards).map(|_| None).collect()).collect();
+    assert!(
+        ring_capacity >= 1,
+        "a ring needs room for at least one message"
+    );
+    let bells: Arc<Vec<CachePadded<Doorbell>>> = Arc::new(
+        (0..shards)
+            .map(|_| CachePadded::new(Doorbell::default()))
+            .collect(),
+    );
+    let mut tx: Vec<Vec<Option<rtrb::Producer<T>>>> = (0..shards)
+        .map(|_| (0..shards).map(|_| None).collect())
+        .collect();
+    let mut rx: Vec<Vec<Option<rtrb::Consumer<T>>>> = (0..shards)
+        .map(|_| (0..shards).map(|_| None).collect())
+        .collect();
     for (src, tx_row) in tx.iter_mut().enumerate() {
         for (dst, slot) in tx_row.iter_mut().enumerate() {
             if src != dst {

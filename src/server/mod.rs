@@ -20,6 +20,10 @@ pub const STOP_GRACE: Duration = Duration::from_secs(4);
 pub struct ShardListeners {
     /// REST API.
     pub http: TcpListener,
+    /// wkproto over TCP.
+    pub tcp: TcpListener,
+    /// wkproto over WebSocket.
+    pub ws: TcpListener,
 }
 
 /// Where the server listens (ports resolved when the config asked for port 0).
@@ -27,6 +31,16 @@ pub struct ShardListeners {
 pub struct BoundAddrs {
     /// REST API.
     pub http: SocketAddr,
+    /// wkproto over TCP.
+    pub tcp: SocketAddr,
+    /// wkproto over WebSocket.
+    pub ws: SocketAddr,
+}
+
+impl std::fmt::Display for BoundAddrs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tcp={} ws={} http={}", self.tcp, self.ws, self.http)
+    }
 }
 
 /// A started server: its addresses, and the handle that stops it.
@@ -88,17 +102,29 @@ pub fn start(config: Config) -> io::Result<RunningServer> {
         .listen_addrs()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let http = bind_group(addrs.http, shards)?;
+    let tcp = bind_group(addrs.tcp, shards)?;
+    let ws = bind_group(addrs.ws, shards)?;
     let bound = BoundAddrs {
         http: http[0].local_addr()?,
+        tcp: tcp[0].local_addr()?,
+        ws: ws[0].local_addr()?,
     };
     std::fs::create_dir_all(&config.root_dir).map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot create rootDir {}: {e}", config.root_dir))
+        io::Error::new(
+            e.kind(),
+            format!("cannot create rootDir {}: {e}", config.root_dir),
+        )
     })?;
     let shutdown = Shutdown::new(shards);
     let driver = DriverChoice::from_config(&config.runtime.driver);
     let mut threads = Vec::with_capacity(shards);
-    for (id, http) in http.into_iter().enumerate() {
-        let listeners = ShardListeners { http };
+    let meshes = crate::runtime::build_mesh::<crate::shard::msg::ShardMsg>(
+        shards,
+        config.runtime.mesh_capacity,
+    );
+    let groups = http.into_iter().zip(tcp).zip(ws).zip(meshes);
+    for (id, (((http, tcp), ws), mesh)) in groups.enumerate() {
+        let listeners = ShardListeners { http, tcp, ws };
         let config = config.clone();
         let shutdown = shutdown.clone();
         let thread = std::thread::Builder::new()
@@ -109,7 +135,7 @@ pub fn start(config: Config) -> io::Result<RunningServer> {
                 }
                 let result = crate::runtime::run_on(driver, |kind| {
                     tracing::info!(shard = id, driver = kind.name(), "shard started");
-                    shard_main::run_shard(id, kind, config, listeners, shutdown.clone())
+                    shard_main::run_shard(id, kind, config, listeners, mesh, shutdown.clone())
                 });
                 if let Err(e) = result {
                     tracing::error!(shard = id, error = %e, "shard could not start its runtime");

@@ -1,13 +1,83 @@
-//! The body of one shard: its accept loops and background tasks, and its orderly stop.
+//! The body of one shard: open its store, replay its metadata, start its tasks (mesh loop,
+//! committer, accept loops), and stop in order.
 
 use super::{ShardCtx, ShardListeners, STOP_GRACE};
 use crate::api::http::{serve_http, ConnSettings, RequestLimits};
 use crate::config::Config;
-use crate::runtime::{DriverKind, LocalStop, Shutdown, SlotMap};
-use std::cell::Cell;
+use crate::runtime::{DriverKind, LocalStop, MeshEndpoint, Replies, Shutdown, SlotMap};
+use crate::shard::ids::MessageIds;
+use crate::shard::meta::{MetaRecord, KIND_JSON};
+use crate::shard::msg::ShardMsg;
+use crate::shard::Shard;
+use jindou_storage::{Store, StoreConfig, SyncPolicy};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// The store configuration of shard `id`.
+pub fn store_config(config: &Config, id: usize) -> StoreConfig {
+    let mut sc =
+        StoreConfig::new(std::path::Path::new(&config.root_dir).join(format!("shard-{id}")));
+    sc.segment_size = config.storage.segment_size.get();
+    sc.sync_policy = match config.storage.sync_policy.as_str() {
+        "interval" => SyncPolicy::Interval,
+        "none" => SyncPolicy::None,
+        _ => SyncPolicy::Always,
+    };
+    sc.sync_interval = config.storage.sync_interval.get();
+    sc.sync_batch = config.storage.sync_batch;
+    let age = config.storage.retention_age.get();
+    sc.retention_age = (!age.is_zero()).then_some(age);
+    let size = config.storage.retention_size.get();
+    sc.retention_bytes = (size > 0).then_some(size);
+    sc
+}
+
+/// Opens the store and rebuilds owned metadata from its meta log.
+fn open_shard(ctx: Rc<ShardCtx>, mesh: MeshEndpoint<ShardMsg>) -> Result<Rc<Shard>, String> {
+    let config = &ctx.config;
+    let store = Store::open(&store_config(config, ctx.id)).map_err(|e| e.to_string())?;
+    let shards = ctx.slots.shards();
+    let shard = Rc::new(Shard {
+        mesh: mesh.into_local(),
+        replies: Rc::new(Replies::default()),
+        store: RefCell::new(store),
+        users: Default::default(),
+        channels: Default::default(),
+        conns: Default::default(),
+        next_conn_id: Cell::new(1),
+        ids: RefCell::new(MessageIds::new(config.cluster.node_id, ctx.id, shards)),
+        commits: Default::default(),
+        commit_waker: Cell::new(None),
+        stats: Default::default(),
+        read_pool: Default::default(),
+        scratch: Default::default(),
+        ctx,
+    });
+    let mut replayed = 0usize;
+    {
+        let store = shard.store.borrow();
+        for op in store.meta.replay() {
+            let op = op.map_err(|e| e.to_string())?;
+            if op.kind != KIND_JSON {
+                continue;
+            }
+            match serde_json::from_slice::<MetaRecord>(op.bytes) {
+                Ok(rec) => {
+                    rec.apply(
+                        &mut shard.channels.borrow_mut(),
+                        &mut shard.users.borrow_mut(),
+                    );
+                    replayed += 1;
+                }
+                Err(e) => return Err(format!("meta record at {} is unreadable: {e}", op.lsn)),
+            }
+        }
+    }
+    tracing::info!(shard = shard.id(), replayed, "metadata restored");
+    Ok(shard)
+}
 
 /// Runs shard `id` until shutdown, then lets in-flight work finish within the grace period.
 pub async fn run_shard(
@@ -15,6 +85,7 @@ pub async fn run_shard(
     driver: DriverKind,
     config: Arc<Config>,
     listeners: ShardListeners,
+    mesh: MeshEndpoint<ShardMsg>,
     shutdown: Arc<Shutdown>,
 ) {
     let shards = config.effective_shards();
@@ -26,28 +97,59 @@ pub async fn run_shard(
         stop: LocalStop::new(),
         started: Instant::now(),
     });
-    let in_flight = Rc::new(Cell::new(0usize));
-    match monoio::net::TcpListener::from_std(listeners.http) {
-        Ok(listener) => {
-            monoio::spawn(accept_http(ctx.clone(), listener, in_flight.clone()));
-        }
+    let shard = match open_shard(ctx.clone(), mesh) {
+        Ok(s) => s,
         Err(e) => {
-            tracing::error!(shard = id, error = %e, "cannot adopt the HTTP listener");
+            tracing::error!(shard = id, error = %e, "cannot open the store");
+            eprintln!("jindou: shard {id} cannot open its store: {e}");
+            shutdown.trigger();
+            return;
+        }
+    };
+    monoio::spawn(shard.mesh.clone().run_flusher());
+    monoio::spawn(crate::shard::run_mesh_loop(shard.clone()));
+    monoio::spawn(crate::shard::run_committer(shard.clone()));
+    monoio::spawn(crate::gateway::retry::run_retries(shard.clone()));
+    let in_flight = Rc::new(Cell::new(0usize));
+    let adopt = |l: std::net::TcpListener| monoio::net::TcpListener::from_std(l);
+    match (
+        adopt(listeners.http),
+        adopt(listeners.tcp),
+        adopt(listeners.ws),
+    ) {
+        (Ok(http), Ok(tcp), Ok(ws)) => {
+            monoio::spawn(accept_http(shard.clone(), http, in_flight.clone()));
+            monoio::spawn(crate::gateway::accept_clients(shard.clone(), tcp, false));
+            monoio::spawn(crate::gateway::accept_clients(shard.clone(), ws, true));
+        }
+        _ => {
+            tracing::error!(shard = id, "cannot adopt the listeners");
             shutdown.trigger();
         }
     }
     shutdown.wait(id).await;
     ctx.stop.stop();
+    let conns: Vec<_> = shard.conns.borrow().values().cloned().collect();
+    for c in conns {
+        c.close();
+    }
     let deadline = Instant::now() + STOP_GRACE;
-    while in_flight.get() > 0 && Instant::now() < deadline {
+    while (in_flight.get() > 0 || !shard.commits.borrow().is_empty()) && Instant::now() < deadline {
         monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    if let Err(e) = shard.store.borrow_mut().messages.flush_blocking() {
+        tracing::error!(shard = id, error = %e, "final flush failed");
     }
     tracing::info!(shard = id, "shard stopped");
 }
 
 /// Accepts HTTP connections until the shard stops; each connection is its own task.
-async fn accept_http(ctx: Rc<ShardCtx>, listener: monoio::net::TcpListener, in_flight: Rc<Cell<usize>>) {
-    let limits = &ctx.config.limits;
+async fn accept_http(
+    shard: Rc<Shard>,
+    listener: monoio::net::TcpListener,
+    in_flight: Rc<Cell<usize>>,
+) {
+    let limits = &shard.ctx.config.limits;
     let settings = ConnSettings {
         limits: RequestLimits {
             max_head: limits.max_http_header.get() as usize,
@@ -58,21 +160,18 @@ async fn accept_http(ctx: Rc<ShardCtx>, listener: monoio::net::TcpListener, in_f
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
-            _ = ctx.stop.wait() => return,
+            _ = shard.ctx.stop.wait() => return,
         };
         match accepted {
             Ok((stream, _peer)) => {
-                let ctx = ctx.clone();
+                let shard = shard.clone();
                 let in_flight = in_flight.clone();
                 monoio::spawn(async move {
                     in_flight.set(in_flight.get() + 1);
-                    let stop = ctx.stop.clone();
-                    serve_http(
-                        stream,
-                        settings,
-                        &stop,
-                        |req| crate::api::router::handle(ctx.clone(), req),
-                    )
+                    let stop = shard.ctx.stop.clone();
+                    serve_http(stream, settings, &stop, |req| {
+                        crate::api::router::handle(shard.clone(), req)
+                    })
                     .await;
                     in_flight.set(in_flight.get() - 1);
                 });

@@ -3,11 +3,11 @@
 
 use super::request::{parse_request, Method, RequestLimits};
 use super::response::Response;
+use crate::runtime::LocalStop;
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use crate::runtime::LocalStop;
 use std::future::Future;
 use std::time::Duration;
 

@@ -169,7 +169,10 @@ pub fn parse_request(
                 if value.eq_ignore_ascii_case("chunked") {
                     chunked = true;
                 } else if !value.eq_ignore_ascii_case("identity") {
-                    return Err(HttpError::new(501, format!("unsupported Transfer-Encoding {value}")));
+                    return Err(HttpError::new(
+                        501,
+                        format!("unsupported Transfer-Encoding {value}"),
+                    ));
                 }
             }
             "connection" => connection = Some(value.to_ascii_lowercase()),
@@ -178,7 +181,10 @@ pub fn parse_request(
         parsed_headers.push((name, value));
     }
     if chunked && content_length.is_some() {
-        return Err(HttpError::new(400, "both Content-Length and chunked encoding"));
+        return Err(HttpError::new(
+            400,
+            "both Content-Length and chunked encoding",
+        ));
     }
     let keep_alive = match connection.as_deref() {
         Some(c) if c.contains("close") => false,
@@ -320,16 +326,19 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(&r.body[..], b"abcde");
-        assert!(parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab")
-            .unwrap()
-            .is_none());
+        assert!(
+            parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab")
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn limits_and_malformed_input_are_refused() {
         let big = parse(b"POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n").unwrap_err();
         assert_eq!(big.status, 413);
-        let chunk = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n").unwrap_err();
+        let chunk =
+            parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n").unwrap_err();
         assert_eq!(chunk.status, 413);
         let head = parse(&[b'a'; 2000]).unwrap_err();
         assert_eq!(head.status, 400);
@@ -337,7 +346,9 @@ mod tests {
         long.extend(std::iter::repeat(b'a').take(1100));
         assert_eq!(parse(&long).unwrap_err().status, 431);
         assert_eq!(
-            parse(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n").unwrap_err().status,
+            parse(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+                .unwrap_err()
+                .status,
             400
         );
         assert_eq!(
@@ -347,7 +358,9 @@ mod tests {
             400
         );
         assert_eq!(
-            parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n").unwrap_err().status,
+            parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")
+                .unwrap_err()
+                .status,
             501
         );
     }

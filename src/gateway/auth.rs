@@ -1,0 +1,69 @@
+//! The user owner's side of CONNECT: token check, device replacement rules, session registry.
+
+use crate::proto::ReasonCode;
+use crate::shard::msg::{AuthReq, AuthResult, ConnRef, ShardMsg};
+use crate::shard::users::{sessions_to_replace, Session};
+use crate::shard::Shard;
+
+fn fail(reason: ReasonCode) -> AuthResult {
+    AuthResult {
+        reason: reason.0,
+        device_level: 0,
+    }
+}
+
+/// Checks a CONNECT on the uid's owner shard and registers the session (spec wkproto §9.1).
+pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
+    let cfg = &shard.ctx.config;
+    let mut users = shard.users.borrow_mut();
+    let user = users.entry(&req.uid);
+    let level = if *req.uid == *cfg.manager_uid {
+        if cfg.manager_token.is_empty() || req.token != cfg.manager_token {
+            return fail(ReasonCode::AUTH_FAIL);
+        }
+        1
+    } else if cfg.token_auth_on {
+        match user.tokens.get(&req.device_flag) {
+            Some(t) if !t.token.is_empty() && t.token == req.token => t.device_level,
+            _ => return fail(ReasonCode::AUTH_FAIL),
+        }
+    } else {
+        user.tokens
+            .get(&req.device_flag)
+            .map(|t| t.device_level)
+            .unwrap_or(0)
+    };
+    for (conn, notify) in
+        sessions_to_replace(&user.sessions, req.device_flag, &req.device_id, level)
+    {
+        user.sessions.retain(|s| s.conn != conn);
+        shard.mesh.send(
+            conn.shard as usize,
+            ShardMsg::Kick {
+                conn_id: conn.id,
+                reason: if notify {
+                    ReasonCode::CONNECT_KICK.0
+                } else {
+                    0
+                },
+            },
+        );
+    }
+    user.sessions.push(Session {
+        conn: req.conn,
+        device_flag: req.device_flag,
+        device_id: req.device_id.clone(),
+        device_level: level,
+    });
+    AuthResult {
+        reason: ReasonCode::SUCCESS.0,
+        device_level: level,
+    }
+}
+
+/// Forgets a closed connection on the uid's owner shard.
+pub fn unregister(shard: &Shard, uid: &str, conn: ConnRef) {
+    if let Some(user) = shard.users.borrow_mut().get_mut(uid) {
+        user.sessions.retain(|s| s.conn != conn);
+    }
+}

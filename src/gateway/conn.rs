@@ -1,0 +1,315 @@
+//! One client connection's shared state: who it is, its cipher, and its bounded outbound
+//! queue with a writer task that exists only while there is something to write.
+
+use crate::proto::{
+    ChannelType, ConnCipher, Disconnect, Encode, HeaderFlags, Packet, ReasonCode, Recv, Sendack,
+    Setting, WkStr,
+};
+use crate::runtime::LocalStop;
+use crate::shard::msg::{Delivered, SendOutcome};
+use crate::shard::{stats, Shard};
+use bytes::BytesMut;
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::tcp::TcpOwnedWriteHalf;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A RECV written but not yet acknowledged, kept for bounded retries.
+pub struct Unacked {
+    /// The message.
+    pub msg: Arc<Delivered>,
+    /// Whom it was for (the receiving uid).
+    pub uid: Arc<str>,
+    /// When it was (last) written.
+    pub sent: Instant,
+    /// How many times it was written.
+    pub attempts: u8,
+}
+
+/// Most unacknowledged RECVs remembered per connection; older ones are left to sync.
+pub const MAX_UNACKED: usize = 1024;
+
+/// Identity fixed at CONNECT.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// User id.
+    pub uid: Arc<str>,
+    /// Device flag.
+    pub device_flag: u8,
+    /// Device id.
+    pub device_id: String,
+    /// Device level (1 master).
+    pub device_level: u8,
+}
+
+/// A client connection on this shard.
+pub struct Conn {
+    /// Id on this shard.
+    pub id: u64,
+    /// The socket (for shutdown when the connection is cut).
+    fd: RawFd,
+    /// WebSocket framing (one packet per binary message) instead of raw TCP.
+    pub websocket: bool,
+    /// Set once CONNECT succeeded.
+    pub identity: RefCell<Option<Identity>>,
+    /// Negotiated protocol version.
+    pub version: Cell<u8>,
+    /// Per-connection cipher (None = plaintext).
+    pub cipher: RefCell<Option<ConnCipher>>,
+    out: RefCell<BytesMut>,
+    writer: RefCell<Option<TcpOwnedWriteHalf>>,
+    out_limit: usize,
+    /// Raised when the connection is closing.
+    pub stop: LocalStop,
+    /// RECVs awaiting RECVACK.
+    pub unacked: RefCell<VecDeque<Unacked>>,
+    /// Connected since.
+    pub since: Instant,
+}
+
+impl Conn {
+    /// A new connection holding the write half of its socket.
+    pub fn new(
+        id: u64,
+        fd: RawFd,
+        websocket: bool,
+        writer: TcpOwnedWriteHalf,
+        out_limit: usize,
+    ) -> Self {
+        Self {
+            id,
+            fd,
+            websocket,
+            identity: RefCell::new(None),
+            version: Cell::new(0),
+            cipher: RefCell::new(None),
+            out: RefCell::new(BytesMut::new()),
+            writer: RefCell::new(Some(writer)),
+            out_limit,
+            stop: LocalStop::default(),
+            unacked: RefCell::new(VecDeque::new()),
+            since: Instant::now(),
+        }
+    }
+
+    /// The uid, once authenticated.
+    pub fn uid(&self) -> Option<Arc<str>> {
+        self.identity.borrow().as_ref().map(|i| i.uid.clone())
+    }
+
+    /// Whether the connection is closing.
+    pub fn is_closed(&self) -> bool {
+        self.stop.is_stopped()
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.out.borrow().len()
+    }
+
+    /// Closes the connection: stops its reader, fails its writer, frees its queue.
+    pub fn close(&self) {
+        if self.stop.is_stopped() {
+            return;
+        }
+        self.stop.stop();
+        // Wakes a writer blocked on a full socket and the reader alike.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+        *self.out.borrow_mut() = BytesMut::new();
+        self.unacked.borrow_mut().clear();
+    }
+
+    /// Queues one encoded packet (framed for WebSocket) and makes sure a writer runs.
+    pub fn send_packet(self: &Rc<Self>, shard: &Rc<Shard>, packet: &impl Encode) {
+        if self.is_closed() {
+            return;
+        }
+        let version = self.version.get();
+        {
+            let mut out = self.out.borrow_mut();
+            let ok = if self.websocket {
+                let mut scratch = shard.scratch.borrow_mut();
+                scratch.clear();
+                let r = packet.encode(version, &mut scratch);
+                if r.is_ok() {
+                    super::ws::encode_binary_frame(&scratch, &mut out);
+                }
+                scratch.clear();
+                r
+            } else {
+                packet.encode(version, &mut out)
+            };
+            if let Err(e) = ok {
+                tracing::warn!(conn = self.id, error = %e, "cannot encode a packet");
+                return;
+            }
+            if out.len() > self.out_limit {
+                drop(out);
+                stats::inc(&shard.stats.slow_readers_cut);
+                tracing::info!(conn = self.id, "slow reader cut off: outbound buffer full");
+                self.close();
+                return;
+            }
+        }
+        self.ensure_writer(shard);
+    }
+
+    /// Queues raw bytes (WebSocket handshake and control frames).
+    pub fn send_raw(self: &Rc<Self>, shard: &Rc<Shard>, bytes: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        self.out.borrow_mut().extend_from_slice(bytes);
+        self.ensure_writer(shard);
+    }
+
+    fn ensure_writer(self: &Rc<Self>, shard: &Rc<Shard>) {
+        if let Some(w) = self.writer.borrow_mut().take() {
+            monoio::spawn(write_loop(shard.clone(), self.clone(), w));
+        }
+    }
+
+    /// Waits until everything queued so far was written (or the connection closed).
+    pub async fn drained(&self) {
+        while !self.is_closed() && (self.queued() > 0 || self.writer.borrow().is_none()) {
+            monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Writes the SENDACK for one of this connection's sends.
+    pub fn send_ack(self: &Rc<Self>, shard: &Rc<Shard>, client_seq: u32, o: SendOutcome) {
+        self.send_packet(
+            shard,
+            &Sendack {
+                flags: HeaderFlags::EMPTY,
+                message_id: o.message_id,
+                client_seq,
+                message_seq: o.message_seq,
+                reason_code: ReasonCode(o.reason),
+                client_msg_no: WkStr::EMPTY,
+            },
+        );
+    }
+
+    /// Writes a RECV of `msg` for receiver `uid`, encrypted for this connection.
+    pub fn push_recv(self: &Rc<Self>, shard: &Rc<Shard>, msg: &Arc<Delivered>, uid: &Arc<str>) {
+        if self.is_closed() {
+            return;
+        }
+        let recv = build_recv(shard, self, msg, uid);
+        self.send_packet(shard, &recv);
+        stats::inc(&shard.stats.recvs_out);
+        if !HeaderFlags::from_header(msg.flags).no_persist() {
+            let mut unacked = self.unacked.borrow_mut();
+            if unacked.len() >= MAX_UNACKED {
+                unacked.pop_front();
+            }
+            unacked.push_back(Unacked {
+                msg: msg.clone(),
+                uid: uid.clone(),
+                sent: Instant::now(),
+                attempts: 1,
+            });
+        }
+    }
+
+    /// Handles a RECVACK: forgets the acknowledged message.
+    pub fn acked(&self, message_id: i64) {
+        let mut unacked = self.unacked.borrow_mut();
+        if let Some(pos) = unacked.iter().position(|u| u.msg.message_id == message_id) {
+            unacked.remove(pos);
+        }
+    }
+
+    /// Sends DISCONNECT (unless `reason` is 0) and closes once it is written.
+    pub fn kick(self: &Rc<Self>, shard: &Rc<Shard>, reason: ReasonCode) {
+        if reason.0 != 0 {
+            self.send_packet(
+                shard,
+                &Packet::Disconnect(Disconnect {
+                    reason_code: reason,
+                    reason: WkStr::from_static("login in other device"),
+                }),
+            );
+            let conn = self.clone();
+            monoio::spawn(async move {
+                let _ =
+                    monoio::time::timeout(std::time::Duration::from_secs(2), conn.drained()).await;
+                conn.close();
+            });
+        } else {
+            self.close();
+        }
+    }
+}
+
+/// Builds the RECV one connection gets (spec wkproto §9.4).
+pub fn build_recv(shard: &Shard, conn: &Conn, msg: &Delivered, uid: &str) -> Recv {
+    let own = uid == msg.from_uid.as_str();
+    let mut flags = HeaderFlags::from_header(msg.flags);
+    if own {
+        flags = flags.with(HeaderFlags::RED_DOT, false);
+    }
+    let channel_id = if msg.channel_type == ChannelType::PERSON.0 {
+        if own {
+            WkStr::copy_from_str(crate::shard::ids::person_peer(&msg.channel_id, uid))
+        } else {
+            msg.from_uid.clone()
+        }
+    } else {
+        msg.channel_id.clone()
+    };
+    let mut recv = Recv {
+        flags,
+        setting: Setting::from_bits(msg.setting),
+        msg_key: WkStr::EMPTY,
+        from_uid: msg.from_uid.clone(),
+        channel_id,
+        channel_type: ChannelType(msg.channel_type),
+        expire: msg.expire,
+        client_msg_no: msg.client_msg_no.clone(),
+        stream_no: msg.stream_no.clone(),
+        stream_id: 0,
+        stream_seq: 0,
+        stream_flag: msg.stream_flag.into(),
+        message_id: msg.message_id,
+        message_seq: msg.message_seq,
+        timestamp: msg.timestamp,
+        topic: msg.topic.clone(),
+        payload: bytes::Bytes::new(),
+    };
+    let cipher = conn.cipher.borrow();
+    let mut scratch = shard.scratch.borrow_mut();
+    scratch.clear();
+    recv.seal(&msg.payload, cipher.as_ref(), &mut scratch);
+    recv
+}
+
+/// Writes the queue until it is empty, then hands the socket half back and ends, so an idle
+/// connection has no writer task and no buffer.
+async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf) {
+    let mut spare = BytesMut::new();
+    loop {
+        let buf = {
+            let mut out = conn.out.borrow_mut();
+            if out.is_empty() || conn.is_closed() {
+                break;
+            }
+            std::mem::replace(&mut *out, spare)
+        };
+        let n = buf.len() as u64;
+        let (res, mut buf) = w.write_all(buf).await;
+        if res.is_err() {
+            conn.close();
+            break;
+        }
+        stats::add(&shard.stats.bytes_out, n);
+        buf.clear();
+        spare = buf;
+    }
+    conn.writer.replace(Some(w));
+}

@@ -1,0 +1,43 @@
+//! Bounded retry of unacknowledged RECVs (`messageRetry.*`): every scan interval, a RECV older
+//! than the retry interval is written again, at most `maxCount` times in all; after that the
+//! client catches up through sync.
+
+use crate::shard::Shard;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// Runs the shard's retry scanner until the shard stops.
+pub async fn run_retries(shard: Rc<Shard>) {
+    let cfg = shard.ctx.config.message_retry.clone();
+    let scan = cfg
+        .scan_interval
+        .get()
+        .max(std::time::Duration::from_millis(10));
+    loop {
+        monoio::select! {
+            _ = monoio::time::sleep(scan) => {},
+            _ = shard.ctx.stop.wait() => return,
+        }
+        let now = Instant::now();
+        let conns: Vec<_> = shard.conns.borrow().values().cloned().collect();
+        for conn in conns {
+            let due: Vec<_> = {
+                let mut unacked = conn.unacked.borrow_mut();
+                unacked.retain(|u| (u.attempts as usize) < cfg.max_count.max(1));
+                unacked
+                    .iter_mut()
+                    .filter(|u| now.duration_since(u.sent) >= cfg.interval.get())
+                    .map(|u| {
+                        u.sent = now;
+                        u.attempts += 1;
+                        (u.msg.clone(), u.uid.clone())
+                    })
+                    .collect()
+            };
+            for (msg, uid) in due {
+                let recv = super::conn::build_recv(&shard, &conn, &msg, &uid);
+                conn.send_packet(&shard, &recv);
+            }
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The reader side of a client connection: the state machine of spec wkproto §9 over TCP or
+//! WebSocket. Waits for readability before taking a buffer, so an idle connection holds none.
+
+use super::conn::{Conn, Identity};
+use super::ws::{self, WsConn, WsError};
+use crate::proto::{
+    connack_has_server_version, crypto, negotiate_version, ChannelType, Connack, Connect,
+    DecodeError, Decoder, HeaderFlags, Packet, ReasonCode, Send, Suback, WkStr,
+};
+use crate::shard::ids::{now_millis, person_fake_id, valid_id, CMD_SUFFIX};
+use crate::shard::msg::{AuthReq, ConnRef, SendOrigin, SendReq, ShardMsg};
+use crate::shard::{stats, Reply, Shard};
+use bytes::BytesMut;
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, Splitable};
+use monoio::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Size of the read buffers lent to connections.
+const READ_BUF: usize = 16 * 1024;
+/// Most buffers kept in a shard's pool.
+const POOL_MAX: usize = 256;
+
+/// Why a session ended (for logs).
+#[derive(Debug)]
+enum End {
+    PeerClosed,
+    Timeout,
+    Stopped,
+    Protocol(String),
+}
+
+/// Serves one accepted client socket until it closes.
+pub async fn serve_client(shard: Rc<Shard>, stream: TcpStream, websocket: bool) {
+    let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    let (mut reader, writer) = stream.into_split();
+    let id = shard.new_conn_id();
+    let out_limit = shard.ctx.config.limits.outbound_buffer.get() as usize;
+    let conn = Rc::new(Conn::new(id, fd, websocket, writer, out_limit));
+    shard.conns.borrow_mut().insert(id, conn.clone());
+    stats::inc(&shard.stats.conns_accepted);
+    let mut session = Session {
+        shard: shard.clone(),
+        conn: conn.clone(),
+        decoder: Decoder::with_max_frame(shard.ctx.config.limits.max_frame_size.get() as usize),
+        ws: None,
+        upgraded: !websocket,
+        inbuf: None,
+        stream_buf: BytesMut::new(),
+    };
+    let end = session.run(&mut reader).await;
+    match &end {
+        End::Protocol(why) => tracing::debug!(conn = id, why = %why, "connection ended"),
+        other => tracing::debug!(conn = id, end = ?other, "connection ended"),
+    }
+    if let Some(buf) = session.inbuf.take() {
+        give_back(&shard, buf);
+    }
+    let authenticated = conn.uid();
+    conn.close();
+    shard.conns.borrow_mut().remove(&id);
+    if let Some(uid) = authenticated {
+        stats::dec(&shard.stats.conns_live);
+        let owner = shard.user_owner(&uid);
+        shard.mesh.send(
+            owner,
+            ShardMsg::Unregister {
+                uid,
+                conn: ConnRef {
+                    shard: shard.id() as u16,
+                    id,
+                },
+            },
+        );
+    }
+}
+
+fn take_buffer(shard: &Shard) -> BytesMut {
+    shard
+        .read_pool
+        .borrow_mut()
+        .pop()
+        .unwrap_or_else(|| BytesMut::with_capacity(READ_BUF))
+}
+
+fn give_back(shard: &Shard, mut buf: BytesMut) {
+    buf.clear();
+    let mut pool = shard.read_pool.borrow_mut();
+    if pool.len() < POOL_MAX && buf.capacity() >= READ_BUF && buf.capacity() <= 4 * READ_BUF {
+        pool.push(buf);
+    }
+}
+
+struct Session {
+    shard: Rc<Shard>,
+    conn: Rc<Conn>,
+    decoder: Decoder,
+    ws: Option<WsConn>,
+    upgraded: bool,
+    /// Bytes read and not yet parsed; `None` while idle (the buffer went back to the pool).
+    inbuf: Option<BytesMut>,
+    /// WebSocket only: wkproto bytes taken out of messages and not yet parsed.
+    stream_buf: BytesMut,
+}
+
+impl Session {
+    async fn run(&mut self, reader: &mut monoio::net::tcp::TcpOwnedReadHalf) -> End {
+        let cfg = self.shard.ctx.config.clone();
+        loop {
+            let limit = if self.conn.identity.borrow().is_some() {
+                cfg.conn_idle_time.get()
+            } else {
+                cfg.limits.connect_timeout.get()
+            };
+            // SAFETY: `readable` only registers interest on the shared fd; monoio's own split
+            // halves access the stream through the same cell on this one thread.
+            let stream = unsafe { &*reader.0.get() };
+            let ready = monoio::select! {
+                r = monoio::time::timeout(limit, stream.readable(false)) => r,
+                _ = self.conn.stop.wait() => return End::Stopped,
+            };
+            match ready {
+                Err(_) => return End::Timeout,
+                Ok(Err(e)) => return End::Protocol(format!("poll: {e}")),
+                Ok(Ok(())) => {}
+            }
+            let mut buf = self
+                .inbuf
+                .take()
+                .unwrap_or_else(|| take_buffer(&self.shard));
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(READ_BUF);
+            }
+            let len = buf.len();
+            let cap = buf.capacity();
+            let (res, slice) = reader.read(buf.slice_mut(len..cap)).await;
+            let mut buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    give_back(&self.shard, buf);
+                    return End::PeerClosed;
+                }
+                Ok(n) => stats::add(&self.shard.stats.bytes_in, n as u64),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    give_back(&self.shard, buf);
+                    return End::Protocol(format!("read: {e}"));
+                }
+            }
+            if let Err(end) = self.process(&mut buf).await {
+                give_back(&self.shard, buf);
+                return end;
+            }
+            if buf.is_empty() {
+                give_back(&self.shard, buf);
+            } else {
+                self.inbuf = Some(buf);
+            }
+            if self.conn.is_closed() {
+                return End::Stopped;
+            }
+        }
+    }
+
+    /// Parses everything complete in `buf` (WebSocket: handshake, frames, then packets).
+    async fn process(&mut self, buf: &mut BytesMut) -> Result<(), End> {
+        if !self.conn.websocket {
+            return self.packets(buf, false).await;
+        }
+        if !self.upgraded {
+            let max_head = self.shard.ctx.config.limits.max_http_header.get() as usize;
+            match ws::parse_upgrade(buf, max_head) {
+                Ok(Some(up)) => {
+                    self.conn.send_raw(&self.shard, &up.accept_response);
+                    self.upgraded = true;
+                    self.ws = Some(WsConn::new(self.decoder.max_frame() + 16));
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    self.conn
+                        .send_raw(&self.shard, &ws::bad_request_response(&e.to_string()));
+                    self.conn.drained().await;
+                    return Err(End::Protocol(e.to_string()));
+                }
+            }
+        }
+        loop {
+            let mut control = BytesMut::new();
+            let msg = match self.ws.as_mut() {
+                Some(w) => w.read_message(buf, &mut control),
+                None => return Ok(()),
+            };
+            if !control.is_empty() {
+                self.conn.send_raw(&self.shard, &control);
+            }
+            match msg {
+                Ok(Some(payload)) => {
+                    if self.stream_buf.len() + payload.len() > self.decoder.max_frame() + 16 {
+                        return Err(End::Protocol("websocket packet stream too large".into()));
+                    }
+                    self.stream_buf.extend_from_slice(&payload);
+                    let mut sb = std::mem::take(&mut self.stream_buf);
+                    let r = self.packets(&mut sb, true).await;
+                    self.stream_buf = sb;
+                    r?;
+                }
+                Ok(None) => return Ok(()),
+                Err(WsError::Closed) => {
+                    self.conn.drained().await;
+                    return Err(End::PeerClosed);
+                }
+                Err(e) => {
+                    if let Some(w) = self.ws.as_mut() {
+                        let mut out = BytesMut::new();
+                        w.close(e.close_code().unwrap_or(1002), "protocol error", &mut out);
+                        self.conn.send_raw(&self.shard, &out);
+                    }
+                    return Err(End::Protocol(e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles every complete wkproto packet in `buf`.
+    async fn packets(&mut self, buf: &mut BytesMut, _ws: bool) -> Result<(), End> {
+        loop {
+            if self.conn.identity.borrow().is_none() {
+                let connect = match self.decoder.decode_connect(buf) {
+                    Ok(Some(c)) => c,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(self.bad_frame(e)),
+                };
+                self.connect(connect).await?;
+                continue;
+            }
+            let packet = match self.decoder.decode(buf, self.conn.version.get()) {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.bad_frame(e)),
+            };
+            match packet {
+                Packet::Send(send) => self.send(send).await,
+                Packet::Recvack(ack) => self.conn.acked(ack.message_id),
+                Packet::Ping => self.conn.send_packet(&self.shard, &Packet::Pong),
+                Packet::Sub(sub) => {
+                    let channel = sub.channel_id.as_str().split('?').next().unwrap_or("");
+                    let reason = if sub.channel_type != ChannelType::DATA {
+                        ReasonCode::NOT_SUPPORT_CHANNEL_TYPE
+                    } else {
+                        ReasonCode::CHANNEL_NOT_EXIST
+                    };
+                    self.conn.send_packet(
+                        &self.shard,
+                        &Suback {
+                            sub_no: sub.sub_no.clone(),
+                            channel_id: WkStr::copy_from_str(channel),
+                            channel_type: sub.channel_type,
+                            action: sub.action,
+                            reason_code: reason,
+                        },
+                    );
+                }
+                Packet::Disconnect(_) => return Err(End::PeerClosed),
+                other => {
+                    return Err(End::Protocol(format!(
+                        "a client may not send {}",
+                        other.packet_type()
+                    )))
+                }
+            }
+        }
+    }
+
+    fn bad_frame(&self, e: DecodeError) -> End {
+        stats::inc(&self.shard.stats.bad_frames);
+        End::Protocol(format!("bad frame: {e}"))
+    }
+
+    /// CONNECT → key agreement → the uid owner's verdict → CONNACK (spec wkproto §9.1).
+    async fn connect(&mut self, c: Connect) -> Result<(), End> {
+        let version = negotiate_version(c.version);
+        self.conn.version.set(version);
+        let server_version = connack_has_server_version(c.version).then_some(version);
+        let time_diff = now_millis() as i64 - c.client_timestamp;
+        let uid = c.uid.as_str();
+        let refuse = |this: &Self, reason: ReasonCode| {
+            this.conn.send_packet(
+                &this.shard,
+                &Connack {
+                    server_version,
+                    time_diff,
+                    reason_code: reason,
+                    server_key: WkStr::EMPTY,
+                    salt: WkStr::EMPTY,
+                    node_id: this.shard.ctx.config.cluster.node_id,
+                },
+            );
+        };
+        if !valid_id(uid) {
+            refuse(self, ReasonCode::AUTH_FAIL);
+            self.conn.drained().await;
+            return Err(End::Protocol(format!("invalid uid {uid:?}")));
+        }
+        let keys = if self.shard.ctx.config.encryption {
+            match crypto::server_handshake(c.client_key.as_str()) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    refuse(self, e.reason_code());
+                    self.conn.drained().await;
+                    return Err(End::Protocol(format!("key agreement: {e}")));
+                }
+            }
+        } else {
+            None
+        };
+        let uid: Arc<str> = Arc::from(uid);
+        let owner = self.shard.user_owner(&uid);
+        let me = ConnRef {
+            shard: self.shard.id() as u16,
+            id: self.conn.id,
+        };
+        let req = AuthReq {
+            conn: me,
+            uid: uid.clone(),
+            token: c.token.to_string(),
+            device_flag: c.device_flag.0,
+            device_id: c.device_id.to_string(),
+        };
+        let verdict = match self
+            .shard
+            .ask(owner, |id| ShardMsg::Auth {
+                id,
+                req: Box::new(req),
+            })
+            .await
+        {
+            Reply::Auth(r) => r,
+            _ => return Err(End::Protocol("unexpected reply to auth".into())),
+        };
+        if verdict.reason != ReasonCode::SUCCESS.0 {
+            refuse(self, ReasonCode(verdict.reason));
+            self.conn.drained().await;
+            return Err(End::Protocol(format!(
+                "CONNECT refused with reason {}",
+                verdict.reason
+            )));
+        }
+        let (server_key, salt) = match keys {
+            Some(h) => {
+                *self.conn.cipher.borrow_mut() = Some(h.cipher);
+                (h.server_key, h.salt)
+            }
+            None => (WkStr::EMPTY, WkStr::EMPTY),
+        };
+        *self.conn.identity.borrow_mut() = Some(Identity {
+            uid,
+            device_flag: c.device_flag.0,
+            device_id: c.device_id.to_string(),
+            device_level: verdict.device_level,
+        });
+        stats::inc(&self.shard.stats.conns_live);
+        self.conn.send_packet(
+            &self.shard,
+            &Connack {
+                server_version,
+                time_diff,
+                reason_code: ReasonCode::SUCCESS,
+                server_key,
+                salt,
+                node_id: self.shard.ctx.config.cluster.node_id,
+            },
+        );
+        Ok(())
+    }
+
+    /// SEND: decrypt, resolve the channel, forward to its owner (spec wkproto §9.3).
+    async fn send(&mut self, send: Send) {
+        stats::inc(&self.shard.stats.sends_in);
+        let Some(from) = self.conn.uid() else {
+            return;
+        };
+        let refuse = |this: &Self, reason: ReasonCode| {
+            this.conn.send_ack(
+                &this.shard,
+                send.client_seq,
+                crate::shard::msg::SendOutcome {
+                    reason: reason.0,
+                    message_id: 0,
+                    message_seq: 0,
+                },
+            )
+        };
+        let plaintext = {
+            let cipher = self.conn.cipher.borrow();
+            match send.open(cipher.as_ref()) {
+                Ok(p) => p,
+                Err(e) => return refuse(self, e.reason_code()),
+            }
+        };
+        let target = send.channel_id.as_str();
+        if !valid_id(target) {
+            return refuse(self, ReasonCode::CHANNEL_ID_ERROR);
+        }
+        let flags = send.flags;
+        let mut channel_id = if send.channel_type == ChannelType::PERSON {
+            person_fake_id(&from, target)
+        } else {
+            target.to_string()
+        };
+        let owner = self.shard.channel_owner(&channel_id);
+        if flags.sync_once() && send.channel_type != ChannelType::TEMP {
+            channel_id.push_str(CMD_SUFFIX);
+        }
+        let req = SendReq {
+            origin: SendOrigin::Conn {
+                conn: ConnRef {
+                    shard: self.shard.id() as u16,
+                    id: self.conn.id,
+                },
+                client_seq: send.client_seq,
+            },
+            from_uid: from,
+            channel_id,
+            channel_type: send.channel_type.0,
+            flags: flags.with(HeaderFlags::DUP, false).bits(),
+            setting: send.setting.bits(),
+            client_msg_no: send.client_msg_no.to_string(),
+            stream_no: send.stream_no.to_string(),
+            stream_flag: 0,
+            expire: send.expire,
+            topic: send.topic.to_string(),
+            payload: plaintext,
+            receivers: Vec::new(),
+        };
+        self.shard
+            .mesh
+            .send_wait(owner, ShardMsg::Send(Box::new(req)))
+            .await;
+    }
+}
+
+/// How long a kicked connection gets to flush its DISCONNECT.
+pub const KICK_GRACE: Duration = Duration::from_secs(2);

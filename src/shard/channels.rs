@@ -1,0 +1,177 @@
+//! Channels a shard owns: their settings, subscribers and black/white lists, and the send
+//! permission rules of spec http-api §2.
+
+use crate::proto::{ChannelType, ReasonCode};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// A channel's key: (id, type).
+pub type ChannelKey = (String, u8);
+
+/// Settings a channel carries (`/channel` and `/channel/info` fields).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ChannelInfo {
+    /// 1 = nobody may send.
+    #[serde(default)]
+    pub ban: u8,
+    /// 1 = dissolved.
+    #[serde(default)]
+    pub disband: u8,
+    /// 1 = members may not send (person: this user may not send).
+    #[serde(default)]
+    pub send_ban: u8,
+    /// Stored, not enforced (as in v2).
+    #[serde(default)]
+    pub allow_stranger: u8,
+    /// Free-form fields kept for `/channel/info` round trips.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One channel's state on its owner shard.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelState {
+    /// Settings.
+    pub info: ChannelInfo,
+    /// Members, shared with deliveries by reference count.
+    pub subscribers: BTreeSet<Arc<str>>,
+    /// Refused senders.
+    pub blacklist: BTreeSet<String>,
+    /// When non-empty, the only allowed senders.
+    pub whitelist: BTreeSet<String>,
+}
+
+/// The channels of one shard.
+#[derive(Default)]
+pub struct Channels {
+    map: HashMap<ChannelKey, ChannelState>,
+}
+
+impl Channels {
+    /// The channel, if it exists.
+    pub fn get(&self, id: &str, ty: u8) -> Option<&ChannelState> {
+        self.map.get(&(id.to_string(), ty))
+    }
+
+    /// The channel, created empty if missing.
+    pub fn get_or_create(&mut self, id: &str, ty: u8) -> &mut ChannelState {
+        self.map.entry((id.to_string(), ty)).or_default()
+    }
+
+    /// The channel for changes, if it exists.
+    pub fn get_mut(&mut self, id: &str, ty: u8) -> Option<&mut ChannelState> {
+        self.map.get_mut(&(id.to_string(), ty))
+    }
+
+    /// Removes a channel.
+    pub fn remove(&mut self, id: &str, ty: u8) -> Option<ChannelState> {
+        self.map.remove(&(id.to_string(), ty))
+    }
+
+    /// Number of channels.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Every channel, for snapshots and monitoring.
+    pub fn iter(&self) -> impl Iterator<Item = (&ChannelKey, &ChannelState)> {
+        self.map.iter()
+    }
+}
+
+/// Channel types whose senders are not checked against membership (spec §2).
+fn bypasses_membership(ty: u8) -> bool {
+    matches!(
+        ChannelType(ty),
+        ChannelType::INFO
+            | ChannelType::CUSTOMER_SERVICE
+            | ChannelType::VISITORS
+            | ChannelType::AGENT
+    )
+}
+
+/// Decides whether `from` may send into a group-like channel; `None` if it may.
+pub fn group_permission(state: Option<&ChannelState>, ty: u8, from: &str) -> Option<ReasonCode> {
+    let Some(ch) = state else {
+        return (!bypasses_membership(ty)).then_some(ReasonCode::CHANNEL_NOT_EXIST);
+    };
+    if ch.info.ban == 1 {
+        return Some(ReasonCode::BAN);
+    }
+    if ch.info.disband == 1 {
+        return Some(ReasonCode::DISBAND);
+    }
+    if ch.blacklist.contains(from) {
+        return Some(ReasonCode::IN_BLACKLIST);
+    }
+    if bypasses_membership(ty) {
+        return None;
+    }
+    if !ch.subscribers.contains(from) {
+        return Some(ReasonCode::SUBSCRIBER_NOT_EXIST);
+    }
+    if !ch.whitelist.is_empty() && !ch.whitelist.contains(from) {
+        return Some(ReasonCode::NOT_IN_WHITELIST);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(members: &[&str]) -> ChannelState {
+        ChannelState {
+            subscribers: members.iter().map(|m| Arc::from(*m)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn group_rules_in_spec_order() {
+        let g = group(&["a", "b"]);
+        assert_eq!(group_permission(Some(&g), 2, "a"), None);
+        assert_eq!(
+            group_permission(Some(&g), 2, "z"),
+            Some(ReasonCode::SUBSCRIBER_NOT_EXIST)
+        );
+        assert_eq!(
+            group_permission(None, 2, "a"),
+            Some(ReasonCode::CHANNEL_NOT_EXIST)
+        );
+        let mut banned = g.clone();
+        banned.info.ban = 1;
+        assert_eq!(
+            group_permission(Some(&banned), 2, "a"),
+            Some(ReasonCode::BAN)
+        );
+        let mut gone = g.clone();
+        gone.info.disband = 1;
+        assert_eq!(
+            group_permission(Some(&gone), 2, "a"),
+            Some(ReasonCode::DISBAND)
+        );
+        let mut black = g.clone();
+        black.blacklist.insert("a".into());
+        assert_eq!(
+            group_permission(Some(&black), 2, "a"),
+            Some(ReasonCode::IN_BLACKLIST)
+        );
+        let mut white = g.clone();
+        white.whitelist.insert("b".into());
+        assert_eq!(
+            group_permission(Some(&white), 2, "a"),
+            Some(ReasonCode::NOT_IN_WHITELIST)
+        );
+        assert_eq!(group_permission(Some(&white), 2, "b"), None);
+        // Info channels skip membership.
+        assert_eq!(group_permission(Some(&g), 6, "z"), None);
+        assert_eq!(group_permission(None, 6, "z"), None);
+    }
+}

@@ -1,0 +1,93 @@
+//! Delivery: the receivers' owner updates conversations and finds live sessions (step 4);
+//! the connection's shard writes RECV (step 5).
+
+use super::ids::person_peer;
+use super::msg::{Delivered, ShardMsg};
+use super::users::Conversation;
+use super::{stats, Shard};
+use crate::proto::{ChannelType, HeaderFlags};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The channel id a user sees: the peer's uid for person chats, the channel id otherwise.
+pub(crate) fn channel_seen_by(msg: &Delivered, viewer: &str) -> String {
+    if msg.channel_type == ChannelType::PERSON.0 {
+        person_peer(&msg.channel_id, viewer).to_string()
+    } else {
+        msg.channel_id.to_string()
+    }
+}
+
+/// On the receivers' owner shard: conversations, then one `Push` per connection shard.
+pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<str>>) {
+    let flags = HeaderFlags::from_header(msg.flags);
+    let track_conversation = shard.ctx.config.conversation.on
+        && msg.channel_type != ChannelType::LIVE.0
+        && !flags.no_persist()
+        && !flags.sync_once()
+        && msg.message_seq > 0;
+    let mut by_shard: BTreeMap<usize, Vec<(u64, Arc<str>)>> = BTreeMap::new();
+    let mut users = shard.users.borrow_mut();
+    for uid in uids {
+        let user = users.entry(&uid);
+        if track_conversation {
+            let key = (channel_seen_by(&msg, &uid), msg.channel_type);
+            let conv = user
+                .conversations
+                .entry(key)
+                .or_insert_with(Conversation::default);
+            if msg.message_seq > conv.last_msg_seq {
+                conv.last_msg_seq = msg.message_seq;
+                conv.last_message_id = msg.message_id;
+                conv.last_from_uid = msg.from_uid.to_string();
+                conv.timestamp = msg.timestamp as i64;
+                conv.version = super::ids::now_millis() as i64;
+                if *uid == *msg.from_uid.as_str() {
+                    // The sender has read everything up to their own message.
+                    conv.readed_to_msg_seq = msg.message_seq;
+                    conv.unread = 0;
+                } else if flags.red_dot() {
+                    conv.unread += 1;
+                }
+            }
+        }
+        let mut reached = false;
+        for s in &user.sessions {
+            if Some(s.conn) == msg.sender_conn {
+                continue;
+            }
+            reached = true;
+            by_shard
+                .entry(s.conn.shard as usize)
+                .or_default()
+                .push((s.conn.id, uid.clone()));
+        }
+        if !reached && *uid != *msg.from_uid.as_str() {
+            stats::inc(&shard.stats.offline_deliveries);
+        }
+    }
+    drop(users);
+    for (dst, targets) in by_shard {
+        shard.mesh.send(
+            dst,
+            ShardMsg::Push {
+                msg: msg.clone(),
+                targets,
+            },
+        );
+    }
+}
+
+/// On the connections' shard: one RECV per target connection, encrypted for it.
+pub(crate) fn handle_push(
+    shard: &std::rc::Rc<Shard>,
+    msg: Arc<Delivered>,
+    targets: Vec<(u64, Arc<str>)>,
+) {
+    let conns = shard.conns.borrow();
+    for (conn_id, uid) in targets {
+        if let Some(conn) = conns.get(&conn_id) {
+            conn.push_recv(shard, &msg, &uid);
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The channel owner's half of a send: permission, de-duplication, append, group commit, then
+//! acknowledgement and fan-out (DESIGN message path steps 2–3).
+
+use super::channels::group_permission;
+use super::ids::{now_millis, person_parts, CMD_SUFFIX};
+use super::msg::{Delivered, SendOrigin, SendOutcome, SendReq, ShardMsg};
+use super::{stats, PendingCommit, Shard};
+use crate::proto::{ChannelType, HeaderFlags, ReasonCode, WkStr};
+use jindou_storage::NewMessage;
+use std::collections::BTreeMap;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Poll;
+
+/// Reports the outcome of a send to whoever waits for it.
+pub(crate) fn answer(shard: &Shard, origin: SendOrigin, outcome: SendOutcome) {
+    match origin {
+        SendOrigin::Conn { conn, client_seq } => shard.mesh.send(
+            conn.shard as usize,
+            ShardMsg::SendAck {
+                conn_id: conn.id,
+                client_seq,
+                outcome,
+            },
+        ),
+        SendOrigin::Api { shard: s, id } => shard
+            .mesh
+            .send(s as usize, ShardMsg::SendResult { id, outcome }),
+        SendOrigin::None => {}
+    }
+}
+
+fn refuse(shard: &Shard, origin: SendOrigin, reason: ReasonCode) {
+    answer(
+        shard,
+        origin,
+        SendOutcome {
+            reason: reason.0,
+            message_id: 0,
+            message_seq: 0,
+        },
+    );
+}
+
+/// Who receives a message of this channel, or why the sender may not send.
+fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> {
+    if !req.receivers.is_empty() {
+        return Ok(req.receivers.clone());
+    }
+    let base = req
+        .channel_id
+        .strip_suffix(CMD_SUFFIX)
+        .unwrap_or(&req.channel_id);
+    if req.channel_type == ChannelType::PERSON.0 {
+        let (a, b) = person_parts(base).ok_or(ReasonCode::CHANNEL_ID_ERROR)?;
+        return Ok(vec![Arc::from(a), Arc::from(b)]);
+    }
+    let mut channels = shard.channels.borrow_mut();
+    let system = req.from_uid.is_empty() || *req.from_uid == *shard.ctx.config.manager_uid;
+    if channels.get(base, req.channel_type).is_none()
+        && shard.ctx.config.channel.create_if_no_exist
+        && req.channel_type == ChannelType::GROUP.0
+    {
+        channels.get_or_create(base, req.channel_type);
+    }
+    let state = channels.get(base, req.channel_type);
+    if !system {
+        if let Some(reason) = group_permission(state, req.channel_type, &req.from_uid) {
+            return Err(reason);
+        }
+    }
+    Ok(state
+        .map(|c| c.subscribers.iter().cloned().collect())
+        .unwrap_or_default())
+}
+
+/// Handles a send on the channel's owner shard.
+pub(crate) fn handle_send(shard: &Shard, req: Box<SendReq>) {
+    let receivers = match receivers(shard, &req) {
+        Ok(r) => r,
+        Err(reason) => return refuse(shard, req.origin, reason),
+    };
+    let flags = HeaderFlags::from_header(req.flags);
+    let timestamp = (now_millis() / 1000) as i32;
+    let mut store = shard.store.borrow_mut();
+    if !req.client_msg_no.is_empty() {
+        if let Some(hit) =
+            store
+                .messages
+                .find_client_msg_no(&req.channel_id, req.channel_type, &req.client_msg_no)
+        {
+            // A retried send: acknowledge the stored message again, deliver nothing twice.
+            drop(store);
+            return answer(
+                shard,
+                req.origin,
+                SendOutcome {
+                    reason: ReasonCode::SUCCESS.0,
+                    message_id: hit.message_id,
+                    message_seq: hit.message_seq,
+                },
+            );
+        }
+    }
+    let message_id = shard.ids.borrow_mut().next_id();
+    let base_channel = req
+        .channel_id
+        .strip_suffix(CMD_SUFFIX)
+        .unwrap_or(&req.channel_id);
+    let mut delivered = Delivered {
+        message_id,
+        message_seq: 0,
+        client_msg_no: WkStr::copy_from_str(&req.client_msg_no),
+        from_uid: WkStr::copy_from_str(&req.from_uid),
+        channel_id: WkStr::copy_from_str(base_channel),
+        channel_type: req.channel_type,
+        flags: req.flags,
+        setting: req.setting,
+        timestamp,
+        expire: req.expire,
+        topic: WkStr::copy_from_str(&req.topic),
+        stream_no: WkStr::copy_from_str(&req.stream_no),
+        stream_flag: req.stream_flag,
+        payload: req.payload.clone(),
+        sender_conn: match req.origin {
+            SendOrigin::Conn { conn, .. } => Some(conn),
+            _ => None,
+        },
+    };
+    if flags.no_persist() {
+        drop(store);
+        answer(
+            shard,
+            req.origin,
+            SendOutcome {
+                reason: ReasonCode::SUCCESS.0,
+                message_id,
+                message_seq: 0,
+            },
+        );
+        fan_out(shard, Arc::new(delivered), &receivers);
+        return;
+    }
+    let header = storage_header(flags);
+    let appended = store.messages.append(
+        &req.channel_id,
+        req.channel_type,
+        NewMessage {
+            message_id,
+            client_msg_no: req.client_msg_no.clone(),
+            from_uid: req.from_uid.to_string(),
+            setting: req.setting,
+            header,
+            timestamp,
+            expire: req.expire,
+            topic: req.topic.clone(),
+            stream_no: req.stream_no.clone(),
+            stream_id: 0,
+            stream_flag: req.stream_flag,
+            payload: req.payload.to_vec(),
+        },
+    );
+    drop(store);
+    match appended {
+        Ok(a) => {
+            stats::inc(&shard.stats.messages_stored);
+            delivered.message_seq = a.message_seq;
+            let mut commits = shard.commits.borrow_mut();
+            commits.push_back(PendingCommit {
+                lsn: a.lsn,
+                origin: req.origin,
+                msg: Arc::new(delivered),
+                receivers,
+            });
+            if commits.len() == 1 {
+                if let Some(w) = shard.commit_waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(channel = %req.channel_id, error = %e, "append refused");
+            refuse(shard, req.origin, ReasonCode::SYSTEM_ERROR);
+        }
+    }
+}
+
+/// wkproto header flags → the storage header bits.
+fn storage_header(flags: HeaderFlags) -> u8 {
+    use jindou_storage::message::{HEADER_NO_PERSIST, HEADER_RED_DOT, HEADER_SYNC_ONCE};
+    let mut h = 0;
+    if flags.no_persist() {
+        h |= HEADER_NO_PERSIST;
+    }
+    if flags.red_dot() {
+        h |= HEADER_RED_DOT;
+    }
+    if flags.sync_once() {
+        h |= HEADER_SYNC_ONCE;
+    }
+    h
+}
+
+/// Sends one `Deliver` per owner shard of the receivers.
+pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: &[Arc<str>]) {
+    let mut by_shard: BTreeMap<usize, Vec<Arc<str>>> = BTreeMap::new();
+    for uid in receivers {
+        by_shard
+            .entry(shard.user_owner(uid))
+            .or_default()
+            .push(uid.clone());
+    }
+    for (dst, uids) in by_shard {
+        shard.mesh.send(
+            dst,
+            ShardMsg::Deliver {
+                msg: msg.clone(),
+                uids,
+            },
+        );
+    }
+}
+
+/// The shard's committer task: waits for the group commit covering the oldest pending
+/// messages, then acknowledges and delivers every message it made durable, in order.
+pub async fn run_committer(shard: Rc<Shard>) {
+    loop {
+        poll_fn(|cx| {
+            if shard.commits.borrow().is_empty() {
+                shard.commit_waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        let target = match shard.commits.borrow().back() {
+            Some(p) => p.lsn,
+            None => continue,
+        };
+        let wait = shard.store.borrow().messages.wait_durable(target);
+        let result = wait.await;
+        let done: Vec<PendingCommit> = {
+            let mut commits = shard.commits.borrow_mut();
+            let n = commits.iter().take_while(|p| p.lsn <= target).count();
+            commits.drain(..n).collect()
+        };
+        for p in done {
+            match &result {
+                Ok(()) => {
+                    answer(
+                        &shard,
+                        p.origin,
+                        SendOutcome {
+                            reason: ReasonCode::SUCCESS.0,
+                            message_id: p.msg.message_id,
+                            message_seq: p.msg.message_seq,
+                        },
+                    );
+                    fan_out(&shard, p.msg, &p.receivers);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, lsn = p.lsn, "group commit failed; send not acknowledged");
+                    refuse(&shard, p.origin, ReasonCode::SYSTEM_ERROR);
+                }
+            }
+        }
+    }
+}

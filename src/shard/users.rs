@@ -1,0 +1,150 @@
+//! Users a shard owns: device tokens, live sessions (which connection on which shard) and
+//! conversations.
+
+use super::msg::ConnRef;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A registered device token (`/user/token`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceToken {
+    /// The token.
+    pub token: String,
+    /// 1 master, 0 slave.
+    pub device_level: u8,
+}
+
+/// One live connection of a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Where the socket is.
+    pub conn: ConnRef,
+    /// Device kind.
+    pub device_flag: u8,
+    /// Device identity.
+    pub device_id: String,
+    /// 1 master, 0 slave.
+    pub device_level: u8,
+}
+
+/// A user's view of one channel (spec http-api §8).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Conversation {
+    /// Newest seq in the channel seen by this user.
+    pub last_msg_seq: u64,
+    /// Its message id.
+    pub last_message_id: i64,
+    /// Who sent it.
+    pub last_from_uid: String,
+    /// Unread count.
+    pub unread: u64,
+    /// Seq the user has read up to.
+    pub readed_to_msg_seq: u64,
+    /// Unix seconds of the last message.
+    pub timestamp: i64,
+    /// Bumped on every change (sync clients compare versions).
+    pub version: i64,
+}
+
+/// Everything a shard keeps about one user it owns.
+#[derive(Default, Debug)]
+pub struct UserState {
+    /// Tokens by device flag.
+    pub tokens: HashMap<u8, DeviceToken>,
+    /// Live connections.
+    pub sessions: Vec<Session>,
+    /// Conversations by (channel id as the user sees it, channel type).
+    pub conversations: HashMap<(String, u8), Conversation>,
+}
+
+/// The users of one shard, keyed by uid.
+#[derive(Default)]
+pub struct Users {
+    map: HashMap<Arc<str>, UserState>,
+}
+
+impl Users {
+    /// The user, if known.
+    pub fn get(&self, uid: &str) -> Option<&UserState> {
+        self.map.get(uid)
+    }
+
+    /// The user for changes, created empty if missing.
+    pub fn entry(&mut self, uid: &str) -> &mut UserState {
+        if !self.map.contains_key(uid) {
+            self.map.insert(Arc::from(uid), UserState::default());
+        }
+        self.map.get_mut(uid).expect("inserted above")
+    }
+
+    /// The user for changes, if known.
+    pub fn get_mut(&mut self, uid: &str) -> Option<&mut UserState> {
+        self.map.get_mut(uid)
+    }
+
+    /// Every user.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &UserState)> {
+        self.map.iter()
+    }
+
+    /// Users with at least one live session.
+    pub fn online_count(&self) -> usize {
+        self.map.values().filter(|u| !u.sessions.is_empty()).count()
+    }
+}
+
+/// Which existing sessions a new one replaces (spec wkproto §9.1 rule 6), and whether each
+/// gets a DISCONNECT first: master replaces every session of the same device flag (those with
+/// another device id are told), slave replaces only the same device id (silently).
+pub fn sessions_to_replace(
+    existing: &[Session],
+    device_flag: u8,
+    device_id: &str,
+    new_level: u8,
+) -> Vec<(ConnRef, bool)> {
+    existing
+        .iter()
+        .filter(|s| s.device_flag == device_flag)
+        .filter_map(|s| {
+            let same_device = s.device_id == device_id;
+            if new_level == 1 {
+                Some((s.conn, !same_device))
+            } else if same_device {
+                Some((s.conn, false))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(id: u64, flag: u8, dev: &str) -> Session {
+        Session {
+            conn: ConnRef { shard: 0, id },
+            device_flag: flag,
+            device_id: dev.into(),
+            device_level: 0,
+        }
+    }
+
+    #[test]
+    fn replacement_rules() {
+        let existing = vec![s(1, 1, "d1"), s(2, 1, "d2"), s(3, 0, "d1")];
+        let master = sessions_to_replace(&existing, 1, "d1", 1);
+        assert_eq!(
+            master,
+            vec![
+                (ConnRef { shard: 0, id: 1 }, false),
+                (ConnRef { shard: 0, id: 2 }, true)
+            ]
+        );
+        let slave = sessions_to_replace(&existing, 1, "d1", 0);
+        assert_eq!(slave, vec![(ConnRef { shard: 0, id: 1 }, false)]);
+        assert!(sessions_to_replace(&existing, 2, "d1", 1).is_empty());
+    }
+}
