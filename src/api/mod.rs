@@ -2,4 +2,5 @@
 
 pub mod handlers;
 pub mod http;
+pub mod monitor;
 pub mod router;

@@ -31,6 +31,9 @@ pub async fn handle(shard: Rc<Shard>, req: Request) -> Response {
         (Method::Post, "/channel/subscriber_remove") => channel::subscribers(s, &req, true).await,
         (Method::Post, "/message/send") => message::send(s, &req).await,
         (Method::Post, "/channel/messagesync") => message::channel_sync(s, &req).await,
-        _ => Response::error(404, &format!("no route for {}", req.path)),
+        _ => match super::monitor::route(s, &req).await {
+            Some(resp) => resp,
+            None => Response::error(404, &format!("no route for {}", req.path)),
+        },
     }
 }

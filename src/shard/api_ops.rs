@@ -11,9 +11,13 @@ use base64::Engine;
 use jindou_storage::{ArchivedMessageRecord, PullMode, RangeQuery};
 use serde_json::{json, Value};
 
+/// A read-only question run on a chosen shard (monitoring: counters, connection lists).
+pub type Inspect = Box<dyn FnOnce(&Shard) -> Value + Send>;
+
 /// A request for the owner of some state.
-#[derive(Debug)]
 pub enum ApiReq {
+    /// Runs a closure on the target shard and returns its JSON (monitoring, cluster views).
+    Inspect(Inspect),
     /// Register a device token (owner of `uid`).
     UserToken {
         /// User.
@@ -69,6 +73,19 @@ pub enum ApiReq {
     },
 }
 
+impl std::fmt::Debug for ApiReq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiReq::Inspect(_) => f.write_str("Inspect"),
+            ApiReq::UserToken { uid, .. } => write!(f, "UserToken({uid})"),
+            ApiReq::ChannelUpsert { channel_id, .. } => write!(f, "ChannelUpsert({channel_id})"),
+            ApiReq::List { channel_id, .. } => write!(f, "List({channel_id})"),
+            ApiReq::MessageSync { channel_id, .. } => write!(f, "MessageSync({channel_id})"),
+            ApiReq::MaxSeq { channel_id, .. } => write!(f, "MaxSeq({channel_id})"),
+        }
+    }
+}
+
 /// The owner's answer.
 #[derive(Debug)]
 pub enum ApiResp {
@@ -83,6 +100,7 @@ pub enum ApiResp {
 /// Executes a request on this (owner) shard.
 pub async fn execute(shard: &Shard, req: ApiReq) -> ApiResp {
     match req {
+        ApiReq::Inspect(f) => ApiResp::Json(f(shard)),
         ApiReq::UserToken {
             uid,
             device_flag,

@@ -47,3 +47,19 @@ pub fn respond(resp: ApiResp) -> Response {
 pub fn ok() -> Response {
     Response::json_text(200, &br#"{"status":200}"#[..])
 }
+
+/// Runs `f` on every shard and collects the answers in shard order (monitoring views).
+pub async fn inspect_all<F>(shard: &Shard, f: F) -> Vec<serde_json::Value>
+where
+    F: Fn(&Shard) -> serde_json::Value + Send + Sync + Clone + 'static,
+{
+    let mut out = Vec::with_capacity(shard.ctx.slots.shards());
+    for dst in 0..shard.ctx.slots.shards() {
+        let f = f.clone();
+        match call_owner(shard, dst, ApiReq::Inspect(Box::new(move |s| f(s)))).await {
+            ApiResp::Json(v) => out.push(v),
+            other => out.push(serde_json::json!({ "error": format!("{other:?}") })),
+        }
+    }
+    out
+}
