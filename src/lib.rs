@@ -4,8 +4,10 @@
 //! `runtime` is the floor):
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod gateway;
+pub mod metrics;
 pub mod proto;
 pub mod runtime;
 pub mod server;

@@ -1,10 +1,92 @@
-//! Monitoring and cluster views (`/varz`, `/connz`, `/metrics`, `/cluster/*`): routes served on
-//! the API port (and the manager port). Returns `None` for paths it does not serve.
+//! Monitoring and cluster views (`/varz`, `/connz`, `/metrics`, `/cluster/*`, `/status`): routes
+//! served on the API port and on the manager port. [`route`] returns `None` for paths it does
+//! not serve; [`route_manager`] is the whole router of the manager listener.
 
-use super::http::{Request, Response};
+mod cluster;
+mod status;
+mod varz;
+
+use super::http::{Method, Request, Response};
+use crate::metrics::{self, prom};
 use crate::shard::Shard;
+use std::rc::Rc;
 
 /// Answers a monitoring route, or `None` if `req` is not one.
-pub async fn route(_shard: &Shard, _req: &Request) -> Option<Response> {
-    None
+pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
+    let get = matches!(req.method, Method::Get | Method::Head);
+    let path = req.path.as_str();
+    Some(match path {
+        "/varz" if get => varz::varz(shard, req).await,
+        "/varz/setting" if get => varz::setting(shard),
+        "/connz" if get => varz::connz(shard, req).await,
+        "/metrics" if get => metrics_text(shard).await,
+        "/status" | "/status/" if get => status::page(),
+        _ if path.starts_with("/cluster/") => return cluster::route(shard, req).await,
+        _ => return None,
+    })
+}
+
+/// The manager listener's router (`manager.addr` when `manager.on`): the monitoring routes,
+/// `/status` (also at `/`), and `/health`. Auth as spec http-api §1.4 for the manager server:
+/// `/metrics*`, `/manager/login`, `/web*`, `/status` and `/` are open; other paths need header
+/// `token` (or `Authorization: Bearer …`) equal to `managerToken` when one is set.
+pub async fn route_manager(shard: Rc<Shard>, req: Request) -> Response {
+    if req.method == Method::Options {
+        return Response::empty(204);
+    }
+    let open = req.path.starts_with("/metrics")
+        || req.path.starts_with("/web")
+        || req.path == "/manager/login"
+        || req.path == "/status"
+        || req.path == "/"
+        || req.path == "/health";
+    let token = &shard.ctx.config.manager_token;
+    if !open && !token.is_empty() {
+        let given = req.header("token").or_else(|| {
+            req.header("authorization")
+                .map(|v| v.strip_prefix("Bearer ").unwrap_or(v))
+        });
+        match given {
+            None => {
+                return Response::json(
+                    401,
+                    &serde_json::json!({"error": "Authorization header is required"}),
+                )
+            }
+            Some(t) if t != token.as_str() => {
+                return Response::json(401, &serde_json::json!({"error": "token is invalid"}))
+            }
+            Some(_) => {}
+        }
+    }
+    match (req.method, req.path.as_str()) {
+        (Method::Get | Method::Head, "/") => status::page(),
+        (Method::Get | Method::Head, "/health") => {
+            Response::json_text(200, &br#"{"status":"ok"}"#[..])
+        }
+        _ => match route(&shard, &req).await {
+            Some(resp) => resp,
+            None => Response::error(404, &format!("no route for {}", req.path)),
+        },
+    }
+}
+
+/// `GET /metrics`: the Prometheus exposition of every shard's counters.
+async fn metrics_text(shard: &Shard) -> Response {
+    let snaps = metrics::collect(shard).await;
+    let node = prom::NodeFacts {
+        node_id: shard.ctx.config.cluster.node_id,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        rss_bytes: metrics::process::rss_bytes(),
+        cpu_seconds: metrics::process::cpu_time().as_secs_f64(),
+        uptime_secs: shard.ctx.started.elapsed().as_secs_f64(),
+    };
+    Response::text(200, prom::CONTENT_TYPE, prom::render(&snaps, &node))
+}
+
+/// A query parameter as a number; `default` when absent or unparsable (spec §1.2: lenient).
+fn num_param(req: &Request, name: &str, default: u64) -> u64 {
+    req.query_param(name)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }

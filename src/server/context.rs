@@ -20,4 +20,6 @@ pub struct ShardCtx {
     pub stop: Rc<LocalStop>,
     /// When the shard started.
     pub started: Instant,
+    /// Manager users from `auth.users`.
+    pub manager_users: Arc<Vec<crate::auth::ManagerUser>>,
 }

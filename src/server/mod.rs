@@ -101,6 +101,10 @@ pub fn start(config: Config) -> io::Result<RunningServer> {
     let addrs = config
         .listen_addrs()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let manager_users = Arc::new(
+        crate::auth::parse_users(&config.auth.users, &config.manager_uid)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+    );
     let http = bind_group(addrs.http, shards)?;
     let tcp = bind_group(addrs.tcp, shards)?;
     let ws = bind_group(addrs.ws, shards)?;
@@ -127,6 +131,7 @@ pub fn start(config: Config) -> io::Result<RunningServer> {
         let listeners = ShardListeners { http, tcp, ws };
         let config = config.clone();
         let shutdown = shutdown.clone();
+        let manager_users = manager_users.clone();
         let thread = std::thread::Builder::new()
             .name(format!("jindou-shard-{id}"))
             .spawn(move || {
@@ -135,7 +140,15 @@ pub fn start(config: Config) -> io::Result<RunningServer> {
                 }
                 let result = crate::runtime::run_on(driver, |kind| {
                     tracing::info!(shard = id, driver = kind.name(), "shard started");
-                    shard_main::run_shard(id, kind, config, listeners, mesh, shutdown.clone())
+                    shard_main::run_shard(
+                        id,
+                        kind,
+                        config,
+                        listeners,
+                        mesh,
+                        shutdown.clone(),
+                        manager_users,
+                    )
                 });
                 if let Err(e) = result {
                     tracing::error!(shard = id, error = %e, "shard could not start its runtime");

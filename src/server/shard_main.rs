@@ -53,6 +53,8 @@ fn open_shard(ctx: Rc<ShardCtx>, mesh: MeshEndpoint<ShardMsg>) -> Result<Rc<Shar
         stats: Default::default(),
         read_pool: Default::default(),
         scratch: Default::default(),
+        globals: Default::default(),
+        globals_ready: LocalStop::new(),
         ctx,
     });
     let mut replayed = 0usize;
@@ -87,6 +89,7 @@ pub async fn run_shard(
     listeners: ShardListeners,
     mesh: MeshEndpoint<ShardMsg>,
     shutdown: Arc<Shutdown>,
+    manager_users: Arc<Vec<crate::auth::ManagerUser>>,
 ) {
     let shards = config.effective_shards();
     let ctx = Rc::new(ShardCtx {
@@ -96,6 +99,7 @@ pub async fn run_shard(
         slots: SlotMap::new(shards),
         stop: LocalStop::new(),
         started: Instant::now(),
+        manager_users,
     });
     let shard = match open_shard(ctx.clone(), mesh) {
         Ok(s) => s,
@@ -110,6 +114,22 @@ pub async fn run_shard(
     monoio::spawn(crate::shard::run_mesh_loop(shard.clone()));
     monoio::spawn(crate::shard::run_committer(shard.clone()));
     monoio::spawn(crate::gateway::retry::run_retries(shard.clone()));
+    if id == crate::shard::globals::GLOBALS_OWNER {
+        let snapshot = shard.globals.borrow().clone();
+        for dst in 0..shards {
+            if dst != id {
+                shard
+                    .mesh
+                    .send(dst, ShardMsg::GlobalsSnapshot(Box::new(snapshot.clone())));
+            }
+        }
+        shard.globals_ready.stop();
+    }
+    // Clients are served only once the global tables (permissions) are in place.
+    monoio::select! {
+        _ = shard.globals_ready.wait() => {},
+        _ = shutdown.wait(id) => return,
+    }
     let in_flight = Rc::new(Cell::new(0usize));
     let adopt = |l: std::net::TcpListener| monoio::net::TcpListener::from_std(l);
     match (

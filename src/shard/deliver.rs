@@ -28,8 +28,18 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         && msg.message_seq > 0;
     let mut by_shard: BTreeMap<usize, Vec<(u64, Arc<str>)>> = BTreeMap::new();
     let mut users = shard.users.borrow_mut();
+    let cmd_key = (flags.sync_once() && msg.message_seq > 0).then(|| {
+        (
+            format!("{}{}", msg.channel_id.as_str(), super::ids::CMD_SUFFIX),
+            msg.channel_type,
+        )
+    });
     for uid in uids {
         let user = users.entry(&uid);
+        if let Some(key) = &cmd_key {
+            let e = user.cmd_channels.entry(key.clone()).or_default();
+            e.0 = e.0.max(msg.message_seq);
+        }
         if track_conversation {
             let key = (channel_seen_by(&msg, &uid), msg.channel_type);
             let conv = user

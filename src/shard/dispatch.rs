@@ -66,6 +66,11 @@ fn handle(shard: &Rc<Shard>, src: usize, msg: ShardMsg) {
                 );
             });
         }
+        ShardMsg::GlobalOp(rec) => rec.apply_global(&mut shard.globals.borrow_mut()),
+        ShardMsg::GlobalsSnapshot(g) => {
+            *shard.globals.borrow_mut() = *g;
+            shard.globals_ready.stop();
+        }
         ShardMsg::ApiReply { id, resp } => {
             shard.replies.complete(id, Reply::Api(resp));
         }

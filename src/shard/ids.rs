@@ -4,6 +4,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Suffix of the channel that stores a conversation's CMD (sync-once) messages.
 pub const CMD_SUFFIX: &str = "____cmd";
+/// Suffix of the side channel that stores a channel's stream chunks (no seq in the channel).
+pub const STREAM_SUFFIX: &str = "____stream";
+
+/// The channel a storage id belongs to, without the CMD or stream suffix.
+pub fn base_channel(id: &str) -> &str {
+    id.strip_suffix(CMD_SUFFIX)
+        .or_else(|| id.strip_suffix(STREAM_SUFFIX))
+        .unwrap_or(id)
+}
+
 /// The system sender uid, used when a message has no sender.
 pub const SYSTEM_UID: &str = "____system";
 

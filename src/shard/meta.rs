@@ -2,6 +2,7 @@
 //! log (JSON, one record per change) and acknowledged only once durable; start-up replays them.
 
 use super::channels::{ChannelInfo, Channels};
+use super::globals::Globals;
 use super::users::{DeviceToken, Users};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -60,6 +61,28 @@ pub enum MetaRecord {
         /// Channel type.
         channel_type: u8,
     },
+    /// A user's read or delete position in one conversation (or CMD channel).
+    ConvPos {
+        /// The user.
+        uid: String,
+        /// Channel id as the user sees it (storage id for CMD channels).
+        channel_id: String,
+        /// Channel type.
+        channel_type: u8,
+        /// New read position, if it changes.
+        readed_to: Option<u64>,
+        /// New delete position, if it changes.
+        deleted_to: Option<u64>,
+        /// A CMD channel position rather than a conversation.
+        cmd: bool,
+    },
+    /// `/user/systemuids_add` and `_remove`.
+    SystemUids {
+        /// Add or remove.
+        mode: ListMode,
+        /// The uids.
+        uids: Vec<String>,
+    },
     /// Subscriber, blacklist and whitelist changes.
     List {
         /// Channel id.
@@ -76,9 +99,77 @@ pub enum MetaRecord {
 }
 
 impl MetaRecord {
+    /// Whether the change belongs to the replicated global tables (owned by shard 0).
+    pub fn is_global(&self) -> bool {
+        match self {
+            MetaRecord::SystemUids { .. } => true,
+            MetaRecord::ChannelUpsert { channel_type, .. }
+            | MetaRecord::ChannelDelete { channel_type, .. }
+            | MetaRecord::List { channel_type, .. } => *channel_type == 1,
+            MetaRecord::Token { .. } | MetaRecord::ConvPos { .. } => false,
+        }
+    }
+
+    /// Applies a global change to a replica of the global tables.
+    pub fn apply_global(&self, g: &mut Globals) {
+        match self {
+            MetaRecord::SystemUids { mode, uids } => {
+                apply_list(&mut g.system_uids, *mode, uids.iter().cloned())
+            }
+            MetaRecord::ChannelUpsert {
+                channel_id, info, ..
+            } => {
+                g.persons.entry(channel_id.clone()).or_default().info = info.clone();
+            }
+            MetaRecord::ChannelDelete { channel_id, .. } => {
+                g.persons.remove(channel_id);
+            }
+            MetaRecord::List {
+                channel_id,
+                list,
+                mode,
+                uids,
+                ..
+            } => g.apply_person_list(channel_id, *list, *mode, uids),
+            MetaRecord::Token { .. } | MetaRecord::ConvPos { .. } => {}
+        }
+    }
+
     /// Applies the change to the shard's state (at the time of the call and at replay).
     pub fn apply(&self, channels: &mut Channels, users: &mut Users) {
+        if self.is_global() {
+            return;
+        }
         match self {
+            MetaRecord::SystemUids { .. } => {}
+            MetaRecord::ConvPos {
+                uid,
+                channel_id,
+                channel_type,
+                readed_to,
+                deleted_to,
+                cmd,
+            } => {
+                let user = users.entry(uid);
+                let key = (channel_id.clone(), *channel_type);
+                if *cmd {
+                    let e = user.cmd_channels.entry(key).or_default();
+                    if let Some(r) = readed_to {
+                        e.1 = e.1.max(*r);
+                        e.0 = e.0.max(*r);
+                    }
+                } else {
+                    let conv = user.conversations.entry(key).or_default();
+                    if let Some(r) = readed_to {
+                        conv.readed_to_msg_seq = *r;
+                        conv.last_msg_seq = conv.last_msg_seq.max(*r);
+                        conv.unread = conv.last_msg_seq.saturating_sub(*r);
+                    }
+                    if let Some(d) = deleted_to {
+                        conv.deleted_to_seq = *d;
+                    }
+                }
+            }
             MetaRecord::Token {
                 uid,
                 device_flag,
@@ -130,7 +221,8 @@ impl MetaRecord {
     }
 }
 
-fn apply_list<T: Ord>(
+/// Applies a list change to a set.
+pub fn apply_list<T: Ord>(
     set: &mut std::collections::BTreeSet<T>,
     mode: ListMode,
     items: impl Iterator<Item = T>,

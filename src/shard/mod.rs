@@ -5,8 +5,10 @@
 
 pub mod api_ops;
 pub mod channels;
+mod conversations;
 mod deliver;
 mod dispatch;
+pub mod globals;
 pub mod ids;
 pub mod meta;
 pub mod msg;
@@ -78,6 +80,10 @@ pub struct Shard {
     pub read_pool: RefCell<Vec<bytes::BytesMut>>,
     /// Scratch space for encoding and encryption (split off, never held across awaits).
     pub scratch: RefCell<bytes::BytesMut>,
+    /// Replica of the global tables (system uids, person-channel lists).
+    pub globals: RefCell<globals::Globals>,
+    /// Raised once this shard holds shard 0's snapshot of the global tables.
+    pub globals_ready: Rc<crate::runtime::LocalStop>,
 }
 
 impl Shard {
@@ -113,6 +119,10 @@ impl Shard {
     /// Appends a metadata change to this shard's meta log, applies it, and resolves once it is
     /// durable. An error means the change is not acknowledged.
     pub async fn persist_meta(&self, rec: meta::MetaRecord) -> Result<(), String> {
+        debug_assert!(
+            !rec.is_global() || self.id() == globals::GLOBALS_OWNER,
+            "global tables change only on their owner"
+        );
         let wait = {
             let mut store = self.store.borrow_mut();
             let lsn = store
@@ -125,6 +135,41 @@ impl Shard {
             &mut self.channels.borrow_mut(),
             &mut self.users.borrow_mut(),
         );
-        wait.await.map_err(|e| e.to_string())
+        let result = wait.await.map_err(|e| e.to_string());
+        if result.is_ok() && rec.is_global() {
+            rec.apply_global(&mut self.globals.borrow_mut());
+            for dst in 0..self.ctx.slots.shards() {
+                if dst != self.id() {
+                    self.mesh
+                        .send(dst, ShardMsg::GlobalOp(Box::new(rec.clone())));
+                }
+            }
+        }
+        result
+    }
+
+    /// The owner of a user-keyed change (conversation positions, tokens).
+    pub fn meta_owner_of_user(&self, rec: &meta::MetaRecord) -> usize {
+        match rec {
+            meta::MetaRecord::ConvPos { uid, .. } | meta::MetaRecord::Token { uid, .. } => {
+                self.user_owner(uid)
+            }
+            other => self.meta_owner(other),
+        }
+    }
+
+    /// The shard that owns the state a meta change touches.
+    pub fn meta_owner(&self, rec: &meta::MetaRecord) -> usize {
+        use meta::MetaRecord::*;
+        if rec.is_global() {
+            return globals::GLOBALS_OWNER;
+        }
+        match rec {
+            Token { uid, .. } | ConvPos { uid, .. } => self.user_owner(uid),
+            ChannelUpsert { channel_id, .. }
+            | ChannelDelete { channel_id, .. }
+            | List { channel_id, .. } => self.channel_owner(channel_id),
+            SystemUids { .. } => globals::GLOBALS_OWNER,
+        }
     }
 }

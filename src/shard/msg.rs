@@ -207,6 +207,10 @@ pub enum ShardMsg {
         /// The request.
         req: Box<crate::shard::api_ops::ApiReq>,
     },
+    /// Shard 0 → all: a change of the global tables.
+    GlobalOp(Box<crate::shard::meta::MetaRecord>),
+    /// Shard 0 → all, at start-up: the whole global tables.
+    GlobalsSnapshot(Box<crate::shard::globals::Globals>),
     /// The answer to `Api`.
     ApiReply {
         /// Request id.

@@ -2,7 +2,7 @@
 //! acknowledgement and fan-out (DESIGN message path steps 2–3).
 
 use super::channels::group_permission;
-use super::ids::{now_millis, person_parts, CMD_SUFFIX};
+use super::ids::{base_channel, now_millis, person_parts};
 use super::msg::{Delivered, SendOrigin, SendOutcome, SendReq, ShardMsg};
 use super::{stats, PendingCommit, Shard};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode, WkStr};
@@ -48,16 +48,25 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
     if !req.receivers.is_empty() {
         return Ok(req.receivers.clone());
     }
-    let base = req
-        .channel_id
-        .strip_suffix(CMD_SUFFIX)
-        .unwrap_or(&req.channel_id);
+    let base = base_channel(&req.channel_id);
+    let globals = shard.globals.borrow();
+    // REST sends come from the system device: only channel-level bans apply (spec §4.1).
+    let system = matches!(req.origin, SendOrigin::Api { .. })
+        || *req.from_uid == *shard.ctx.config.manager_uid
+        || globals.is_system(&req.from_uid);
     if req.channel_type == ChannelType::PERSON.0 {
         let (a, b) = person_parts(base).ok_or(ReasonCode::CHANNEL_ID_ERROR)?;
+        let to = if a == &*req.from_uid { b } else { a };
+        if !system {
+            let whitelist_off = shard.ctx.config.whitelist_off_of_person;
+            if let Some(reason) = globals.person_permission(&req.from_uid, to, whitelist_off) {
+                return Err(reason);
+            }
+        }
         return Ok(vec![Arc::from(a), Arc::from(b)]);
     }
+    drop(globals);
     let mut channels = shard.channels.borrow_mut();
-    let system = req.from_uid.is_empty() || *req.from_uid == *shard.ctx.config.manager_uid;
     if channels.get(base, req.channel_type).is_none()
         && shard.ctx.config.channel.create_if_no_exist
         && req.channel_type == ChannelType::GROUP.0
@@ -65,10 +74,17 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
         channels.get_or_create(base, req.channel_type);
     }
     let state = channels.get(base, req.channel_type);
-    if !system {
-        if let Some(reason) = group_permission(state, req.channel_type, &req.from_uid) {
-            return Err(reason);
+    if system {
+        if let Some(ch) = state {
+            if ch.info.ban == 1 {
+                return Err(ReasonCode::BAN);
+            }
+            if ch.info.disband == 1 {
+                return Err(ReasonCode::DISBAND);
+            }
         }
+    } else if let Some(reason) = group_permission(state, req.channel_type, &req.from_uid) {
+        return Err(reason);
     }
     Ok(state
         .map(|c| c.subscribers.iter().cloned().collect())
@@ -104,10 +120,7 @@ pub(crate) fn handle_send(shard: &Shard, req: Box<SendReq>) {
         }
     }
     let message_id = shard.ids.borrow_mut().next_id();
-    let base_channel = req
-        .channel_id
-        .strip_suffix(CMD_SUFFIX)
-        .unwrap_or(&req.channel_id);
+    let base_channel = base_channel(&req.channel_id);
     let mut delivered = Delivered {
         message_id,
         message_seq: 0,

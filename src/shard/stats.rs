@@ -2,6 +2,7 @@
 //! shared atomics on the hot path).
 
 use std::cell::Cell;
+use std::time::Duration;
 
 /// Counters of one shard.
 #[derive(Default, Debug)]
@@ -28,6 +29,194 @@ pub struct ShardStats {
     pub conns_refused: Cell<u64>,
     /// Frames refused as malformed or oversized.
     pub bad_frames: Cell<u64>,
+    /// Messages sent through REST `/message/send` (counted on the shard that took the request).
+    pub api_sends: Cell<u64>,
+    /// Messages stored, by channel type (index = type, types ≥ 15 share the last cell).
+    pub stored_by_type: ByType,
+    /// RECV packets written, by channel type of the message.
+    pub recvs_by_type: ByType,
+    /// SENDACKs answered with success (by the channel owner, to a client or to REST).
+    pub sendacks_ok: Cell<u64>,
+    /// SENDACKs answered with a refusal reason.
+    pub sendacks_refused: Cell<u64>,
+    /// Owner side of a send: from receiving the send to answering SENDACK (durable), seconds.
+    pub sendack_latency: Histogram,
+    /// Time one message append into the segment log took, seconds.
+    pub append_latency: Histogram,
+    /// Time the committer waited for a group commit to become durable (gather + fdatasync).
+    pub commit_wait_latency: Histogram,
+    /// Messages acknowledged per group commit.
+    pub commit_batch: BatchHistogram,
+    /// Events waiting in the webhook queue now (gauge).
+    pub webhook_queue: Cell<u64>,
+    /// Webhook deliveries that failed (after retries).
+    pub webhook_failures: Cell<u64>,
+    /// Webhook deliveries that succeeded.
+    pub webhook_sent: Cell<u64>,
+    /// Connections closed for idling past `connIdleTime` or not sending CONNECT in time.
+    pub idle_timeouts: Cell<u64>,
+}
+
+/// How many channel types are counted apart (0‥14, and 15 for every higher type).
+pub const TYPE_CELLS: usize = 16;
+
+/// One counter per channel type.
+#[derive(Default, Debug)]
+pub struct ByType(pub [Cell<u64>; TYPE_CELLS]);
+
+impl ByType {
+    /// Adds one for `channel_type`.
+    pub fn inc(&self, channel_type: u8) {
+        inc(&self.0[(channel_type as usize).min(TYPE_CELLS - 1)]);
+    }
+
+    /// The counts, index = channel type.
+    pub fn values(&self) -> [u64; TYPE_CELLS] {
+        std::array::from_fn(|i| self.0[i].get())
+    }
+}
+
+/// Upper bounds (seconds) of the latency buckets: 50 µs to 5 s.
+pub const LATENCY_BOUNDS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+];
+
+/// Upper bounds of the batch-size buckets (records per group commit).
+pub const BATCH_BOUNDS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+];
+
+/// Most buckets a [`Histogram`] has (bounds plus the +Inf bucket).
+const MAX_BUCKETS: usize = 24;
+
+/// A fixed-bucket histogram of plain cells (not cumulative; the exporter accumulates).
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: [Cell<u64>; MAX_BUCKETS],
+    sum: Cell<f64>,
+    count: Cell<u64>,
+}
+
+impl Histogram {
+    /// A histogram with these upper bounds (ascending, at most 23).
+    pub fn new(bounds: &'static [f64]) -> Self {
+        assert!(bounds.len() < MAX_BUCKETS, "too many buckets");
+        Self {
+            bounds,
+            counts: Default::default(),
+            sum: Cell::new(0.0),
+            count: Cell::new(0),
+        }
+    }
+
+    /// Records one value.
+    pub fn observe(&self, v: f64) {
+        let i = self.bounds.partition_point(|b| *b < v);
+        inc(&self.counts[i]);
+        self.sum.set(self.sum.get() + v);
+        inc(&self.count);
+    }
+
+    /// Records a duration in seconds.
+    pub fn observe_duration(&self, d: Duration) {
+        self.observe(d.as_secs_f64());
+    }
+
+    /// A copy for export.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            bounds: self.bounds.to_vec(),
+            counts: (0..=self.bounds.len())
+                .map(|i| self.counts[i].get())
+                .collect(),
+            sum: self.sum.get(),
+            count: self.count.get(),
+        }
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new(LATENCY_BOUNDS)
+    }
+}
+
+/// A histogram's values at one moment: `counts[i]` observations ≤ `bounds[i]` (and above the
+/// previous bound); the last count is the +Inf bucket.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HistogramSnapshot {
+    /// Upper bounds.
+    pub bounds: Vec<f64>,
+    /// Per-bucket counts, one more than `bounds`.
+    pub counts: Vec<u64>,
+    /// Sum of observed values.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl HistogramSnapshot {
+    /// Adds another snapshot with the same bounds (cross-shard totals).
+    pub fn merge(&mut self, other: &HistogramSnapshot) {
+        if self.counts.is_empty() {
+            *self = other.clone();
+            return;
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+
+    /// The value below which a fraction `q` of observations fall (bucket upper bound).
+    pub fn quantile(&self, q: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let want = (q * self.count as f64).ceil() as u64;
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= want.max(1) {
+                return self.bounds.get(i).copied().unwrap_or(f64::INFINITY);
+            }
+        }
+        f64::INFINITY
+    }
+}
+
+/// A histogram whose buckets are group-commit batch sizes (records), not seconds.
+#[derive(Debug)]
+pub struct BatchHistogram(pub Histogram);
+
+impl Default for BatchHistogram {
+    fn default() -> Self {
+        Self(Histogram::new(BATCH_BOUNDS))
+    }
+}
+
+impl std::ops::Deref for BatchHistogram {
+    type Target = Histogram;
+    fn deref(&self) -> &Histogram {
+        &self.0
+    }
+}
+
+/// Thread CPU time of the calling thread (the shard's busy time when called on the shard).
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Adds one to a counter.

@@ -45,6 +45,9 @@ pub struct Conversation {
     pub timestamp: i64,
     /// Bumped on every change (sync clients compare versions).
     pub version: i64,
+    /// Messages up to this seq are hidden from sync (`/conversations/delete`).
+    #[serde(default)]
+    pub deleted_to_seq: u64,
 }
 
 /// Everything a shard keeps about one user it owns.
@@ -56,6 +59,10 @@ pub struct UserState {
     pub sessions: Vec<Session>,
     /// Conversations by (channel id as the user sees it, channel type).
     pub conversations: HashMap<(String, u8), Conversation>,
+    /// CMD channels (storage id with the `____cmd` suffix) → (newest seq, read-to seq).
+    pub cmd_channels: HashMap<(String, u8), (u64, u64)>,
+    /// Seqs returned by the last `/message/sync`, committed by `/message/syncack`.
+    pub cmd_pending: Vec<((String, u8), u64)>,
 }
 
 /// The users of one shard, keyed by uid.

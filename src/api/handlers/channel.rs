@@ -3,10 +3,10 @@
 use super::{body, call_owner, respond};
 use crate::api::http::{Request, Response};
 use crate::proto::ChannelType;
-use crate::shard::api_ops::ApiReq;
+use crate::shard::api_ops::{ApiReq, ApiResp};
 use crate::shard::channels::ChannelInfo;
 use crate::shard::ids::valid_id;
-use crate::shard::meta::{ListKind, ListMode};
+use crate::shard::meta::{ListKind, ListMode, MetaRecord};
 use crate::shard::Shard;
 use serde::Deserialize;
 
@@ -54,6 +54,21 @@ pub async fn create(shard: &Shard, req: &Request) -> Response {
     }
     if r.channel_type == ChannelType::PERSON.0 && !r.subscribers.is_empty() {
         return Response::error(400, "a person channel has no subscribers");
+    }
+    if r.channel_type == ChannelType::PERSON.0 {
+        let rec = MetaRecord::ChannelUpsert {
+            channel_id: r.channel_id,
+            channel_type: r.channel_type,
+            info: ChannelInfo {
+                ban: r.ban,
+                disband: r.disband,
+                send_ban: r.send_ban,
+                allow_stranger: r.allow_stranger,
+                extra: Default::default(),
+            },
+        };
+        let owner = shard.meta_owner(&rec);
+        return respond(call_owner(shard, owner, ApiReq::Meta(rec)).await);
     }
     let owner = shard.channel_owner(&r.channel_id);
     respond(
@@ -137,4 +152,164 @@ pub async fn subscribers(shard: &Shard, req: &Request, remove: bool) -> Response
         }
     };
     respond(call_owner(shard, owner, req).await)
+}
+
+/// `POST /channel/info`: replace a channel's settings.
+pub async fn info(shard: &Shard, req: &Request) -> Response {
+    let r: ChannelReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if let Err(resp) = check_id(&r.channel_id, r.channel_type) {
+        return resp;
+    }
+    let rec = MetaRecord::ChannelUpsert {
+        channel_id: r.channel_id,
+        channel_type: r.channel_type,
+        info: ChannelInfo {
+            ban: r.ban,
+            disband: r.disband,
+            send_ban: r.send_ban,
+            allow_stranger: r.allow_stranger,
+            extra: Default::default(),
+        },
+    };
+    let owner = shard.meta_owner(&rec);
+    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+}
+
+#[derive(Deserialize)]
+struct ChannelKeyReq {
+    #[serde(default)]
+    channel_id: String,
+    #[serde(default)]
+    channel_type: u8,
+}
+
+/// `POST /channel/delete`: forget a channel (its members and lists).
+pub async fn delete(shard: &Shard, req: &Request) -> Response {
+    let r: ChannelKeyReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if let Err(resp) = check_id(&r.channel_id, r.channel_type) {
+        return resp;
+    }
+    if r.channel_type == ChannelType::PERSON.0 {
+        return Response::error(400, "a person channel cannot be deleted");
+    }
+    let rec = MetaRecord::ChannelDelete {
+        channel_id: r.channel_id,
+        channel_type: r.channel_type,
+    };
+    let owner = shard.meta_owner(&rec);
+    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+}
+
+#[derive(Deserialize)]
+struct ListReq {
+    #[serde(default)]
+    channel_id: String,
+    #[serde(default)]
+    channel_type: u8,
+    #[serde(default)]
+    uids: Vec<String>,
+}
+
+/// `POST /channel/{blacklist,whitelist}_{add,set,remove}`.
+pub async fn list(shard: &Shard, req: &Request, which: &str, how: &str) -> Response {
+    let r: ListReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let set = how == "set";
+    if r.channel_id.is_empty() || !valid_id(&r.channel_id) {
+        return Response::error(400, "channel_id is empty or has a reserved character");
+    }
+    if !set {
+        if r.channel_type == 0 {
+            return Response::error(400, "channel_type is required");
+        }
+        if r.uids.iter().all(|u| u.trim().is_empty()) {
+            return Response::error(400, "uids are required");
+        }
+    }
+    let rec = MetaRecord::List {
+        channel_id: r.channel_id,
+        channel_type: r.channel_type,
+        list: if which == "blacklist" {
+            ListKind::Blacklist
+        } else {
+            ListKind::Whitelist
+        },
+        mode: match how {
+            "add" => ListMode::Add,
+            "set" => ListMode::Set,
+            _ => ListMode::Remove,
+        },
+        uids: r
+            .uids
+            .into_iter()
+            .filter(|u| !u.trim().is_empty())
+            .collect(),
+    };
+    let owner = shard.meta_owner(&rec);
+    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+}
+
+fn key_from_query(req: &Request) -> (String, u8) {
+    (
+        req.query_param("channel_id").unwrap_or_default(),
+        req.query_param("channel_type")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+/// `GET /channel/whitelist?channel_id=&channel_type=`: member objects (v2's shape).
+pub async fn get_whitelist(shard: &Shard, req: &Request) -> Response {
+    let (channel_id, channel_type) = key_from_query(req);
+    let owner = if channel_type == ChannelType::PERSON.0 {
+        crate::shard::globals::GLOBALS_OWNER
+    } else {
+        shard.channel_owner(&channel_id)
+    };
+    match call_owner(
+        shard,
+        owner,
+        ApiReq::GetList {
+            channel_id,
+            channel_type,
+            list: ListKind::Whitelist,
+        },
+    )
+    .await
+    {
+        ApiResp::Json(serde_json::Value::Array(uids)) => {
+            let rows: Vec<_> = uids
+                .iter()
+                .enumerate()
+                .map(|(i, u)| serde_json::json!({"id": i + 1, "uid": u}))
+                .collect();
+            Response::json(200, &rows)
+        }
+        other => respond(other),
+    }
+}
+
+/// `GET /channel/max_message_seq?channel_id=&channel_type=` (storage id).
+pub async fn max_seq(shard: &Shard, req: &Request) -> Response {
+    let (channel_id, channel_type) = key_from_query(req);
+    let owner = shard.channel_owner(&channel_id);
+    respond(
+        call_owner(
+            shard,
+            owner,
+            ApiReq::MaxSeq {
+                channel_id,
+                channel_type,
+            },
+        )
+        .await,
+    )
 }

@@ -3,8 +3,8 @@
 use super::{body, call_owner, respond};
 use crate::api::http::{Request, Response};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode};
-use crate::shard::api_ops::ApiReq;
-use crate::shard::ids::{person_fake_id, valid_id, CMD_SUFFIX, SYSTEM_UID};
+use crate::shard::api_ops::{ApiReq, ApiResp};
+use crate::shard::ids::{base_channel, person_fake_id, valid_id, CMD_SUFFIX, SYSTEM_UID};
 use crate::shard::msg::{SendOrigin, SendReq, ShardMsg};
 use crate::shard::{Reply, Shard};
 use base64::Engine;
@@ -16,16 +16,20 @@ use std::sync::Arc;
 /// The `header` object of message requests.
 #[derive(Deserialize, Default, Clone, Copy)]
 pub struct HeaderJson {
+    /// 1 = not stored.
     #[serde(default)]
-    no_persist: u8,
+    pub no_persist: u8,
+    /// 1 = raises a red dot.
     #[serde(default)]
-    red_dot: u8,
+    pub red_dot: u8,
+    /// 1 = CMD message.
     #[serde(default)]
-    sync_once: u8,
+    pub sync_once: u8,
 }
 
 impl HeaderJson {
-    fn flags(self) -> HeaderFlags {
+    /// The wkproto header flags.
+    pub fn flags(self) -> HeaderFlags {
         HeaderFlags::EMPTY
             .with(HeaderFlags::NO_PERSIST, self.no_persist == 1)
             .with(HeaderFlags::RED_DOT, self.red_dot == 1)
@@ -70,17 +74,131 @@ fn fnv1a64(s: &str) -> u64 {
     h
 }
 
+/// What a REST send needs once validated.
+pub struct Outgoing {
+    /// Header flags.
+    pub flags: HeaderFlags,
+    /// Setting byte.
+    pub setting: u8,
+    /// Sender (system uid when empty).
+    pub from_uid: String,
+    /// Storage channel id (fake id for person chats, with suffixes).
+    pub channel_id: String,
+    /// Channel type.
+    pub channel_type: u8,
+    /// Client number (generated when empty).
+    pub client_msg_no: String,
+    /// Stream number.
+    pub stream_no: String,
+    /// Stream flag.
+    pub stream_flag: u8,
+    /// Expiry.
+    pub expire: u32,
+    /// Body.
+    pub payload: Vec<u8>,
+    /// Explicit receivers.
+    pub receivers: Vec<Arc<str>>,
+}
+
+/// The verdict on a REST send.
+pub struct Sent {
+    /// Message id.
+    pub message_id: i64,
+    /// Seq (0 if not stored).
+    pub message_seq: u64,
+    /// Client number.
+    pub client_msg_no: String,
+}
+
+/// Routes a send to its channel's owner and awaits the durable outcome; a refusal becomes
+/// the 400 response carrying the reason code.
+pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> {
+    let client_msg_no = if o.client_msg_no.is_empty() {
+        new_client_msg_no()
+    } else {
+        o.client_msg_no
+    };
+    let owner = shard.channel_owner(base_channel(&o.channel_id));
+    let me = shard.id() as u16;
+    let reply = shard
+        .ask(owner, |id| {
+            ShardMsg::Send(Box::new(SendReq {
+                origin: SendOrigin::Api { shard: me, id },
+                from_uid: Arc::from(o.from_uid.as_str()),
+                channel_id: o.channel_id,
+                channel_type: o.channel_type,
+                flags: o.flags.bits(),
+                setting: o.setting,
+                client_msg_no: client_msg_no.clone(),
+                stream_no: o.stream_no,
+                stream_flag: o.stream_flag,
+                expire: o.expire,
+                topic: String::new(),
+                payload: o.payload.into(),
+                receivers: o.receivers,
+            }))
+        })
+        .await;
+    match reply {
+        Reply::Send(r) if r.reason == ReasonCode::SUCCESS.0 => Ok(Sent {
+            message_id: r.message_id,
+            message_seq: r.message_seq,
+            client_msg_no,
+        }),
+        Reply::Send(r) => {
+            let reason = ReasonCode(r.reason);
+            Err(Response::json(
+                400,
+                &json!({
+                    "msg": format!("send refused: {}", reason.name().unwrap_or("unknown")),
+                    "status": 400,
+                    "reason_code": r.reason,
+                }),
+            ))
+        }
+        other => Err(Response::error(500, &format!("unexpected reply {other:?}"))),
+    }
+}
+
+/// Decodes a base64 payload, which must not be empty.
+pub fn decode_payload(text: &str) -> Result<Vec<u8>, Response> {
+    match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
+        Ok(p) if !p.is_empty() => Ok(p),
+        Ok(_) => Err(Response::error(400, "payload is required")),
+        Err(e) => Err(Response::error(
+            400,
+            &format!("payload is not valid base64: {e}"),
+        )),
+    }
+}
+
+/// The storage id of a channel as a REST caller names it.
+pub fn storage_id(from_uid: &str, channel_id: &str, channel_type: u8) -> String {
+    if channel_type == ChannelType::PERSON.0 {
+        person_fake_id(from_uid, channel_id)
+    } else {
+        channel_id.to_string()
+    }
+}
+
+fn sender(from_uid: String) -> String {
+    if from_uid.is_empty() {
+        SYSTEM_UID.to_string()
+    } else {
+        from_uid
+    }
+}
+
 /// `POST /message/send`: answers once the message is durable, with its id and seq; a refused
-/// send is a 400 carrying the wkproto reason code.
+/// send is a 400 carrying the wkproto reason code. With `stream_no`, a stream chunk.
 pub async fn send(shard: &Shard, req: &Request) -> Response {
     let r: SendJson = match body(req) {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let payload = match base64::engine::general_purpose::STANDARD.decode(r.payload.as_bytes()) {
-        Ok(p) if !p.is_empty() => p,
-        Ok(_) => return Response::error(400, "payload is required"),
-        Err(e) => return Response::error(400, &format!("payload is not valid base64: {e}")),
+    let payload = match decode_payload(&r.payload) {
+        Ok(p) => p,
+        Err(resp) => return resp,
     };
     let flags = r.header.flags();
     let has_channel = !r.channel_id.is_empty();
@@ -97,16 +215,19 @@ pub async fn send(shard: &Shard, req: &Request) -> Response {
     if has_channel && !valid_id(&r.channel_id) {
         return Response::error(400, "channel_id has a reserved character");
     }
-    let from_uid = if r.from_uid.is_empty() {
-        SYSTEM_UID.to_string()
-    } else {
-        r.from_uid
-    };
-    let client_msg_no = if r.client_msg_no.is_empty() {
-        new_client_msg_no()
-    } else {
-        r.client_msg_no
-    };
+    let from_uid = sender(r.from_uid);
+    if !r.stream_no.is_empty() && has_channel {
+        return super::stream::chunk_message(
+            shard,
+            from_uid,
+            r.channel_id,
+            r.channel_type,
+            r.stream_no,
+            payload,
+            false,
+        )
+        .await;
+    }
     let (channel_id, channel_type, receivers) = if has_subscribers {
         let joined = r.subscribers.join(",");
         (
@@ -118,60 +239,237 @@ pub async fn send(shard: &Shard, req: &Request) -> Response {
                 .collect(),
         )
     } else {
-        let mut id = if r.channel_type == ChannelType::PERSON.0 {
-            person_fake_id(&from_uid, &r.channel_id)
-        } else {
-            r.channel_id
-        };
+        let mut id = storage_id(&from_uid, &r.channel_id, r.channel_type);
         if flags.sync_once() && r.channel_type != ChannelType::TEMP.0 {
             id.push_str(CMD_SUFFIX);
         }
         (id, r.channel_type, Vec::new())
     };
-    let owner = shard.channel_owner(channel_id.strip_suffix(CMD_SUFFIX).unwrap_or(&channel_id));
-    let me = shard.id() as u16;
-    let reply = shard
-        .ask(owner, |id| {
-            ShardMsg::Send(Box::new(SendReq {
-                origin: SendOrigin::Api { shard: me, id },
-                from_uid: Arc::from(from_uid.as_str()),
-                channel_id,
-                channel_type,
-                flags: flags.bits(),
-                setting: 0,
-                client_msg_no: client_msg_no.clone(),
-                stream_no: r.stream_no,
-                stream_flag: 0,
-                expire: r.expire,
-                topic: String::new(),
-                payload: payload.into(),
-                receivers,
-            }))
-        })
-        .await;
-    match reply {
-        Reply::Send(o) if o.reason == ReasonCode::SUCCESS.0 => Response::json(
+    let out = Outgoing {
+        flags,
+        setting: 0,
+        from_uid,
+        channel_id,
+        channel_type,
+        client_msg_no: r.client_msg_no,
+        stream_no: String::new(),
+        stream_flag: 0,
+        expire: r.expire,
+        payload,
+        receivers,
+    };
+    match send_message(shard, out).await {
+        Ok(sent) => Response::json(
             200,
             &json!({"status": 200, "data": {
-                "message_id": o.message_id,
-                "message_idstr": o.message_id.to_string(),
-                "client_msg_no": client_msg_no,
-                "message_seq": o.message_seq,
+                "message_id": sent.message_id,
+                "message_idstr": sent.message_id.to_string(),
+                "client_msg_no": sent.client_msg_no,
+                "message_seq": sent.message_seq,
             }}),
         ),
-        Reply::Send(o) => {
-            let reason = ReasonCode(o.reason);
-            Response::json(
-                400,
-                &json!({
-                    "msg": format!("send refused: {}", reason.name().unwrap_or("unknown")),
-                    "status": 400,
-                    "reason_code": o.reason,
-                }),
-            )
-        }
-        other => Response::error(500, &format!("unexpected reply {other:?}")),
+        Err(resp) => resp,
     }
+}
+
+#[derive(Deserialize)]
+struct BatchJson {
+    #[serde(default)]
+    header: HeaderJson,
+    #[serde(default)]
+    from_uid: String,
+    #[serde(default)]
+    subscribers: Vec<String>,
+    #[serde(default)]
+    payload: String,
+}
+
+/// `POST /message/sendbatch`: one person message from `from_uid` to each subscriber.
+pub async fn send_batch(shard: &Shard, req: &Request) -> Response {
+    let r: BatchJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.from_uid.is_empty() || r.subscribers.is_empty() {
+        return Response::error(400, "from_uid and subscribers are required");
+    }
+    let payload = match decode_payload(&r.payload) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let mut fail_uids = Vec::new();
+    let mut reasons = Vec::new();
+    for uid in r.subscribers {
+        if !valid_id(&uid) {
+            fail_uids.push(uid);
+            reasons.push("uid has a reserved character".to_string());
+            continue;
+        }
+        let out = Outgoing {
+            flags: r.header.flags(),
+            setting: 0,
+            from_uid: r.from_uid.clone(),
+            channel_id: person_fake_id(&r.from_uid, &uid),
+            channel_type: ChannelType::PERSON.0,
+            client_msg_no: String::new(),
+            stream_no: String::new(),
+            stream_flag: 0,
+            expire: 0,
+            payload: payload.clone(),
+            receivers: Vec::new(),
+        };
+        if let Err(resp) = send_message(shard, out).await {
+            fail_uids.push(uid);
+            reasons.push(String::from_utf8_lossy(&resp.body).into_owned());
+        }
+    }
+    Response::json(200, &json!({"fail_uids": fail_uids, "reason": reasons}))
+}
+
+#[derive(Deserialize)]
+struct FetchJson {
+    #[serde(default)]
+    login_uid: String,
+    #[serde(default)]
+    channel_id: String,
+    #[serde(default)]
+    channel_type: u8,
+    #[serde(default)]
+    message_seqs: Vec<u64>,
+    #[serde(default)]
+    message_ids: Vec<i64>,
+    #[serde(default)]
+    client_msg_nos: Vec<String>,
+}
+
+/// `POST /messages`: specific messages of one channel by seq, id or client number.
+pub async fn fetch(shard: &Shard, req: &Request) -> Response {
+    let r: FetchJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.channel_id.is_empty() {
+        return Response::error(400, "channel_id is required");
+    }
+    let channel_id = storage_id(&r.login_uid, &r.channel_id, r.channel_type);
+    let owner = shard.channel_owner(&channel_id);
+    respond(
+        call_owner(
+            shard,
+            owner,
+            ApiReq::Fetch {
+                channel_id,
+                channel_type: r.channel_type,
+                viewer: r.login_uid,
+                seqs: r.message_seqs,
+                ids: r.message_ids,
+                client_msg_nos: r.client_msg_nos,
+            },
+        )
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct CmdSyncJson {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    limit: i64,
+}
+
+/// `POST /message/sync`: unread CMD messages of a user, oldest first, up to `limit`.
+pub async fn cmd_sync(shard: &Shard, req: &Request) -> Response {
+    let r: CmdSyncJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.uid.is_empty() || r.limit < 0 {
+        return Response::error(400, "uid is required and limit may not be negative");
+    }
+    if shard.ctx.config.disable_cmd_message_sync {
+        return Response::json_text(200, &b"[]"[..]);
+    }
+    let limit = if r.limit == 0 { 200 } else { r.limit as usize };
+    let owner = shard.user_owner(&r.uid);
+    let channels = match call_owner(
+        shard,
+        owner,
+        ApiReq::CmdChannels {
+            uid: r.uid.clone(),
+            pending: Vec::new(),
+        },
+    )
+    .await
+    {
+        ApiResp::Json(serde_json::Value::Array(a)) => a,
+        other => return respond(other),
+    };
+    let mut out = Vec::new();
+    let mut pending = Vec::new();
+    for ch in channels {
+        if out.len() >= limit {
+            break;
+        }
+        let id = ch[0].as_str().unwrap_or_default().to_string();
+        let ty = ch[1].as_u64().unwrap_or(0) as u8;
+        let read = ch[3].as_u64().unwrap_or(0);
+        let want = limit - out.len();
+        let channel_owner = shard.channel_owner(base_channel(&id));
+        let got = call_owner(
+            shard,
+            channel_owner,
+            ApiReq::Recents {
+                channels: vec![(id.clone(), ty, read + 1, want, true)],
+                viewer: r.uid.clone(),
+            },
+        )
+        .await;
+        if let ApiResp::Json(serde_json::Value::Array(rows)) = got {
+            for row in rows {
+                if let Some(msgs) = row["messages"].as_array() {
+                    if let Some(last) = msgs.last().and_then(|m| m["message_seq"].as_u64()) {
+                        pending.push(((id.clone(), ty), last));
+                    }
+                    out.extend(msgs.iter().cloned());
+                }
+            }
+        }
+    }
+    let _ = call_owner(
+        shard,
+        owner,
+        ApiReq::CmdChannels {
+            uid: r.uid,
+            pending,
+        },
+    )
+    .await;
+    Response::json(200, &out)
+}
+
+#[derive(Deserialize)]
+struct CmdAckJson {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    last_message_seq: u64,
+}
+
+/// `POST /message/syncack`: the messages of the last CMD sync count as read.
+pub async fn cmd_sync_ack(shard: &Shard, req: &Request) -> Response {
+    let r: CmdAckJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.uid.is_empty() || r.last_message_seq == 0 {
+        return Response::error(400, "uid and last_message_seq are required");
+    }
+    if shard.ctx.config.disable_cmd_message_sync {
+        return super::ok();
+    }
+    let owner = shard.user_owner(&r.uid);
+    respond(call_owner(shard, owner, ApiReq::CmdAck { uid: r.uid }).await)
 }
 
 #[derive(Deserialize)]
@@ -204,11 +502,7 @@ pub async fn channel_sync(shard: &Shard, req: &Request) -> Response {
     if r.channel_id.is_empty() || r.login_uid.is_empty() {
         return Response::error(400, "login_uid and channel_id are required");
     }
-    let channel_id = if r.channel_type == ChannelType::PERSON.0 {
-        person_fake_id(&r.login_uid, &r.channel_id)
-    } else {
-        r.channel_id
-    };
+    let channel_id = storage_id(&r.login_uid, &r.channel_id, r.channel_type);
     let owner = shard.channel_owner(&channel_id);
     respond(
         call_owner(

@@ -2,7 +2,11 @@
 //! parsing with 400s, and calls to the owner shard of the state they touch.
 
 pub mod channel;
+pub mod conversation;
+pub mod manager;
 pub mod message;
+pub mod route;
+pub mod stream;
 pub mod user;
 
 use super::http::{Request, Response};

@@ -3,7 +3,9 @@
 use super::{body, call_owner, respond};
 use crate::api::http::{Request, Response};
 use crate::shard::api_ops::ApiReq;
+use crate::shard::api_ops::ApiResp;
 use crate::shard::ids::{valid_id, SYSTEM_UID};
+use crate::shard::meta::{ListMode, MetaRecord};
 use crate::shard::users::DeviceToken;
 use crate::shard::Shard;
 use serde::Deserialize;
@@ -32,6 +34,14 @@ pub async fn token(shard: &Shard, req: &Request) -> Response {
     if !valid_id(&r.uid) || r.uid == SYSTEM_UID {
         return Response::error(400, "uid contains a reserved character or name");
     }
+    if let Some(acl) = shard.globals.borrow().persons.get(&r.uid) {
+        if acl.info.ban == 1 {
+            return Response::json_text(200, &br#"{"status":19}"#[..]);
+        }
+        if acl.info.disband == 1 {
+            return Response::json_text(200, &br#"{"status":24}"#[..]);
+        }
+    }
     let owner = shard.user_owner(&r.uid);
     respond(
         call_owner(
@@ -48,4 +58,80 @@ pub async fn token(shard: &Shard, req: &Request) -> Response {
         )
         .await,
     )
+}
+
+/// `POST /user/onlinestatus` with a JSON array of uids: one row per live connection.
+pub async fn online_status(shard: &Shard, req: &Request) -> Response {
+    let uids: Vec<String> = match body(req) {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let mut by_owner: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    for u in uids {
+        by_owner.entry(shard.user_owner(&u)).or_default().push(u);
+    }
+    let mut rows = Vec::new();
+    for (owner, uids) in by_owner {
+        match call_owner(shard, owner, ApiReq::OnlineStatus { uids }).await {
+            ApiResp::Json(serde_json::Value::Array(a)) => rows.extend(a),
+            other => return respond(other),
+        }
+    }
+    Response::json(200, &rows)
+}
+
+#[derive(Deserialize)]
+struct DeviceQuitReq {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    device_flag: i16,
+}
+
+/// `POST /user/device_quit`: blank the device's token and disconnect it (`-1` = all).
+pub async fn device_quit(shard: &Shard, req: &Request) -> Response {
+    let r: DeviceQuitReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.uid.is_empty() {
+        return Response::error(400, "uid is required");
+    }
+    let flags = if r.device_flag < 0 {
+        vec![0, 1, 2]
+    } else {
+        vec![r.device_flag as u8]
+    };
+    let owner = shard.user_owner(&r.uid);
+    respond(call_owner(shard, owner, ApiReq::DeviceQuit { uid: r.uid, flags }).await)
+}
+
+#[derive(Deserialize)]
+struct UidsReq {
+    #[serde(default)]
+    uids: Vec<String>,
+}
+
+/// `POST /user/systemuids_add` / `_remove`.
+pub async fn system_uids(shard: &Shard, req: &Request, remove: bool) -> Response {
+    let r: UidsReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let rec = MetaRecord::SystemUids {
+        mode: if remove {
+            ListMode::Remove
+        } else {
+            ListMode::Add
+        },
+        uids: r.uids,
+    };
+    let owner = shard.meta_owner(&rec);
+    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+}
+
+/// `GET /user/systemuids`: from this shard's replica.
+pub fn list_system_uids(shard: &Shard) -> Response {
+    let g = shard.globals.borrow();
+    Response::json(200, &g.system_uids.iter().collect::<Vec<_>>())
 }

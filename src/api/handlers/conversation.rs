@@ -1,0 +1,365 @@
+//! Conversation endpoints (spec http-api §8). Conversations live on the user's owner shard;
+//! their recent messages are read from each channel's owner shard.
+
+use super::message::storage_id;
+use super::{body, call_owner, respond};
+use crate::api::http::{Request, Response};
+use crate::proto::ChannelType;
+use crate::shard::api_ops::{ApiReq, ApiResp};
+use crate::shard::ids::{person_fake_id, SYSTEM_UID};
+use crate::shard::meta::MetaRecord;
+use crate::shard::users::Conversation;
+use crate::shard::Shard;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// A user's stored conversations: (channel id as seen, type, state).
+async fn conversations_of(
+    shard: &Shard,
+    uid: &str,
+) -> Result<Vec<(String, u8, Conversation)>, Response> {
+    let owner = shard.user_owner(uid);
+    match call_owner(
+        shard,
+        owner,
+        ApiReq::Conversations {
+            uid: uid.to_string(),
+        },
+    )
+    .await
+    {
+        ApiResp::Json(Value::Array(rows)) => Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let id = r["channel_id"].as_str()?.to_string();
+                let ty = r["channel_type"].as_u64()? as u8;
+                let conv: Conversation = serde_json::from_value(r["conv"].clone()).ok()?;
+                Some((id, ty, conv))
+            })
+            .collect()),
+        other => Err(respond(other)),
+    }
+}
+
+/// Asks each channel's owner for recents; returns storage id → (newest seq, messages).
+async fn recents(
+    shard: &Shard,
+    wanted: Vec<(String, u8, u64, usize, bool)>,
+    viewer: &str,
+) -> HashMap<(String, u8), (u64, Vec<Value>)> {
+    let mut by_owner: BTreeMap<usize, Vec<(String, u8, u64, usize, bool)>> = BTreeMap::new();
+    for w in wanted {
+        by_owner
+            .entry(shard.channel_owner(&w.0))
+            .or_default()
+            .push(w);
+    }
+    let mut out = HashMap::new();
+    for (owner, channels) in by_owner {
+        if let ApiResp::Json(Value::Array(rows)) = call_owner(
+            shard,
+            owner,
+            ApiReq::Recents {
+                channels,
+                viewer: viewer.to_string(),
+            },
+        )
+        .await
+        {
+            for row in rows {
+                let id = row["channel_id"].as_str().unwrap_or_default().to_string();
+                let ty = row["channel_type"].as_u64().unwrap_or(0) as u8;
+                let last = row["last_seq"].as_u64().unwrap_or(0);
+                let msgs = row["messages"].as_array().cloned().unwrap_or_default();
+                out.insert((id, ty), (last, msgs));
+            }
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct SyncJson {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    version: i64,
+    #[serde(default)]
+    last_msg_seqs: String,
+    #[serde(default)]
+    msg_count: usize,
+    #[serde(default)]
+    only_unread: u8,
+    #[serde(default)]
+    exclude_channel_types: Vec<u8>,
+}
+
+/// `POST /conversation/sync`.
+pub async fn sync(shard: &Shard, req: &Request) -> Response {
+    let r: SyncJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.uid.is_empty() {
+        return Response::error(400, "uid is required");
+    }
+    if r.msg_count == 0 {
+        return Response::json_text(200, &b"[]"[..]);
+    }
+    let client_seqs: HashMap<(String, u8), u64> = r
+        .last_msg_seqs
+        .split('|')
+        .filter_map(|item| {
+            let mut p = item.rsplitn(3, ':');
+            let seq = p.next()?.parse().ok()?;
+            let ty = p.next()?.parse().ok()?;
+            Some(((p.next()?.to_string(), ty), seq))
+        })
+        .collect();
+    let mut convs = match conversations_of(shard, &r.uid).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    convs.sort_by(|a, b| b.2.timestamp.cmp(&a.2.timestamp));
+    convs.truncate(shard.ctx.config.conversation.user_max_count);
+    let mut wanted = Vec::new();
+    let mut meta = Vec::new();
+    for (id, ty, conv) in convs {
+        let key = (id.clone(), ty);
+        let client = client_seqs.get(&key).copied();
+        if client.is_none() && r.exclude_channel_types.contains(&ty) {
+            continue;
+        }
+        if ty == ChannelType::PERSON.0 && id == SYSTEM_UID {
+            continue;
+        }
+        let mut bound = match client {
+            Some(s) => s + 1,
+            None if r.version > 0 || r.only_unread == 1 => conv.readed_to_msg_seq + 1,
+            None => 0,
+        };
+        if conv.deleted_to_seq > 0 {
+            bound = bound.max(conv.deleted_to_seq + 1);
+        }
+        let sid = storage_id(&r.uid, &id, ty);
+        wanted.push((sid.clone(), ty, bound, r.msg_count, false));
+        meta.push((id, ty, sid, conv, client));
+    }
+    let got = recents(shard, wanted, &r.uid).await;
+    let mut items = Vec::new();
+    for (id, ty, sid, conv, client) in meta {
+        let Some((newest, msgs)) = got.get(&(sid, ty)) else {
+            continue;
+        };
+        if msgs.is_empty() || client.is_some_and(|c| c >= *newest) {
+            continue;
+        }
+        let first = &msgs[0];
+        let sent_by_me = first["from_uid"].as_str() == Some(r.uid.as_str());
+        let readed = if sent_by_me {
+            *newest
+        } else {
+            conv.readed_to_msg_seq
+        };
+        let unread = if sent_by_me {
+            0
+        } else if *newest > readed {
+            newest - readed
+        } else {
+            conv.unread
+        };
+        let ts = first["timestamp"].as_i64().unwrap_or(conv.timestamp);
+        items.push(json!({
+            "channel_id": id,
+            "channel_type": ty,
+            "unread": unread,
+            "timestamp": ts,
+            "last_msg_seq": newest,
+            "last_client_msg_no": first["client_msg_no"],
+            "offset_msg_seq": 0,
+            "readed_to_msg_seq": readed,
+            "version": ts.saturating_mul(1_000_000_000),
+            "recents": msgs,
+        }));
+    }
+    Response::json(200, &items)
+}
+
+#[derive(Deserialize)]
+struct ChannelSeq {
+    #[serde(default)]
+    channel_id: String,
+    #[serde(default)]
+    channel_type: u8,
+    #[serde(default)]
+    last_msg_seq: u64,
+}
+
+#[derive(Deserialize)]
+struct SyncMessagesJson {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    channels: Vec<ChannelSeq>,
+    #[serde(default)]
+    msg_count: Option<usize>,
+    #[serde(default)]
+    order_by_last: u8,
+}
+
+/// `POST /conversation/syncMessages` (storage ids).
+pub async fn sync_messages(shard: &Shard, req: &Request) -> Response {
+    let r: SyncMessagesJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let count = r.msg_count.unwrap_or(15);
+    let asc = r.order_by_last == 0;
+    let wanted = r
+        .channels
+        .iter()
+        .map(|c| {
+            (
+                c.channel_id.clone(),
+                c.channel_type,
+                c.last_msg_seq,
+                count,
+                asc,
+            )
+        })
+        .collect();
+    let got = recents(shard, wanted, &r.uid).await;
+    let rows: Vec<Value> = r
+        .channels
+        .iter()
+        .map(|c| {
+            let msgs = got
+                .get(&(c.channel_id.clone(), c.channel_type))
+                .map(|g| g.1.clone())
+                .unwrap_or_default();
+            json!({"channel_id": c.channel_id, "channel_type": c.channel_type, "messages": msgs})
+        })
+        .collect();
+    Response::json(200, &rows)
+}
+
+#[derive(Deserialize)]
+struct UnreadJson {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    channel_id: String,
+    #[serde(default)]
+    channel_type: u8,
+    #[serde(default)]
+    unread: i64,
+}
+
+async fn newest_seq(shard: &Shard, sid: &str, ty: u8) -> Result<u64, Response> {
+    match call_owner(
+        shard,
+        shard.channel_owner(sid),
+        ApiReq::MaxSeq {
+            channel_id: sid.to_string(),
+            channel_type: ty,
+        },
+    )
+    .await
+    {
+        ApiResp::Json(v) => Ok(v["message_seq"].as_u64().unwrap_or(0)),
+        other => Err(respond(other)),
+    }
+}
+
+/// `POST /conversations/clearUnread` (`clear`) and `/conversations/setUnread`.
+pub async fn set_unread(shard: &Shard, req: &Request, clear: bool) -> Response {
+    let r: UnreadJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.uid.is_empty() || r.channel_id.is_empty() || r.channel_type == 0 {
+        return Response::error(400, "uid, channel_id and channel_type are required");
+    }
+    let sid = storage_id(&r.uid, &r.channel_id, r.channel_type);
+    let last = match newest_seq(shard, &sid, r.channel_type).await {
+        Ok(l) => l,
+        Err(resp) => return resp,
+    };
+    let readed = if clear || r.unread <= 0 {
+        last
+    } else if r.unread as u64 > last {
+        last.saturating_sub(1)
+    } else {
+        last - r.unread as u64
+    };
+    let rec = MetaRecord::ConvPos {
+        uid: r.uid,
+        channel_id: r.channel_id,
+        channel_type: r.channel_type,
+        readed_to: Some(readed),
+        deleted_to: None,
+        cmd: false,
+    };
+    let owner = shard.meta_owner_of_user(&rec);
+    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+}
+
+/// `POST /conversations/delete`: hides the conversation until newer messages arrive.
+pub async fn delete(shard: &Shard, req: &Request) -> Response {
+    let r: UnreadJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.uid.is_empty() || r.channel_id.is_empty() || r.channel_type == 0 {
+        return Response::error(400, "uid, channel_id and channel_type are required");
+    }
+    let sid = storage_id(&r.uid, &r.channel_id, r.channel_type);
+    let last = match newest_seq(shard, &sid, r.channel_type).await {
+        Ok(l) => l,
+        Err(resp) => return resp,
+    };
+    let rec = MetaRecord::ConvPos {
+        uid: r.uid,
+        channel_id: r.channel_id,
+        channel_type: r.channel_type,
+        readed_to: None,
+        deleted_to: Some(last),
+        cmd: false,
+    };
+    let owner = shard.meta_owner_of_user(&rec);
+    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+}
+
+#[derive(Deserialize)]
+struct UidJson {
+    #[serde(default)]
+    uid: String,
+}
+
+/// `POST /conversation/channels`: the user's chats with their storage ids (`A@B` for person).
+pub async fn channels(shard: &Shard, req: &Request) -> Response {
+    let r: UidJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.uid.is_empty() {
+        return Response::error(400, "uid is required");
+    }
+    let convs = match conversations_of(shard, &r.uid).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let rows: Vec<Value> = convs
+        .into_iter()
+        .map(|(id, ty, _)| {
+            let sid = if ty == ChannelType::PERSON.0 {
+                person_fake_id(&r.uid, &id)
+            } else {
+                id
+            };
+            json!({"channel_id": sid, "channel_type": ty})
+        })
+        .collect();
+    Response::json(200, &rows)
+}

@@ -1,0 +1,51 @@
+//! `POST /manager/login`: a manager user trades name and password for a JWT (spec §9.8).
+
+use super::body;
+use crate::api::http::{Request, Response};
+use crate::auth::issue_jwt;
+use crate::shard::Shard;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+struct Login {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Checks `auth.users` and returns `{username, token, exp, permissions}`.
+pub fn login(shard: &Shard, req: &Request) -> Response {
+    let l: Login = match body(req) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    if l.username.is_empty() || l.password.is_empty() {
+        return Response::error(400, "username and password are required");
+    }
+    let cfg = &shard.ctx.config;
+    if cfg.jwt.secret.is_empty() {
+        return Response::error(400, "jwt.secret is not configured");
+    }
+    let Some(user) = shard
+        .ctx
+        .manager_users
+        .iter()
+        .find(|u| u.name == l.username && u.password == l.password)
+    else {
+        return Response::error(400, "wrong username or password");
+    };
+    match issue_jwt(cfg, &user.name) {
+        Ok((token, exp)) => Response::json(
+            200,
+            &json!({
+                "username": user.name,
+                "token": token,
+                "exp": exp,
+                "permissions": user.permissions_text(),
+            }),
+        ),
+        Err(e) => Response::error(400, &format!("cannot sign a token: {e}")),
+    }
+}
