@@ -605,3 +605,79 @@ fn manager_token_and_jwt_permissions_are_enforced() {
         "bad signature"
     );
 }
+
+#[test]
+fn conversations_and_lists_survive_kill9() {
+    let server = Server::start("");
+    let http = server.addr("http");
+    post(
+        http,
+        "/channel",
+        &json!({"channel_id": "team", "channel_type": 2, "subscribers": ["ann", "ben"]})
+            .to_string(),
+    );
+    for i in 0..3 {
+        send(http, "ann", "team", 2, &format!("g{i}"));
+    }
+    send(http, "ann", "ben", 1, "dm");
+    post(
+        http,
+        "/conversations/clearUnread",
+        &json!({"uid": "ben", "channel_id": "team", "channel_type": 2}).to_string(),
+    );
+    send(http, "ann", "team", 2, "after-read");
+    post(
+        http,
+        "/channel/blacklist_add",
+        &json!({"channel_id": "ben", "channel_type": 1, "uids": ["troll"]}).to_string(),
+    );
+    let before = post(
+        http,
+        "/conversation/sync",
+        &json!({"uid": "ben", "msg_count": 1}).to_string(),
+    )
+    .json();
+    let dir = server.kill9();
+    let server = Server::start_in(dir, "");
+    let http = server.addr("http");
+    let after = post(
+        http,
+        "/conversation/sync",
+        &json!({"uid": "ben", "msg_count": 1}).to_string(),
+    )
+    .json();
+    let key = |v: &Value| {
+        let mut rows: Vec<(String, u64, u64)> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["channel_id"].as_str().unwrap().to_string(),
+                    c["last_msg_seq"].as_u64().unwrap(),
+                    c["unread"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(key(&after), key(&before));
+    assert_eq!(
+        key(&after),
+        vec![("ann".into(), 1, 1), ("team".into(), 4, 1)]
+    );
+    let wl = post(
+        http,
+        "/channel/messagesync",
+        &json!({"login_uid": "ben", "channel_id": "team", "channel_type": 2, "limit": 10})
+            .to_string(),
+    )
+    .json();
+    assert_eq!(wl["messages"].as_array().unwrap().len(), 4);
+    // New sends continue the sequence.
+    assert_eq!(
+        send(http, "ann", "team", 2, "next")["data"]["message_seq"],
+        5
+    );
+}

@@ -297,12 +297,18 @@ mod tests {
         let t = parse_target("tcp://127.0.0.1:5100").unwrap();
         assert_eq!(t.kind, Kind::Wk);
         assert_eq!(t.addr.port(), 5100);
-        assert_eq!(parse_target("nats://127.0.0.1:4222").unwrap().kind, Kind::Nats);
+        assert_eq!(
+            parse_target("nats://127.0.0.1:4222").unwrap().kind,
+            Kind::Nats
+        );
         assert_eq!(
             parse_target("redis-stream://localhost:6379").unwrap().kind,
             Kind::RedisStream
         );
-        assert!(parse_target("tcp://8.8.8.8:53").is_err(), "non-loopback refused");
+        assert!(
+            parse_target("tcp://8.8.8.8:53").is_err(),
+            "non-loopback refused"
+        );
         assert!(parse_target("gopher://127.0.0.1:70").is_err());
         assert_eq!(
             resolve_loopback("http://127.0.0.1:5001/").unwrap().port(),
@@ -338,8 +344,8 @@ mod tests {
 
         let bad = Args::try_parse_from(["jindou-bench", "--size", "8"]).unwrap();
         assert!(bad.validate().is_err());
-        let bad = Args::try_parse_from(["jindou-bench", "--scenario", "group", "--online", "1"])
-            .unwrap();
+        let bad =
+            Args::try_parse_from(["jindou-bench", "--scenario", "group", "--online", "1"]).unwrap();
         assert!(bad.validate().is_err());
         assert!(Args::try_parse_from(["jindou-bench", "--scenario", "nope"]).is_err());
         assert!(Args::try_parse_from(["jindou-bench", "--encrypt", "maybe"]).is_err());

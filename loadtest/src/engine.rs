@@ -481,15 +481,14 @@ pub fn run(args: Arc<Args>, target: Target, plan: Plan, scenario: &str) -> RunRe
         let (ack99, e2e99) = shared
             .hists
             .lock()
-            .map(|h| {
-                (
-                    Percentiles::of(&h.0).p99,
-                    Percentiles::of(&h.1).p99,
-                )
-            })
+            .map(|h| (Percentiles::of(&h.0).p99, Percentiles::of(&h.1).p99))
             .unwrap_or_default();
         if !args.quiet {
-            let phase = if shared.now() < from { "warmup" } else { "measure" };
+            let phase = if shared.now() < from {
+                "warmup"
+            } else {
+                "measure"
+            };
             eprintln!(
                 "[{tick:>3}s {phase}] sent {} delivered {} | p99 sendack {} e2e {} | inflight {} errors {}",
                 stats::fmt_rate((sent - last.1) as f64 / dt),
@@ -809,10 +808,12 @@ async fn wk_writer(
     } else {
         Setting::NO_ENCRYPT
     };
-    let channel: Option<(WkStr, ChannelType)> = plan
-        .send
-        .as_ref()
-        .map(|s| (WkStr::from(s.channel_id.clone()), ChannelType(s.channel_type)));
+    let channel: Option<(WkStr, ChannelType)> = plan.send.as_ref().map(|s| {
+        (
+            WkStr::from(s.channel_id.clone()),
+            ChannelType(s.channel_type),
+        )
+    });
     let msg_prefix = format!("{:08x}-{:x}-", ctx.shared.run_id, plan.idx);
     let mut spare = BytesMut::with_capacity(16 * 1024);
     let mut scratch = BytesMut::new();
@@ -843,7 +844,11 @@ async fn wk_writer(
                     channel_type: *ct,
                     ..Send::default()
                 };
-                send.seal(&Bytes::copy_from_slice(&pt), cipher.as_deref(), &mut scratch);
+                send.seal(
+                    &Bytes::copy_from_slice(&pt),
+                    cipher.as_deref(),
+                    &mut scratch,
+                );
                 if let Err(e) = send.encode(version, &mut buf) {
                     ctx.error(format!("encode SEND: {e}"));
                     return;

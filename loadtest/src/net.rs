@@ -155,10 +155,7 @@ pub async fn wk_connect(
         match decoder.decode(&mut buf, LATEST_VERSION) {
             Ok(Some(Packet::Connack(ack))) => {
                 if ack.reason_code != ReasonCode::SUCCESS {
-                    return Err(io_err(format!(
-                        "CONNACK for {uid}: {:?}",
-                        ack.reason_code
-                    )));
+                    return Err(io_err(format!("CONNACK for {uid}: {:?}", ack.reason_code)));
                 }
                 let version = ack
                     .server_version
@@ -185,16 +182,15 @@ pub async fn wk_connect(
                 )))
             }
             Ok(Some(p)) => {
-                return Err(io_err(format!(
-                    "expected CONNACK, got {}",
-                    p.packet_type()
-                )))
+                return Err(io_err(format!("expected CONNACK, got {}", p.packet_type())))
             }
             Ok(None) => {}
             Err(e) => return Err(io_err(format!("decode CONNACK: {e}"))),
         }
         if read_more(&mut stream, &mut buf).await? == 0 {
-            return Err(io_err(format!("connection closed before CONNACK for {uid}")));
+            return Err(io_err(format!(
+                "connection closed before CONNACK for {uid}"
+            )));
         }
     }
 }

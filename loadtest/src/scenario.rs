@@ -104,8 +104,7 @@ mod tests {
         assert_eq!(s.channel_id, "t-g1");
         assert_eq!(s.targets, vec![6, 7, 8, 9]);
         assert!(p.conns[6].send.is_none());
-        let body: serde_json::Value =
-            serde_json::from_str(&create_group_body("t", 1, 3)).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&create_group_body("t", 1, 3)).unwrap();
         assert_eq!(body["channel_type"], 2);
         assert_eq!(body["subscribers"][2], "t-g1m2");
     }

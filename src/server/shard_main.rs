@@ -125,6 +125,7 @@ pub async fn run_shard(
         }
         shard.globals_ready.stop();
     }
+    crate::shard::conversations::announce_channels(&shard);
     // Clients are served only once the global tables (permissions) are in place.
     monoio::select! {
         _ = shard.globals_ready.wait() => {},

@@ -66,6 +66,7 @@ fn handle(shard: &Rc<Shard>, src: usize, msg: ShardMsg) {
                 );
             });
         }
+        ShardMsg::ConvHints(hints) => super::conversations::apply_hints(shard, hints),
         ShardMsg::GlobalOp(rec) => rec.apply_global(&mut shard.globals.borrow_mut()),
         ShardMsg::GlobalsSnapshot(g) => {
             *shard.globals.borrow_mut() = *g;

@@ -5,7 +5,7 @@
 
 pub mod api_ops;
 pub mod channels;
-mod conversations;
+pub mod conversations;
 mod deliver;
 mod dispatch;
 pub mod globals;

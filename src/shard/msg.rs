@@ -211,6 +211,8 @@ pub enum ShardMsg {
     GlobalOp(Box<crate::shard::meta::MetaRecord>),
     /// Shard 0 → all, at start-up: the whole global tables.
     GlobalsSnapshot(Box<crate::shard::globals::Globals>),
+    /// Start-up: the newest message of channels, to rebuild receivers' conversations.
+    ConvHints(Vec<ConvHint>),
     /// The answer to `Api`.
     ApiReply {
         /// Request id.
@@ -218,4 +220,23 @@ pub enum ShardMsg {
         /// The answer.
         resp: Box<crate::shard::api_ops::ApiResp>,
     },
+}
+
+/// The newest message of one channel for one receiver (conversation rebuild at start-up).
+#[derive(Debug, Clone)]
+pub struct ConvHint {
+    /// The receiver.
+    pub uid: String,
+    /// Storage channel id (with the CMD suffix for CMD channels).
+    pub channel_id: String,
+    /// Channel type.
+    pub channel_type: u8,
+    /// Newest seq.
+    pub last_seq: u64,
+    /// Newest message id.
+    pub message_id: i64,
+    /// Its sender.
+    pub from_uid: String,
+    /// Its time, Unix seconds.
+    pub timestamp: i32,
 }

@@ -92,6 +92,11 @@ impl Indexes {
         &self.channels[no as usize]
     }
 
+    /// Every channel: (id, type, newest seq).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u8, u64)> + '_ {
+        self.channels.iter().map(|c| (&*c.id, c.ty, c.max_seq()))
+    }
+
     /// Number of channels known.
     pub fn channel_count(&self) -> usize {
         self.channels.len()

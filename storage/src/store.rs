@@ -609,7 +609,12 @@ impl MessageStore {
         self.log.commit_stats()
     }
 
-    /// Number of channels known.
+    /// Every channel with its newest seq: (storage id, type, max seq).
+    pub fn channels(&self) -> impl Iterator<Item = (&str, u8, u64)> + '_ {
+        self.idx.iter()
+    }
+
+    /// Number of channels with at least one assigned seq.
     pub fn channel_count(&self) -> usize {
         self.idx.channel_count()
     }
