@@ -215,7 +215,8 @@ fn every_endpoint_has_the_spec_shape() {
     );
     assert_eq!(row["uid"], "shape-user");
     assert_eq!(row["device_id"], "dev-1");
-    assert_eq!(row["device"], "App(主)");
+    // No device token registered: the connection is a slave device.
+    assert_eq!(row["device"], "App(从)");
     assert_eq!(row["node_id"], 1001);
 
     let node_keys = [

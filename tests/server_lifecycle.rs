@@ -50,7 +50,7 @@ fn malformed_and_oversized_http_get_4xx_and_the_server_lives() {
     );
     assert_eq!(r.status, 413);
     let mut huge = b"GET /health HTTP/1.1\r\nX-Big: ".to_vec();
-    huge.extend(std::iter::repeat(b'a').take(64 * 1024));
+    huge.extend(std::iter::repeat_n(b'a', 64 * 1024));
     huge.extend_from_slice(b"\r\n\r\n");
     let r = http_raw(http, &huge);
     assert_eq!(r.status, 431);

@@ -110,8 +110,12 @@ struct Histograms {
 
 impl Collector for Histograms {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut metric =
-            encoder.encode_descriptor(&self.name, &self.help, None, MetricType::Histogram)?;
+        let mut metric = encoder.encode_descriptor(
+            &self.name,
+            &format!("{}.", self.help),
+            None,
+            MetricType::Histogram,
+        )?;
         for (labels, h) in &self.series {
             let buckets: Vec<(f64, u64)> = h
                 .bounds

@@ -5,7 +5,6 @@
 
 use super::ids::{base_channel, person_parts, CMD_SUFFIX, STREAM_SUFFIX};
 use super::msg::{ConvHint, ShardMsg};
-use super::users::Conversation;
 use super::Shard;
 use crate::proto::ChannelType;
 use std::collections::BTreeMap;
@@ -83,7 +82,7 @@ pub fn apply_hints(shard: &Shard, hints: Vec<ConvHint>) {
         let conv = user
             .conversations
             .entry((seen, h.channel_type))
-            .or_insert_with(Conversation::default);
+            .or_default();
         if h.last_seq > conv.last_msg_seq {
             conv.last_msg_seq = h.last_seq;
             conv.last_message_id = h.message_id;

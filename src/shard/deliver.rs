@@ -3,7 +3,6 @@
 
 use super::ids::person_peer;
 use super::msg::{Delivered, ShardMsg};
-use super::users::Conversation;
 use super::{stats, Shard};
 use crate::proto::{ChannelType, HeaderFlags};
 use std::collections::BTreeMap;
@@ -42,10 +41,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         }
         if track_conversation {
             let key = (channel_seen_by(&msg, &uid), msg.channel_type);
-            let conv = user
-                .conversations
-                .entry(key)
-                .or_insert_with(Conversation::default);
+            let conv = user.conversations.entry(key).or_default();
             if msg.message_seq > conv.last_msg_seq {
                 conv.last_msg_seq = msg.message_seq;
                 conv.last_message_id = msg.message_id;

@@ -78,7 +78,7 @@ impl MessageIds {
     /// A generator for shard `shard` of `shards` on node `node` (≤ 1023).
     pub fn new(node: u64, shard: usize, shards: usize) -> Self {
         assert!(node < (1 << NODE_BITS), "node id {node} exceeds 10 bits");
-        assert!(shards >= 1 && shards <= (1 << COUNTER_BITS) && shard < shards);
+        assert!((1..=(1 << COUNTER_BITS)).contains(&shards) && shard < shards);
         Self {
             node,
             shard: shard as u64,

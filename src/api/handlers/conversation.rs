@@ -42,13 +42,16 @@ async fn conversations_of(
     }
 }
 
+/// A recents request for one channel: (storage id, type, lowest seq, most messages, ascending).
+type Wanted = (String, u8, u64, usize, bool);
+
 /// Asks each channel's owner for recents; returns storage id → (newest seq, messages).
 async fn recents(
     shard: &Shard,
-    wanted: Vec<(String, u8, u64, usize, bool)>,
+    wanted: Vec<Wanted>,
     viewer: &str,
 ) -> HashMap<(String, u8), (u64, Vec<Value>)> {
-    let mut by_owner: BTreeMap<usize, Vec<(String, u8, u64, usize, bool)>> = BTreeMap::new();
+    let mut by_owner: BTreeMap<usize, Vec<Wanted>> = BTreeMap::new();
     for w in wanted {
         by_owner
             .entry(shard.channel_owner(&w.0))
@@ -121,7 +124,7 @@ pub async fn sync(shard: &Shard, req: &Request) -> Response {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    convs.sort_by(|a, b| b.2.timestamp.cmp(&a.2.timestamp));
+    convs.sort_by_key(|c| std::cmp::Reverse(c.2.timestamp));
     convs.truncate(shard.ctx.config.conversation.user_max_count);
     let mut wanted = Vec::new();
     let mut meta = Vec::new();

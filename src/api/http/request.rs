@@ -343,7 +343,7 @@ mod tests {
         let head = parse(&[b'a'; 2000]).unwrap_err();
         assert_eq!(head.status, 400);
         let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
-        long.extend(std::iter::repeat(b'a').take(1100));
+        long.extend(std::iter::repeat_n(b'a', 1100));
         assert_eq!(parse(&long).unwrap_err().status, 431);
         assert_eq!(
             parse(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n")
