@@ -328,6 +328,14 @@ fn every_endpoint_has_the_spec_shape() {
     assert_eq!(room["subscriber_count"], 2);
     assert_eq!(room["last_msg_seq"], 1);
     assert!(room["last_msg_time"].as_i64().unwrap() > 1_000_000_000_000_000_000);
+    // The person channel of the first send lives only in the message store; it is listed too.
+    let person = json_get(http, "/cluster/channels?channel_type=1");
+    assert_eq!(person["total"], 1, "{person}");
+    assert_eq!(person["data"][0]["last_msg_seq"], 1);
+    assert!(person["data"][0]["channel_id"]
+        .as_str()
+        .unwrap()
+        .contains('@'));
     let none = json_get(http, "/cluster/channels?channel_id=nothing-here");
     assert_eq!(none["data"].as_array().unwrap().len(), 0);
 
@@ -535,4 +543,37 @@ fn status_page_renders_live_numbers_in_headless_chromium() {
         2,
         "one row per shard"
     );
+}
+
+#[test]
+fn manager_listener_serves_monitoring_and_login() {
+    let server =
+        Server::start("managerToken: mt\njwt: {secret: js}\nauth: {users: [\"ops:pw:*\"]}\n");
+    let mgr = server.addr("manager");
+    assert_eq!(
+        get(mgr, "/metrics").status,
+        200,
+        "/metrics is open on the manager port"
+    );
+    let denied = get(mgr, "/varz");
+    assert_eq!(denied.status, 401);
+    assert!(denied.json()["error"].is_string());
+    let login = post(
+        mgr,
+        "/manager/login",
+        r#"{"username":"ops","password":"pw"}"#,
+    )
+    .json();
+    let jwt = login["token"].as_str().expect("a token").to_string();
+    let r = http_raw(
+        mgr,
+        format!("GET /varz HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {jwt}\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.json()["connections"].is_number());
+    let r = http_raw(
+        mgr,
+        b"GET /connz HTTP/1.1\r\nHost: t\r\nConnection: close\r\ntoken: mt\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
 }

@@ -452,8 +452,8 @@ pub fn run(args: Arc<Args>, target: Target, plan: Plan, scenario: &str) -> RunRe
     }
     if !args.quiet {
         eprintln!(
-            "jindou-bench: {total} connections up in {connect_secs:.2}s on {} threads; warmup {:?}, measuring {:?}",
-            args.threads, args.warmup, args.duration
+            "jindou-bench: {total} connections ({} senders, fan-out {:.0}) up in {connect_secs:.2}s on {} threads; warmup {:?}, measuring {:?}",
+            plan.senders(), plan.fanout(), args.threads, args.warmup, args.duration
         );
     }
 
@@ -886,7 +886,9 @@ async fn wk_writer(
     }
 }
 
-/// Handle the peer adapters use for the engine's bookkeeping.
+/// Handle the peer adapters use for the engine's bookkeeping (not every adapter uses every
+/// method).
+#[allow(dead_code)]
 pub struct EngineHandle {
     ctx: Rc<ThreadCtx>,
 }
@@ -895,6 +897,7 @@ fn ctx_handle(ctx: Rc<ThreadCtx>) -> EngineHandle {
     EngineHandle { ctx }
 }
 
+#[allow(dead_code)]
 impl EngineHandle {
     /// Target address.
     pub fn addr(&self) -> std::net::SocketAddr {
@@ -971,8 +974,10 @@ impl EngineHandle {
 }
 
 /// Per-sender pacing state for adapters.
+#[allow(dead_code)]
 pub struct Pacer(Rc<ConnState>);
 
+#[allow(dead_code)]
 impl Pacer {
     /// The next intended send time (open loop).
     pub fn next_due(&self, interval_ns: f64) -> u64 {

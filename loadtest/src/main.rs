@@ -42,7 +42,7 @@ fn main() {
     let mut result = match args.scenario {
         Scenario::Pairs => {
             let plan = scenario::pairs(&prefix, args.pairs);
-            engine::run(args.clone(), target, plan, "pairs")
+            engine::run(args.clone(), target, plan, Scenario::Pairs.name())
         }
         Scenario::Group => {
             if target.kind == Kind::Wk {
@@ -50,7 +50,7 @@ fn main() {
                 create_groups(&args, api, &prefix);
             }
             let plan = scenario::group(&prefix, args.groups, args.online_members(), args.senders);
-            engine::run(args.clone(), target, plan, "group")
+            engine::run(args.clone(), target, plan, Scenario::Group.name())
         }
         Scenario::Connect => {
             if target.kind != Kind::Wk {
@@ -77,7 +77,7 @@ fn main() {
             eprintln!("jindou-bench: cannot write {}: {e}", p.display());
         }
     }
-    let code = if result.lost + result.duplicated + result.reordered > 0 {
+    let code = if result.integrity().violated() {
         eprintln!(
             "jindou-bench: INTEGRITY VIOLATION: lost {} duplicated {} reordered {}",
             result.lost, result.duplicated, result.reordered

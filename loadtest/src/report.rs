@@ -1,6 +1,6 @@
 //! Results: the summary table, the JSON document and the histogram log.
 
-use crate::stats::{fmt_rate, fmt_us, Percentiles};
+use crate::stats::{fmt_rate, fmt_us, Integrity, Percentiles};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -91,7 +91,16 @@ pub struct RunResult {
 impl RunResult {
     /// Whether the run saw an integrity violation or errors (non-zero exit).
     pub fn failed(&self) -> bool {
-        self.lost + self.duplicated + self.reordered + self.errors + self.unacked > 0
+        self.integrity().violated() || self.errors + self.unacked > 0
+    }
+
+    /// The loss / duplication / reordering totals.
+    pub fn integrity(&self) -> Integrity {
+        Integrity {
+            lost: self.lost,
+            duplicated: self.duplicated,
+            reordered: self.reordered,
+        }
     }
 
     /// The human summary table.

@@ -149,6 +149,7 @@ pub fn run(args: Arc<Args>, api: SocketAddr, prefix: String) -> RunResult {
         rate: args.rate,
         sent: shared.sent.load(Relaxed),
         acked: shared.ok.load(Relaxed),
+        delivered: shared.ok.load(Relaxed),
         delivered_measured: shared.ok_window.load(Relaxed),
         delivered_per_sec: shared.ok_window.load(Relaxed) as f64 / secs,
         sent_per_sec: shared.ok_window.load(Relaxed) as f64 / secs,

@@ -142,6 +142,7 @@ impl StreamCheck {
     }
 
     /// Sequence numbers currently missing below the highest seen.
+    #[cfg(test)]
     pub fn holes(&self) -> u64 {
         self.missing.len() as u64 + self.untracked
     }

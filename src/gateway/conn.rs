@@ -203,6 +203,7 @@ impl Conn {
         let recv = build_recv(shard, self, msg, uid);
         self.send_packet(shard, &recv);
         stats::inc(&shard.stats.recvs_out);
+        shard.stats.recvs_by_type.inc(msg.channel_type);
         if !HeaderFlags::from_header(msg.flags).no_persist() {
             let mut unacked = self.unacked.borrow_mut();
             if unacked.len() >= MAX_UNACKED {

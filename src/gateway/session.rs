@@ -124,7 +124,10 @@ impl Session {
                 _ = self.conn.stop.wait() => return End::Stopped,
             };
             match ready {
-                Err(_) => return End::Timeout,
+                Err(_) => {
+                    stats::inc(&self.shard.stats.idle_timeouts);
+                    return End::Timeout;
+                }
                 Ok(Err(e)) => return End::Protocol(format!("poll: {e}")),
                 Ok(Ok(())) => {}
             }

@@ -24,6 +24,8 @@ pub struct ShardListeners {
     pub tcp: TcpListener,
     /// wkproto over WebSocket.
     pub ws: TcpListener,
+    /// The manager listener, when `manager.on`.
+    pub manager: Option<TcpListener>,
 }
 
 /// Where the server listens (ports resolved when the config asked for port 0).
@@ -35,11 +37,17 @@ pub struct BoundAddrs {
     pub tcp: SocketAddr,
     /// wkproto over WebSocket.
     pub ws: SocketAddr,
+    /// The manager listener.
+    pub manager: Option<SocketAddr>,
 }
 
 impl std::fmt::Display for BoundAddrs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "tcp={} ws={} http={}", self.tcp, self.ws, self.http)
+        write!(f, "tcp={} ws={} http={}", self.tcp, self.ws, self.http)?;
+        if let Some(m) = self.manager {
+            write!(f, " manager={m}")?;
+        }
+        Ok(())
     }
 }
 
@@ -108,10 +116,19 @@ pub fn start(config: Config) -> io::Result<RunningServer> {
     let http = bind_group(addrs.http, shards)?;
     let tcp = bind_group(addrs.tcp, shards)?;
     let ws = bind_group(addrs.ws, shards)?;
+    let mut manager: Vec<Option<TcpListener>> = match addrs.manager {
+        Some(a) => bind_group(a, shards)?.into_iter().map(Some).collect(),
+        None => (0..shards).map(|_| None).collect(),
+    };
+    let manager_addr = match manager.first() {
+        Some(Some(l)) => Some(l.local_addr()?),
+        _ => None,
+    };
     let bound = BoundAddrs {
         http: http[0].local_addr()?,
         tcp: tcp[0].local_addr()?,
         ws: ws[0].local_addr()?,
+        manager: manager_addr,
     };
     std::fs::create_dir_all(&config.root_dir).map_err(|e| {
         io::Error::new(
@@ -128,7 +145,12 @@ pub fn start(config: Config) -> io::Result<RunningServer> {
     );
     let groups = http.into_iter().zip(tcp).zip(ws).zip(meshes);
     for (id, (((http, tcp), ws), mesh)) in groups.enumerate() {
-        let listeners = ShardListeners { http, tcp, ws };
+        let listeners = ShardListeners {
+            http,
+            tcp,
+            ws,
+            manager: manager[id].take(),
+        };
         let config = config.clone();
         let shutdown = shutdown.clone();
         let manager_users = manager_users.clone();

@@ -139,13 +139,21 @@ pub async fn run_shard(
         adopt(listeners.ws),
     ) {
         (Ok(http), Ok(tcp), Ok(ws)) => {
-            monoio::spawn(accept_http(shard.clone(), http, in_flight.clone()));
+            monoio::spawn(accept_http(shard.clone(), http, in_flight.clone(), false));
             monoio::spawn(crate::gateway::accept_clients(shard.clone(), tcp, false));
             monoio::spawn(crate::gateway::accept_clients(shard.clone(), ws, true));
         }
         _ => {
             tracing::error!(shard = id, "cannot adopt the listeners");
             shutdown.trigger();
+        }
+    }
+    if let Some(m) = listeners.manager {
+        match adopt(m) {
+            Ok(m) => {
+                monoio::spawn(accept_http(shard.clone(), m, in_flight.clone(), true));
+            }
+            Err(e) => tracing::error!(shard = id, error = %e, "cannot adopt the manager listener"),
         }
     }
     shutdown.wait(id).await;
@@ -169,6 +177,7 @@ async fn accept_http(
     shard: Rc<Shard>,
     listener: monoio::net::TcpListener,
     in_flight: Rc<Cell<usize>>,
+    manager: bool,
 ) {
     let limits = &shard.ctx.config.limits;
     let settings = ConnSettings {
@@ -190,10 +199,17 @@ async fn accept_http(
                 monoio::spawn(async move {
                     in_flight.set(in_flight.get() + 1);
                     let stop = shard.ctx.stop.clone();
-                    serve_http(stream, settings, &stop, |req| {
-                        crate::api::router::handle(shard.clone(), req)
-                    })
-                    .await;
+                    if manager {
+                        serve_http(stream, settings, &stop, |req| {
+                            crate::api::monitor::route_manager(shard.clone(), req)
+                        })
+                        .await;
+                    } else {
+                        serve_http(stream, settings, &stop, |req| {
+                            crate::api::router::handle(shard.clone(), req)
+                        })
+                        .await;
+                    }
                     in_flight.set(in_flight.get() - 1);
                 });
             }

@@ -45,6 +45,7 @@ pub enum Reply {
 /// A stored message waiting for its group commit before it is acknowledged and delivered.
 pub(crate) struct PendingCommit {
     pub lsn: u64,
+    pub received: std::time::Instant,
     pub origin: msg::SendOrigin,
     pub msg: std::sync::Arc<msg::Delivered>,
     pub receivers: Vec<std::sync::Arc<str>>,

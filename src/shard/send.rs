@@ -15,6 +15,11 @@ use std::task::Poll;
 
 /// Reports the outcome of a send to whoever waits for it.
 pub(crate) fn answer(shard: &Shard, origin: SendOrigin, outcome: SendOutcome) {
+    if outcome.reason == ReasonCode::SUCCESS.0 {
+        stats::inc(&shard.stats.sendacks_ok);
+    } else {
+        stats::inc(&shard.stats.sendacks_refused);
+    }
     match origin {
         SendOrigin::Conn { conn, client_seq } => shard.mesh.send(
             conn.shard as usize,
@@ -156,6 +161,7 @@ pub(crate) fn handle_send(shard: &Shard, req: Box<SendReq>) {
         return;
     }
     let header = storage_header(flags);
+    let t0 = std::time::Instant::now();
     let appended = store.messages.append(
         &req.channel_id,
         req.channel_type,
@@ -175,13 +181,16 @@ pub(crate) fn handle_send(shard: &Shard, req: Box<SendReq>) {
         },
     );
     drop(store);
+    shard.stats.append_latency.observe_duration(t0.elapsed());
     match appended {
         Ok(a) => {
             stats::inc(&shard.stats.messages_stored);
+            shard.stats.stored_by_type.inc(req.channel_type);
             delivered.message_seq = a.message_seq;
             let mut commits = shard.commits.borrow_mut();
             commits.push_back(PendingCommit {
                 lsn: a.lsn,
+                received: t0,
                 origin: req.origin,
                 msg: Arc::new(delivered),
                 receivers,
@@ -253,15 +262,25 @@ pub async fn run_committer(shard: Rc<Shard>) {
             None => continue,
         };
         let wait = shard.store.borrow().messages.wait_durable(target);
+        let waited = std::time::Instant::now();
         let result = wait.await;
+        shard
+            .stats
+            .commit_wait_latency
+            .observe_duration(waited.elapsed());
         let done: Vec<PendingCommit> = {
             let mut commits = shard.commits.borrow_mut();
             let n = commits.iter().take_while(|p| p.lsn <= target).count();
             commits.drain(..n).collect()
         };
+        shard.stats.commit_batch.observe(done.len() as f64);
         for p in done {
             match &result {
                 Ok(()) => {
+                    shard
+                        .stats
+                        .sendack_latency
+                        .observe_duration(p.received.elapsed());
                     answer(
                         &shard,
                         p.origin,

@@ -113,6 +113,7 @@ pub struct Sent {
 /// Routes a send to its channel's owner and awaits the durable outcome; a refusal becomes
 /// the 400 response carrying the reason code.
 pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> {
+    crate::shard::stats::inc(&shard.stats.api_sends);
     let client_msg_no = if o.client_msg_no.is_empty() {
         new_client_msg_no()
     } else {

@@ -73,8 +73,8 @@ fn nodes(shard: &Shard, full: bool) -> Response {
 async fn channels_per_slot(shard: &Shard) -> Vec<u64> {
     let per_shard = inspect_all(shard, |s: &Shard| {
         let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
-        for ((id, _), _) in s.channels.borrow().iter() {
-            *counts.entry(slot_of(id)).or_default() += 1;
+        for (id, _) in known_channels(s) {
+            *counts.entry(slot_of(&id)).or_default() += 1;
         }
         serde_json::to_value(counts).unwrap_or_default()
     })
@@ -176,6 +176,26 @@ struct ChannelFacts {
     /// Unix seconds of the last message (0 if none).
     last_time: i64,
     shard: usize,
+}
+
+/// Every channel a shard owns: with settings or members, or with stored messages (person
+/// channels exist only in the message store).
+fn known_channels(s: &Shard) -> std::collections::BTreeSet<(String, u8)> {
+    let mut keys: std::collections::BTreeSet<(String, u8)> = s
+        .channels
+        .borrow()
+        .iter()
+        .map(|((id, ty), _)| (id.clone(), *ty))
+        .collect();
+    let store = s.store.borrow();
+    keys.extend(
+        store
+            .messages
+            .channels()
+            .filter(|(_, _, seq)| *seq > 0)
+            .map(|(id, ty, _)| (id.to_string(), ty)),
+    );
+    keys
 }
 
 /// Looks a channel up on its owner shard (runs there).
@@ -317,8 +337,8 @@ impl ChannelFilter {
     }
 }
 
-/// `GET /cluster/channels`: channels with settings or members, from every shard, most recently
-/// active first.
+/// `GET /cluster/channels`: channels with settings, members or messages, from every shard, most
+/// recently active first.
 async fn channels(shard: &Shard, req: &Request) -> Response {
     let filter = ChannelFilter::from_req(req);
     let limit = match num_param(req, "limit", 20) {
@@ -326,12 +346,7 @@ async fn channels(shard: &Shard, req: &Request) -> Response {
         n => n as usize,
     };
     let per_shard = inspect_all(shard, move |s: &Shard| {
-        let keys: Vec<(String, u8)> = s
-            .channels
-            .borrow()
-            .iter()
-            .map(|((id, ty), _)| (id.clone(), *ty))
-            .collect();
+        let keys = known_channels(s);
         let found: Vec<ChannelFacts> = keys
             .iter()
             .map(|(id, ty)| facts(s, id, *ty))
