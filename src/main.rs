@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Print the effective configuration (defaults, file and WK_* variables merged) and exit.
     Config,
+    /// Open every shard's store with repair on: a corrupt record that is not a torn tail is
+    /// truncated (with everything after it) and reported. Run with the server stopped.
+    Repair,
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
+    if let Some(Command::Repair) = cli.command {
+        return repair(&config);
+    }
     for key in &report.unknown_keys {
         tracing::warn!(key = %key, "unknown config key ignored");
     }
@@ -93,4 +99,41 @@ fn init_logging(config: &Config) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_line_number(config.logger.line_num)
         .try_init();
+}
+
+/// `jindou repair`: opens each shard's store with truncation of corrupt records allowed.
+fn repair(config: &Config) -> ExitCode {
+    let mut ok = true;
+    for id in 0..config.effective_shards() {
+        let mut sc = jindou::server::store_config(config, id);
+        sc.repair = true;
+        sc.sync_policy = jindou_storage::SyncPolicy::None;
+        if !sc.dir.exists() {
+            continue;
+        }
+        match jindou_storage::Store::open(&sc) {
+            Ok(mut store) => {
+                let flushed = store
+                    .messages
+                    .flush_blocking()
+                    .and(store.meta.flush_blocking());
+                match flushed {
+                    Ok(()) => println!("shard {id}: {} is consistent", sc.dir.display()),
+                    Err(e) => {
+                        ok = false;
+                        eprintln!("shard {id}: flush failed: {e}");
+                    }
+                }
+            }
+            Err(e) => {
+                ok = false;
+                eprintln!("shard {id}: cannot repair {}: {e}", sc.dir.display());
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

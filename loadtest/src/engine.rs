@@ -40,6 +40,8 @@ pub struct ConnPlan {
     pub uid: String,
     /// What it sends, if it sends.
     pub send: Option<SendPlan>,
+    /// Groups it belongs to (peer adapters subscribe to these; Jindou knows membership).
+    pub groups: Vec<String>,
 }
 
 /// The whole workload: connections and where their messages go.
@@ -1014,6 +1016,7 @@ mod tests {
                         channel_type: 2,
                         targets: vec![2, 3],
                     }),
+                    groups: vec!["g".into()],
                 })
                 .collect(),
         };

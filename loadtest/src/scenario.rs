@@ -18,6 +18,7 @@ pub fn pairs(prefix: &str, pairs: usize) -> Plan {
                         channel_type: 1,
                         targets: vec![peer as u32],
                     }),
+                    groups: Vec::new(),
                 }
             })
             .collect(),
@@ -54,6 +55,7 @@ pub fn group(prefix: &str, groups: usize, online: usize, senders: usize) -> Plan
                 idx,
                 uid: member_uid(prefix, g, m),
                 send,
+                groups: vec![group_id(prefix, g)],
             });
         }
     }

@@ -89,14 +89,15 @@ pub fn access_of(method: Method, path: &str) -> Access {
 /// Checks credentials (spec §1.4, issue #6): the manager token (header `token` or
 /// `Authorization: Bearer`), or a manager JWT whose permissions cover the access. Any invalid
 /// JWT is refused; without credentials, only an unset `managerToken` lets a request through.
-fn authorize(shard: &Shard, req: &Request, access: Access) -> Result<(), Response> {
+/// Returns who the caller is, for the audit log.
+fn authorize(shard: &Shard, req: &Request, access: Access) -> Result<String, Response> {
     let cfg = &shard.ctx.config;
     let token = cfg.manager_token.as_str();
     let bearer = req
         .header("authorization")
         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
     if !token.is_empty() && (req.header("token") == Some(token) || bearer == Some(token)) {
-        return Ok(());
+        return Ok("managerToken".into());
     }
     if let Some(jwt) = bearer.filter(|b| !b.is_empty()) {
         let username = verify_jwt(cfg, jwt).map_err(|_| Response::empty(401))?;
@@ -113,7 +114,7 @@ fn authorize(shard: &Shard, req: &Request, access: Access) -> Result<(), Respons
             .next()
             .unwrap_or("");
         return if user.allows(resource, access) {
-            Ok(())
+            Ok(format!("jwt:{username}"))
         } else {
             Err(Response::error(
                 403,
@@ -122,7 +123,7 @@ fn authorize(shard: &Shard, req: &Request, access: Access) -> Result<(), Respons
         };
     }
     if token.is_empty() || access == Access::Open {
-        Ok(())
+        Ok("anonymous".into())
     } else {
         Err(Response::empty(401))
     }
@@ -133,11 +134,39 @@ pub async fn handle(shard: Rc<Shard>, req: Request) -> Response {
     if req.method == Method::Options {
         return Response::empty(204);
     }
-    if let Err(resp) = authorize(&shard, &req, access_of(req.method, &req.path)) {
-        return resp;
+    let access = access_of(req.method, &req.path);
+    let caller = match authorize(&shard, &req, access) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let resp = dispatch(&shard, &req).await;
+    let admin = req.path.starts_with("/channel") || req.path.starts_with("/user/");
+    if admin && access == Access::Write && resp.status == 200 {
+        audit(&caller, &req);
     }
-    let s = &*shard;
-    let q = &req;
+    resp
+}
+
+/// Logs one administrative change: who, which endpoint, and the target it names.
+fn audit(caller: &str, req: &Request) {
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let field = |k: &str| body.get(k).map(|v| v.to_string()).unwrap_or_default();
+    tracing::info!(
+        target: "jindou::audit",
+        caller,
+        path = %req.path,
+        uid = %field("uid"),
+        channel_id = %field("channel_id"),
+        channel_type = %field("channel_type"),
+        uids = %field("uids"),
+        subscribers = %field("subscribers"),
+        "admin change"
+    );
+}
+
+async fn dispatch(shard: &Rc<Shard>, req: &Request) -> Response {
+    let s = &**shard;
+    let q = req;
     match (req.method, req.path.as_str()) {
         (Get | Method::Head, "/health") => Response::json_text(200, &br#"{"status":"ok"}"#[..]),
         (Post, "/manager/login") => manager::login(s, q),

@@ -69,6 +69,8 @@ pub struct Conn {
     pub unacked: RefCell<VecDeque<Unacked>>,
     /// Connected since.
     pub since: Instant,
+    /// `limits.messageRate` bucket.
+    pub send_bucket: Cell<crate::runtime::ratelimit::Bucket>,
 }
 
 impl Conn {
@@ -93,6 +95,7 @@ impl Conn {
             stop: LocalStop::default(),
             unacked: RefCell::new(VecDeque::new()),
             since: Instant::now(),
+            send_bucket: Cell::new(crate::runtime::ratelimit::Bucket::new(1.0)),
         }
     }
 

@@ -20,7 +20,12 @@ pub async fn accept_clients(shard: Rc<Shard>, listener: monoio::net::TcpListener
             _ = shard.ctx.stop.wait() => return,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
+                if !shard.ctx.conn_limiter.allow(peer.ip()) {
+                    stats::inc(&shard.stats.conn_rate_limited);
+                    drop(stream);
+                    continue;
+                }
                 let max = shard.ctx.config.limits.max_connections / shard.ctx.slots.shards();
                 if shard.conns.borrow().len() >= max.max(1) {
                     stats::inc(&shard.stats.conns_refused);

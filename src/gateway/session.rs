@@ -386,6 +386,24 @@ impl Session {
         let Some(from) = self.conn.uid() else {
             return;
         };
+        let rate = self.shard.ctx.config.limits.message_rate;
+        if rate > 0 {
+            let mut bucket = self.conn.send_bucket.get();
+            let ok = bucket.take(rate as f64, rate as f64, std::time::Instant::now());
+            self.conn.send_bucket.set(bucket);
+            if !ok {
+                stats::inc(&self.shard.stats.message_rate_limited);
+                return self.conn.send_ack(
+                    &self.shard,
+                    send.client_seq,
+                    crate::shard::msg::SendOutcome {
+                        reason: ReasonCode::RATE_LIMIT.0,
+                        message_id: 0,
+                        message_seq: 0,
+                    },
+                );
+            }
+        }
         let refuse = |this: &Self, reason: ReasonCode| {
             this.conn.send_ack(
                 &this.shard,

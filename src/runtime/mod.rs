@@ -6,6 +6,7 @@
 pub mod driver;
 pub mod listen;
 pub mod mesh;
+pub mod ratelimit;
 pub mod reply;
 pub mod shutdown;
 pub mod slots;

@@ -12,6 +12,7 @@ use std::task::{Poll, Waker};
 /// Shared between the main thread and all shards.
 pub struct Shutdown {
     requested: AtomicBool,
+    failed: AtomicBool,
     shard_wakers: Vec<AtomicWaker>,
 }
 
@@ -20,6 +21,7 @@ impl Shutdown {
     pub fn new(shards: usize) -> Arc<Self> {
         Arc::new(Self {
             requested: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
             shard_wakers: (0..shards).map(|_| AtomicWaker::new()).collect(),
         })
     }
@@ -30,6 +32,17 @@ impl Shutdown {
         for w in &self.shard_wakers {
             w.wake();
         }
+    }
+
+    /// Stops everything because a shard could not run (the process then exits non-zero).
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+        self.trigger();
+    }
+
+    /// Whether a shard failed.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
     }
 
     /// Whether stop was asked.

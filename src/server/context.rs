@@ -20,6 +20,10 @@ pub struct ShardCtx {
     pub stop: Rc<LocalStop>,
     /// When the shard started.
     pub started: Instant,
+    /// New client connections per IP (`limits.connRatePerIp`).
+    pub conn_limiter: crate::runtime::ratelimit::IpLimiter,
+    /// REST requests per IP (`limits.apiRatePerIp`).
+    pub api_limiter: crate::runtime::ratelimit::IpLimiter,
     /// Manager users from `auth.users`.
     pub manager_users: Arc<Vec<crate::auth::ManagerUser>>,
 }

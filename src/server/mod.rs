@@ -4,6 +4,8 @@
 mod context;
 mod shard_main;
 
+pub use shard_main::store_config;
+
 pub use context::ShardCtx;
 
 use crate::config::Config;
@@ -73,12 +75,13 @@ impl RunningServer {
     /// Runs until the shards end by themselves or a stop is asked; after a stop, waits at
     /// most the grace period (plus a second). False if some shard did not finish in time.
     pub fn wait(self) -> bool {
+        let shutdown = self.shutdown.clone();
         loop {
             if self.threads.iter().all(|t| t.is_finished()) {
-                return self.join(Duration::ZERO);
+                return self.join(Duration::ZERO) && !shutdown.has_failed();
             }
-            if self.shutdown.is_triggered() {
-                return self.join(STOP_GRACE + Duration::from_secs(1));
+            if shutdown.is_triggered() {
+                return self.join(STOP_GRACE + Duration::from_secs(1)) && !shutdown.has_failed();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -174,7 +177,7 @@ pub fn start(config: Config) -> io::Result<RunningServer> {
                 });
                 if let Err(e) = result {
                     tracing::error!(shard = id, error = %e, "shard could not start its runtime");
-                    shutdown.trigger();
+                    shutdown.fail();
                 }
             })?;
         threads.push(thread);

@@ -92,6 +92,10 @@ pub async fn run_shard(
     manager_users: Arc<Vec<crate::auth::ManagerUser>>,
 ) {
     let shards = config.effective_shards();
+    let conn_limiter =
+        crate::runtime::ratelimit::IpLimiter::new(config.limits.conn_rate_per_ip, shards);
+    let api_limiter =
+        crate::runtime::ratelimit::IpLimiter::new(config.limits.api_rate_per_ip, shards);
     let ctx = Rc::new(ShardCtx {
         id,
         config,
@@ -99,6 +103,8 @@ pub async fn run_shard(
         slots: SlotMap::new(shards),
         stop: LocalStop::new(),
         started: Instant::now(),
+        conn_limiter,
+        api_limiter,
         manager_users,
     });
     let shard = match open_shard(ctx.clone(), mesh) {
@@ -106,7 +112,7 @@ pub async fn run_shard(
         Err(e) => {
             tracing::error!(shard = id, error = %e, "cannot open the store");
             eprintln!("jindou: shard {id} cannot open its store: {e}");
-            shutdown.trigger();
+            shutdown.fail();
             return;
         }
     };
@@ -145,7 +151,7 @@ pub async fn run_shard(
         }
         _ => {
             tracing::error!(shard = id, "cannot adopt the listeners");
-            shutdown.trigger();
+            shutdown.fail();
         }
     }
     if let Some(m) = listeners.manager {
@@ -193,7 +199,7 @@ async fn accept_http(
             _ = shard.ctx.stop.wait() => return,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 let shard = shard.clone();
                 let in_flight = in_flight.clone();
                 monoio::spawn(async move {
@@ -206,7 +212,18 @@ async fn accept_http(
                         .await;
                     } else {
                         serve_http(stream, settings, &stop, |req| {
-                            crate::api::router::handle(shard.clone(), req)
+                            let limited = !shard.ctx.api_limiter.allow(peer.ip());
+                            let shard = shard.clone();
+                            async move {
+                                if limited {
+                                    crate::shard::stats::inc(&shard.stats.api_rate_limited);
+                                    return crate::api::http::Response::error(
+                                        429,
+                                        "too many requests",
+                                    );
+                                }
+                                crate::api::router::handle(shard, req).await
+                            }
                         })
                         .await;
                     }

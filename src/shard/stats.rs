@@ -25,6 +25,12 @@ pub struct ShardStats {
     pub offline_deliveries: Cell<u64>,
     /// Connections cut for reading too slowly.
     pub slow_readers_cut: Cell<u64>,
+    /// Connections refused by `limits.connRatePerIp`.
+    pub conn_rate_limited: Cell<u64>,
+    /// REST requests refused by `limits.apiRatePerIp` (429).
+    pub api_rate_limited: Cell<u64>,
+    /// SENDs refused by `limits.messageRate` (SENDACK reason 22).
+    pub message_rate_limited: Cell<u64>,
     /// Connections refused over `limits.maxConnections`.
     pub conns_refused: Cell<u64>,
     /// Frames refused as malformed or oversized.
