@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         print!("{}", config.to_yaml());
         return ExitCode::SUCCESS;
     }
-    init_logging(&config);
+    let _log_guard = init_logging(&config);
     if let Some(Command::Repair) = cli.command {
         return repair(&config);
     }
@@ -90,15 +90,36 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_filter()));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+/// Logs to stderr and, when `logger.dir` is set, to daily-rotated files there (relative paths
+/// are under `rootDir`). The returned guard flushes the file writer at exit.
+fn init_logging(config: &Config) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_filter()))
+    };
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_line_number(config.logger.line_num)
-        .try_init();
+        .with_filter(filter());
+    let (file, guard) = if config.logger.dir.is_empty() {
+        (None, None)
+    } else {
+        let dir = std::path::Path::new(&config.root_dir).join(&config.logger.dir);
+        let appender = tracing_appender::rolling::daily(dir, "jindou.log");
+        let (writer, guard) = tracing_appender::non_blocking(appender);
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_line_number(config.logger.line_num)
+            .with_filter(filter());
+        (Some(layer), Some(guard))
+    };
+    let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
+    guard
 }
 
 /// `jindou repair`: opens each shard's store with truncation of corrupt records allowed.

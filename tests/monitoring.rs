@@ -577,3 +577,54 @@ fn manager_listener_serves_monitoring_and_login() {
     );
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn pprof_is_refused_when_off_and_profiles_when_on() {
+    let off = Server::start("");
+    assert_eq!(get(off.addr("http"), "/debug/pprof/profile?seconds=1").status, 403);
+    let on = Server::start("pprofOn: true\n");
+    let http = on.addr("http");
+    // Keep the shards busy while the profile runs, so it has samples.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                get(http, "/varz");
+            }
+        })
+    };
+    let r = get(on.addr("http"), "/debug/pprof/flamegraph?seconds=1");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("image/svg+xml"));
+    assert!(String::from_utf8_lossy(&r.body).contains("<svg"));
+    let r = get(on.addr("http"), "/debug/pprof/profile?seconds=1");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().unwrap();
+    assert_eq!(r.status, 200);
+    assert!(!r.body.is_empty(), "a pprof protobuf");
+}
+
+#[test]
+fn logs_are_written_under_logger_dir() {
+    let server = Server::start("logger: {level: 2, dir: mylogs, traceOn: true}\n");
+    let http = server.addr("http");
+    let r = post(http, "/message/send", r#"{"from_uid":"a","channel_id":"b","channel_type":1,"payload":"aGk="}"#);
+    assert_eq!(r.status, 200);
+    let dir = server.dir.path().join("data").join("mylogs");
+    // The file writer is asynchronous: wait (bounded) for the trace line to land.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let text: String = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if text.contains("appended") && text.contains("jindou::trace") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no trace line in {}: {text}", dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

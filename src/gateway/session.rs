@@ -415,6 +415,10 @@ impl Session {
                 },
             )
         };
+        if self.shard.ctx.config.logger.trace_on {
+            tracing::info!(target: "jindou::trace", shard = self.shard.id(), conn = self.conn.id,
+                client_msg_no = %send.client_msg_no, channel = %send.channel_id, "SEND received");
+        }
         let plaintext = {
             let cipher = self.conn.cipher.borrow();
             match send.open(cipher.as_ref()) {

@@ -106,9 +106,11 @@ impl RunningServer {
 }
 
 /// Binds every listener, starts the shards and returns at once.
-pub fn start(config: Config) -> io::Result<RunningServer> {
-    let config = Arc::new(config);
+pub fn start(mut config: Config) -> io::Result<RunningServer> {
+    // Resolve the shard count once, here: a pinned shard thread sees only its own core.
     let shards = config.effective_shards();
+    config.shards = shards;
+    let config = Arc::new(config);
     let addrs = config
         .listen_addrs()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;

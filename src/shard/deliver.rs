@@ -73,6 +73,10 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         }
     }
     drop(users);
+    if shard.ctx.config.logger.trace_on {
+        tracing::info!(target: "jindou::trace", shard = shard.id(), message_id = msg.message_id,
+            connection_shards = by_shard.len(), "delivered to receivers' sessions");
+    }
     for (dst, targets) in by_shard {
         shard.mesh.send(
             dst,

@@ -184,6 +184,10 @@ pub(crate) fn handle_send(shard: &Shard, req: Box<SendReq>) {
     shard.stats.append_latency.observe_duration(t0.elapsed());
     match appended {
         Ok(a) => {
+            if shard.ctx.config.logger.trace_on {
+                tracing::info!(target: "jindou::trace", shard = shard.id(), message_id, seq = a.message_seq,
+                    channel = %req.channel_id, client_msg_no = %req.client_msg_no, "appended");
+            }
             stats::inc(&shard.stats.messages_stored);
             shard.stats.stored_by_type.inc(req.channel_type);
             delivered.message_seq = a.message_seq;
@@ -277,6 +281,10 @@ pub async fn run_committer(shard: Rc<Shard>) {
         for p in done {
             match &result {
                 Ok(()) => {
+                    if shard.ctx.config.logger.trace_on {
+                        tracing::info!(target: "jindou::trace", shard = shard.id(),
+                            message_id = p.msg.message_id, receivers = p.receivers.len(), "durable, acknowledged, fanning out");
+                    }
                     shard
                         .stats
                         .sendack_latency

@@ -37,7 +37,11 @@ impl Server {
     pub fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
         let config_path = dir.path().join("jindou.yaml");
         let mut f = std::fs::File::create(&config_path).expect("config file");
-        write!(f, "{}{}", base_config(dir.path()), extra).unwrap();
+        let mut base = base_config(dir.path());
+        if extra.contains("logger:") {
+            base = base.replace("logger: {level: 3}\n", "");
+        }
+        write!(f, "{base}{extra}").unwrap();
         drop(f);
         let mut child = Command::new(env!("CARGO_BIN_EXE_jindou"))
             .arg("--config")
