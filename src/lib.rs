@@ -6,9 +6,11 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod datasource;
 pub mod gateway;
 pub mod metrics;
 pub mod proto;
 pub mod runtime;
 pub mod server;
 pub mod shard;
+pub mod webhook;

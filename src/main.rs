@@ -118,7 +118,10 @@ fn init_logging(config: &Config) -> Option<tracing_appender::non_blocking::Worke
             .with_filter(filter());
         (Some(layer), Some(guard))
     };
-    let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init();
     guard
 }
 

@@ -581,7 +581,10 @@ fn manager_listener_serves_monitoring_and_login() {
 #[test]
 fn pprof_is_refused_when_off_and_profiles_when_on() {
     let off = Server::start("");
-    assert_eq!(get(off.addr("http"), "/debug/pprof/profile?seconds=1").status, 403);
+    assert_eq!(
+        get(off.addr("http"), "/debug/pprof/profile?seconds=1").status,
+        403
+    );
     let on = Server::start("pprofOn: true\n");
     let http = on.addr("http");
     // Keep the shards busy while the profile runs, so it has samples.
@@ -609,7 +612,11 @@ fn pprof_is_refused_when_off_and_profiles_when_on() {
 fn logs_are_written_under_logger_dir() {
     let server = Server::start("logger: {level: 2, dir: mylogs, traceOn: true}\n");
     let http = server.addr("http");
-    let r = post(http, "/message/send", r#"{"from_uid":"a","channel_id":"b","channel_type":1,"payload":"aGk="}"#);
+    let r = post(
+        http,
+        "/message/send",
+        r#"{"from_uid":"a","channel_id":"b","channel_type":1,"payload":"aGk="}"#,
+    );
     assert_eq!(r.status, 200);
     let dir = server.dir.path().join("data").join("mylogs");
     // The file writer is asynchronous: wait (bounded) for the trace line to land.
@@ -624,7 +631,11 @@ fn logs_are_written_under_logger_dir() {
         if text.contains("appended") && text.contains("jindou::trace") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no trace line in {}: {text}", dir.display());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no trace line in {}: {text}",
+            dir.display()
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

@@ -471,7 +471,11 @@ pub fn run(args: Arc<Args>, target: Target, plan: Plan, scenario: &str) -> RunRe
     let c = &shared.counters;
     let mut last = (Instant::now(), 0u64, 0u64);
     let mut tick = 0u64;
+    let mut cpu_mark: Option<(f64, Instant)> = None;
     while shared.now() < to {
+        if cpu_mark.is_none() && shared.now() >= from {
+            cpu_mark = Some((crate::report::process_cpu_seconds(), Instant::now()));
+        }
         std::thread::sleep(Duration::from_millis(1000).min(Duration::from_nanos(
             to.saturating_sub(shared.now()).max(1_000_000),
         )));
@@ -504,6 +508,15 @@ pub fn run(args: Arc<Args>, target: Target, plan: Plan, scenario: &str) -> RunRe
         last = (now, sent, delivered);
     }
 
+    // Client CPU over the measured part (tells whether the load generator saturated).
+    let (client_cpu_s, client_cpu_util) = match cpu_mark {
+        Some((cpu, at)) => {
+            let used = crate::report::process_cpu_seconds() - cpu;
+            let wall = at.elapsed().as_secs_f64() * args.threads as f64;
+            (used, used / wall.max(1e-9))
+        }
+        None => (0.0, 0.0),
+    };
     // Drain: wait for outstanding acks and deliveries.
     let drain_start = Instant::now();
     let mut drained = false;
@@ -586,6 +599,8 @@ pub fn run(args: Arc<Args>, target: Target, plan: Plan, scenario: &str) -> RunRe
         duplicated: integrity.duplicated,
         reordered: integrity.reordered,
         connect_s: connect_secs,
+        client_cpu_s,
+        client_cpu_util,
         error_samples: errors_text,
         sendack_hist: Some(sendack),
         e2e_hist: Some(e2e),

@@ -54,7 +54,10 @@ fn main() {
         }
         Scenario::Connect => {
             if target.kind != Kind::Wk {
-                fail("connect runs against Jindou (tcp://) only");
+                fail(&format!(
+                    "connect runs against Jindou (tcp://) only, not {}://",
+                    target.kind.scheme()
+                ));
             }
             connect::run(args.clone(), target, prefix)
         }
@@ -64,8 +67,12 @@ fn main() {
         }
     };
     let cpu = report::process_cpu_seconds() - cpu0;
-    result.client_cpu_s = cpu;
-    result.client_cpu_util = cpu / (wall0.elapsed().as_secs_f64() * args.threads as f64).max(1e-9);
+    if result.client_cpu_s == 0.0 {
+        // Scenarios without a measured-window sample: the whole run.
+        result.client_cpu_s = cpu;
+        result.client_cpu_util =
+            cpu / (wall0.elapsed().as_secs_f64() * args.threads as f64).max(1e-9);
+    }
     print!("{}", result.summary());
     if let Some(p) = &args.json {
         if let Err(e) = result.write_json(p) {

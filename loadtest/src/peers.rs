@@ -99,7 +99,6 @@ async fn send_loop(
     h: Rc<EngineHandle>,
     link: Rc<Link>,
     pacer: Pacer,
-    idx: u32,
     mut w: TcpOwnedWriteHalf,
     mut frame: impl FnMut(&mut Vec<u8>, &[u8]),
     batch_trailer: &'static [u8],
@@ -154,7 +153,7 @@ fn spawn_sender(
             return;
         };
         let pacer = h2.pacer(idx, t0);
-        if let Err(e) = send_loop(h2.clone(), link2.clone(), pacer, idx, w, frame, trailer).await {
+        if let Err(e) = send_loop(h2.clone(), link2.clone(), pacer, w, frame, trailer).await {
             if !h2.stopped() {
                 h2.error(e);
             }
@@ -558,8 +557,11 @@ async fn redis_pubsub(h: Rc<EngineHandle>, plan: ConnPlan) -> Result<(), String>
     }
 }
 
-/// Extracts `(stream, last id, payloads)` from an XREAD reply.
-pub fn xread_entries(v: Resp) -> Vec<(Vec<u8>, Vec<u8>, Vec<Vec<u8>>)> {
+/// `(stream key, last entry id, payloads)` of one stream in an XREAD reply.
+pub type StreamBatch = (Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
+
+/// Extracts the per-stream batches of an XREAD reply.
+pub fn xread_entries(v: Resp) -> Vec<StreamBatch> {
     let mut out = Vec::new();
     let Resp::Array(Some(streams)) = v else {
         return out;

@@ -179,8 +179,9 @@ impl RunResult {
         );
         let _ = writeln!(
             s,
-            "client CPU          {:.1}s ({:.0}% of {} threads){}",
+            "client CPU          {:.1}s = {:.2} cores ({:.0}% of {} threads){}",
             self.client_cpu_s,
+            self.client_cpu_util * self.threads as f64,
             self.client_cpu_util * 100.0,
             self.threads,
             if self.client_cpu_util > 0.9 {

@@ -3,6 +3,7 @@
 //! not serve; [`route_manager`] is the whole router of the manager listener.
 
 mod cluster;
+mod pprof;
 mod status;
 mod varz;
 
@@ -22,6 +23,7 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
         "/metrics" if get => metrics_text(shard).await,
         "/status" | "/status/" if get => status::page(),
         _ if path.starts_with("/cluster/") => return cluster::route(shard, req).await,
+        _ if path.starts_with("/debug/pprof/") && get => return pprof::route(shard, req).await,
         _ => return None,
     })
 }

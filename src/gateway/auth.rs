@@ -33,9 +33,16 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
             .map(|t| t.device_level)
             .unwrap_or(0)
     };
+    let mut replaced = Vec::new();
     for (conn, notify) in
         sessions_to_replace(&user.sessions, req.device_flag, &req.device_id, level)
     {
+        replaced.extend(
+            user.sessions
+                .iter()
+                .find(|s| s.conn == conn)
+                .map(|s| (conn, s.device_flag)),
+        );
         user.sessions.retain(|s| s.conn != conn);
         shard.mesh.send(
             conn.shard as usize,
@@ -55,6 +62,12 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
         device_id: req.device_id.clone(),
         device_level: level,
     });
+    drop(users);
+    // user.onlinestatus: the replaced sessions went offline, this one came online.
+    for (conn, flag) in replaced {
+        crate::webhook::online_status(shard, &req.uid, flag, false, conn);
+    }
+    crate::webhook::online_status(shard, &req.uid, req.device_flag, true, req.conn);
     AuthResult {
         reason: ReasonCode::SUCCESS.0,
         device_level: level,
@@ -63,7 +76,20 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
 
 /// Forgets a closed connection on the uid's owner shard.
 pub fn unregister(shard: &Shard, uid: &str, conn: ConnRef) {
-    if let Some(user) = shard.users.borrow_mut().get_mut(uid) {
+    let device_flag = {
+        let mut users = shard.users.borrow_mut();
+        let Some(user) = users.get_mut(uid) else {
+            return;
+        };
+        let flag = user
+            .sessions
+            .iter()
+            .find(|s| s.conn == conn)
+            .map(|s| s.device_flag);
         user.sessions.retain(|s| s.conn != conn);
+        flag
+    };
+    if let Some(flag) = device_flag {
+        crate::webhook::online_status(shard, uid, flag, false, conn);
     }
 }

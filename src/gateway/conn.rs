@@ -69,6 +69,8 @@ pub struct Conn {
     pub unacked: RefCell<VecDeque<Unacked>>,
     /// Connected since.
     pub since: Instant,
+    /// TLS session (WSS only).
+    pub tls: Option<RefCell<super::tls::Tls>>,
     /// `limits.messageRate` bucket.
     pub send_bucket: Cell<crate::runtime::ratelimit::Bucket>,
 }
@@ -96,6 +98,7 @@ impl Conn {
             unacked: RefCell::new(VecDeque::new()),
             since: Instant::now(),
             send_bucket: Cell::new(crate::runtime::ratelimit::Bucket::new(1.0)),
+            tls: None,
         }
     }
 
@@ -139,7 +142,18 @@ impl Conn {
                 scratch.clear();
                 let r = packet.encode(version, &mut scratch);
                 if r.is_ok() {
-                    super::ws::encode_binary_frame(&scratch, &mut out);
+                    match &self.tls {
+                        Some(tls) => {
+                            let mut frame = BytesMut::with_capacity(scratch.len() + 14);
+                            super::ws::encode_binary_frame(&scratch, &mut frame);
+                            if tls.borrow_mut().send(&frame, &mut out).is_err() {
+                                drop(out);
+                                self.close();
+                                return;
+                            }
+                        }
+                        None => super::ws::encode_binary_frame(&scratch, &mut out),
+                    }
                 }
                 scratch.clear();
                 r
@@ -161,12 +175,33 @@ impl Conn {
         self.ensure_writer(shard);
     }
 
+    /// Queues TLS records produced by the handshake (already encrypted).
+    pub fn send_wire(self: &Rc<Self>, shard: &Rc<Shard>, bytes: &[u8]) {
+        if self.is_closed() || bytes.is_empty() {
+            return;
+        }
+        self.out.borrow_mut().extend_from_slice(bytes);
+        self.ensure_writer(shard);
+    }
+
     /// Queues raw bytes (WebSocket handshake and control frames).
     pub fn send_raw(self: &Rc<Self>, shard: &Rc<Shard>, bytes: &[u8]) {
         if self.is_closed() {
             return;
         }
-        self.out.borrow_mut().extend_from_slice(bytes);
+        match &self.tls {
+            Some(tls) => {
+                if tls
+                    .borrow_mut()
+                    .send(bytes, &mut self.out.borrow_mut())
+                    .is_err()
+                {
+                    self.close();
+                    return;
+                }
+            }
+            None => self.out.borrow_mut().extend_from_slice(bytes),
+        }
         self.ensure_writer(shard);
     }
 

@@ -7,13 +7,19 @@ pub mod auth;
 pub mod conn;
 pub mod retry;
 pub mod session;
+pub mod tls;
 pub mod ws;
 
 use crate::shard::{stats, Shard};
 use std::rc::Rc;
 
 /// Accepts client connections on one listener until the shard stops.
-pub async fn accept_clients(shard: Rc<Shard>, listener: monoio::net::TcpListener, websocket: bool) {
+pub async fn accept_clients(
+    shard: Rc<Shard>,
+    listener: monoio::net::TcpListener,
+    websocket: bool,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) {
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
@@ -32,7 +38,12 @@ pub async fn accept_clients(shard: Rc<Shard>, listener: monoio::net::TcpListener
                     drop(stream);
                     continue;
                 }
-                monoio::spawn(session::serve_client(shard.clone(), stream, websocket));
+                monoio::spawn(session::serve_client(
+                    shard.clone(),
+                    stream,
+                    websocket,
+                    tls.clone(),
+                ));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");

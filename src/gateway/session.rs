@@ -34,13 +34,28 @@ enum End {
 }
 
 /// Serves one accepted client socket until it closes.
-pub async fn serve_client(shard: Rc<Shard>, stream: TcpStream, websocket: bool) {
+pub async fn serve_client(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    websocket: bool,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) {
     let _ = stream.set_nodelay(true);
     let fd = stream.as_raw_fd();
     let (mut reader, writer) = stream.into_split();
     let id = shard.new_conn_id();
     let out_limit = shard.ctx.config.limits.outbound_buffer.get() as usize;
-    let conn = Rc::new(Conn::new(id, fd, websocket, writer, out_limit));
+    let mut conn = Conn::new(id, fd, websocket, writer, out_limit);
+    if let Some(config) = tls {
+        match super::tls::Tls::new(config) {
+            Ok(t) => conn.tls = Some(std::cell::RefCell::new(t)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a TLS session");
+                return;
+            }
+        }
+    }
+    let conn = Rc::new(conn);
     shard.conns.borrow_mut().insert(id, conn.clone());
     stats::inc(&shard.stats.conns_accepted);
     let mut session = Session {
@@ -51,6 +66,7 @@ pub async fn serve_client(shard: Rc<Shard>, stream: TcpStream, websocket: bool) 
         upgraded: !websocket,
         inbuf: None,
         stream_buf: BytesMut::new(),
+        plain: BytesMut::new(),
     };
     let end = session.run(&mut reader).await;
     match &end {
@@ -105,6 +121,8 @@ struct Session {
     inbuf: Option<BytesMut>,
     /// WebSocket only: wkproto bytes taken out of messages and not yet parsed.
     stream_buf: BytesMut,
+    /// WSS only: decrypted bytes not yet parsed.
+    plain: BytesMut,
 }
 
 impl Session {
@@ -154,7 +172,26 @@ impl Session {
                     return End::Protocol(format!("read: {e}"));
                 }
             }
-            if let Err(end) = self.process(&mut buf).await {
+            if let Some(tls) = &self.conn.tls {
+                // WSS: decrypt what was read; the parsers see only plaintext.
+                let mut wire_out = BytesMut::new();
+                let r = tls
+                    .borrow_mut()
+                    .receive(&buf, &mut self.plain, &mut wire_out);
+                buf.clear();
+                self.conn.send_wire(&self.shard, &wire_out);
+                if let Err(e) = r {
+                    give_back(&self.shard, buf);
+                    return End::Protocol(format!("tls: {e}"));
+                }
+                let mut plain = std::mem::take(&mut self.plain);
+                let r = self.process(&mut plain).await;
+                self.plain = plain;
+                if let Err(end) = r {
+                    give_back(&self.shard, buf);
+                    return end;
+                }
+            } else if let Err(end) = self.process(&mut buf).await {
                 give_back(&self.shard, buf);
                 return end;
             }

@@ -28,6 +28,10 @@ pub struct ShardListeners {
     pub ws: TcpListener,
     /// The manager listener, when `manager.on`.
     pub manager: Option<TcpListener>,
+    /// wkproto over WebSocket over TLS, when `wssAddr` is set.
+    pub wss: Option<TcpListener>,
+    /// The TLS config of the WSS listener.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Where the server listens (ports resolved when the config asked for port 0).
@@ -41,6 +45,8 @@ pub struct BoundAddrs {
     pub ws: SocketAddr,
     /// The manager listener.
     pub manager: Option<SocketAddr>,
+    /// The WSS listener.
+    pub wss: Option<SocketAddr>,
 }
 
 impl std::fmt::Display for BoundAddrs {
@@ -48,6 +54,9 @@ impl std::fmt::Display for BoundAddrs {
         write!(f, "tcp={} ws={} http={}", self.tcp, self.ws, self.http)?;
         if let Some(m) = self.manager {
             write!(f, " manager={m}")?;
+        }
+        if let Some(w) = self.wss {
+            write!(f, " wss={w}")?;
         }
         Ok(())
     }
@@ -125,6 +134,24 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         Some(a) => bind_group(a, shards)?.into_iter().map(Some).collect(),
         None => (0..shards).map(|_| None).collect(),
     };
+    let tls = match addrs.wss {
+        Some(_) => Some(
+            crate::gateway::tls::server_config(
+                &config.wss_config.cert_file,
+                &config.wss_config.key_file,
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+        ),
+        None => None,
+    };
+    let mut wss: Vec<Option<TcpListener>> = match addrs.wss {
+        Some(a) => bind_group(a, shards)?.into_iter().map(Some).collect(),
+        None => (0..shards).map(|_| None).collect(),
+    };
+    let wss_addr = match wss.first() {
+        Some(Some(l)) => Some(l.local_addr()?),
+        _ => None,
+    };
     let manager_addr = match manager.first() {
         Some(Some(l)) => Some(l.local_addr()?),
         _ => None,
@@ -134,6 +161,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         tcp: tcp[0].local_addr()?,
         ws: ws[0].local_addr()?,
         manager: manager_addr,
+        wss: wss_addr,
     };
     std::fs::create_dir_all(&config.root_dir).map_err(|e| {
         io::Error::new(
@@ -141,6 +169,8 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
             format!("cannot create rootDir {}: {e}", config.root_dir),
         )
     })?;
+    // The webhook / datasource thread, off the shards (only when configured).
+    let hub = crate::webhook::start(&config, shards)?;
     let shutdown = Shutdown::new(shards);
     let driver = DriverChoice::from_config(&config.runtime.driver);
     let mut threads = Vec::with_capacity(shards);
@@ -155,10 +185,13 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
             tcp,
             ws,
             manager: manager[id].take(),
+            wss: wss[id].take(),
+            tls: tls.clone(),
         };
         let config = config.clone();
         let shutdown = shutdown.clone();
         let manager_users = manager_users.clone();
+        let hub = hub.clone();
         let thread = std::thread::Builder::new()
             .name(format!("jindou-shard-{id}"))
             .spawn(move || {
@@ -175,6 +208,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
                         mesh,
                         shutdown.clone(),
                         manager_users,
+                        hub,
                     )
                 });
                 if let Err(e) = result {

@@ -35,7 +35,11 @@ pub fn store_config(config: &Config, id: usize) -> StoreConfig {
 }
 
 /// Opens the store and rebuilds owned metadata from its meta log.
-fn open_shard(ctx: Rc<ShardCtx>, mesh: MeshEndpoint<ShardMsg>) -> Result<Rc<Shard>, String> {
+fn open_shard(
+    ctx: Rc<ShardCtx>,
+    mesh: MeshEndpoint<ShardMsg>,
+    hub: Option<Arc<crate::webhook::Hub>>,
+) -> Result<Rc<Shard>, String> {
     let config = &ctx.config;
     let store = Store::open(&store_config(config, ctx.id)).map_err(|e| e.to_string())?;
     let shards = ctx.slots.shards();
@@ -55,6 +59,7 @@ fn open_shard(ctx: Rc<ShardCtx>, mesh: MeshEndpoint<ShardMsg>) -> Result<Rc<Shar
         scratch: Default::default(),
         globals: Default::default(),
         globals_ready: LocalStop::new(),
+        hooks: hub.map(crate::webhook::ShardHooks::new),
         ctx,
     });
     let mut replayed = 0usize;
@@ -90,6 +95,7 @@ pub async fn run_shard(
     mesh: MeshEndpoint<ShardMsg>,
     shutdown: Arc<Shutdown>,
     manager_users: Arc<Vec<crate::auth::ManagerUser>>,
+    hub: Option<Arc<crate::webhook::Hub>>,
 ) {
     let shards = config.effective_shards();
     let conn_limiter =
@@ -107,7 +113,7 @@ pub async fn run_shard(
         api_limiter,
         manager_users,
     });
-    let shard = match open_shard(ctx.clone(), mesh) {
+    let shard = match open_shard(ctx.clone(), mesh, hub) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(shard = id, error = %e, "cannot open the store");
@@ -120,6 +126,7 @@ pub async fn run_shard(
     monoio::spawn(crate::shard::run_mesh_loop(shard.clone()));
     monoio::spawn(crate::shard::run_committer(shard.clone()));
     monoio::spawn(crate::gateway::retry::run_retries(shard.clone()));
+    monoio::spawn(crate::webhook::notify_task(shard.clone()));
     if id == crate::shard::globals::GLOBALS_OWNER {
         let snapshot = shard.globals.borrow().clone();
         for dst in 0..shards {
@@ -130,6 +137,7 @@ pub async fn run_shard(
             }
         }
         shard.globals_ready.stop();
+        monoio::spawn(crate::datasource::load_system_uids(shard.clone()));
     }
     crate::shard::conversations::announce_channels(&shard);
     // Clients are served only once the global tables (permissions) are in place.
@@ -146,12 +154,35 @@ pub async fn run_shard(
     ) {
         (Ok(http), Ok(tcp), Ok(ws)) => {
             monoio::spawn(accept_http(shard.clone(), http, in_flight.clone(), false));
-            monoio::spawn(crate::gateway::accept_clients(shard.clone(), tcp, false));
-            monoio::spawn(crate::gateway::accept_clients(shard.clone(), ws, true));
+            monoio::spawn(crate::gateway::accept_clients(
+                shard.clone(),
+                tcp,
+                false,
+                None,
+            ));
+            monoio::spawn(crate::gateway::accept_clients(
+                shard.clone(),
+                ws,
+                true,
+                None,
+            ));
         }
         _ => {
             tracing::error!(shard = id, "cannot adopt the listeners");
             shutdown.fail();
+        }
+    }
+    if let (Some(wss), Some(tls)) = (listeners.wss, listeners.tls) {
+        match adopt(wss) {
+            Ok(wss) => {
+                monoio::spawn(crate::gateway::accept_clients(
+                    shard.clone(),
+                    wss,
+                    true,
+                    Some(tls),
+                ));
+            }
+            Err(e) => tracing::error!(shard = id, error = %e, "cannot adopt the WSS listener"),
         }
     }
     if let Some(m) = listeners.manager {

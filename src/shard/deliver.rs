@@ -26,6 +26,9 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         && !flags.sync_once()
         && msg.message_seq > 0;
     let mut by_shard: BTreeMap<usize, Vec<(u64, Arc<str>)>> = BTreeMap::new();
+    // Receivers with no live connection, for `msg.offline` (only collected when wanted).
+    let want_offline = crate::webhook::offline_wanted(shard, &msg);
+    let mut offline = Vec::new();
     let mut users = shard.users.borrow_mut();
     let cmd_key = (flags.sync_once() && msg.message_seq > 0).then(|| {
         (
@@ -70,9 +73,13 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         }
         if !reached && *uid != *msg.from_uid.as_str() {
             stats::inc(&shard.stats.offline_deliveries);
+            if want_offline && *uid != *super::ids::SYSTEM_UID {
+                offline.push(uid.clone());
+            }
         }
     }
     drop(users);
+    crate::webhook::offline(shard, &msg, offline);
     if shard.ctx.config.logger.trace_on {
         tracing::info!(target: "jindou::trace", shard = shard.id(), message_id = msg.message_id,
             connection_shards = by_shard.len(), "delivered to receivers' sessions");

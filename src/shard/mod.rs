@@ -85,6 +85,8 @@ pub struct Shard {
     pub globals: RefCell<globals::Globals>,
     /// Raised once this shard holds shard 0's snapshot of the global tables.
     pub globals_ready: Rc<crate::runtime::LocalStop>,
+    /// The webhook thread and the datasource, when configured (`None`: neither).
+    pub hooks: Option<crate::webhook::ShardHooks>,
 }
 
 impl Shard {

@@ -78,7 +78,13 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
     {
         channels.get_or_create(base, req.channel_type);
     }
-    let state = channels.get(base, req.channel_type);
+    let local = channels.get(base, req.channel_type);
+    // A channel with no local subscribers may be described by the datasource (cached here).
+    let from_datasource = match local {
+        Some(c) if !c.subscribers.is_empty() => None,
+        _ => crate::datasource::cached_channel(shard, base, req.channel_type),
+    };
+    let state = from_datasource.as_deref().or(local);
     if system {
         if let Some(ch) = state {
             if ch.info.ban == 1 {
@@ -97,7 +103,11 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
 }
 
 /// Handles a send on the channel's owner shard.
-pub(crate) fn handle_send(shard: &Shard, req: Box<SendReq>) {
+pub(crate) fn handle_send(shard: &Rc<Shard>, req: Box<SendReq>) {
+    // Channels known only to the datasource are loaded first (the send resumes afterwards).
+    let Some(req) = crate::datasource::hold_send(shard, req, handle_send) else {
+        return;
+    };
     let receivers = match receivers(shard, &req) {
         Ok(r) => r,
         Err(reason) => return refuse(shard, req.origin, reason),

@@ -53,12 +53,15 @@ pub struct ShardStats {
     pub commit_wait_latency: Histogram,
     /// Messages acknowledged per group commit.
     pub commit_batch: BatchHistogram,
-    /// Events waiting in the webhook queue now (gauge).
+    /// `msg.notify` events read from this shard's log and not yet acknowledged (gauge).
     pub webhook_queue: Cell<u64>,
-    /// Webhook deliveries that failed (after retries).
+    /// `msg.notify` delivery attempts that failed (each retry counts).
     pub webhook_failures: Cell<u64>,
-    /// Webhook deliveries that succeeded.
+    /// `msg.notify` events delivered.
     pub webhook_sent: Cell<u64>,
+    /// Webhook events dropped: `msg.notify` events after the retry limit, `msg.offline` and
+    /// `user.onlinestatus` events refused by a full queue.
+    pub webhook_dropped: Cell<u64>,
     /// Connections closed for idling past `connIdleTime` or not sending CONNECT in time.
     pub idle_timeouts: Cell<u64>,
 }

@@ -33,12 +33,22 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
         .build()
     {
         Ok(g) => g,
-        Err(e) => return Some(Response::error(503, &format!("profiler busy or unavailable: {e}"))),
+        Err(e) => {
+            return Some(Response::error(
+                503,
+                &format!("profiler busy or unavailable: {e}"),
+            ))
+        }
     };
     monoio::time::sleep(Duration::from_secs(seconds)).await;
     let report = match guard.report().build() {
         Ok(r) => r,
-        Err(e) => return Some(Response::error(500, &format!("cannot build the profile: {e}"))),
+        Err(e) => {
+            return Some(Response::error(
+                500,
+                &format!("cannot build the profile: {e}"),
+            ))
+        }
     };
     Some(if flame {
         let mut svg = Vec::new();
