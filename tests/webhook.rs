@@ -674,7 +674,10 @@ mod grpc {
     use jindou::webhook::proto::{EventReq, EventResp, EventStatus};
 
     #[derive(Clone, Default)]
-    struct Recorder(Arc<Mutex<Vec<(String, Vec<u8>)>>>);
+    struct Recorder(Arc<Mutex<Vec<Event>>>);
+
+    /// (event name, data).
+    type Event = (String, Vec<u8>);
 
     #[tonic::async_trait]
     impl WebhookService for Recorder {

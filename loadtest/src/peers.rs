@@ -102,6 +102,7 @@ async fn send_loop(
     mut w: TcpOwnedWriteHalf,
     mut frame: impl FnMut(&mut Vec<u8>, &[u8]),
     batch_trailer: &'static [u8],
+    sends: bool,
 ) -> Result<(), String> {
     let mut buf = Vec::with_capacity(16 * 1024);
     let mut pt = Vec::with_capacity(h.args().size);
@@ -114,7 +115,7 @@ async fn send_loop(
         let over = h.sending_over(now);
         buf.clear();
         buf.append(&mut link.out.borrow_mut());
-        if !over {
+        if sends && !over {
             let n = h.budget(&pacer, link.inflight.borrow().len(), now);
             for i in 0..n {
                 let (_, ts) = h.next_message(&pacer, now, &mut pt);
@@ -147,13 +148,14 @@ fn spawn_sender(
     trailer: &'static [u8],
 ) -> Rc<Link> {
     let link = Rc::new(Link::default());
-    let (h2, link2, idx) = (h.clone(), link.clone(), plan.idx);
+    let (h2, link2, idx, sends) = (h.clone(), link.clone(), plan.idx, plan.send.is_some());
     monoio::spawn(async move {
         let Some(t0) = h2.wait_start().await else {
             return;
         };
         let pacer = h2.pacer(idx, t0);
-        if let Err(e) = send_loop(h2.clone(), link2.clone(), pacer, w, frame, trailer).await {
+        if let Err(e) = send_loop(h2.clone(), link2.clone(), pacer, w, frame, trailer, sends).await
+        {
             if !h2.stopped() {
                 h2.error(e);
             }

@@ -345,12 +345,15 @@ struct Cached {
     until: Instant,
 }
 
+/// Sends held for one channel.
+type Held = Vec<Box<SendReq>>;
+
 /// A shard's cache of datasource channels (the channel owner's; no locks).
 #[derive(Default)]
 pub struct ShardCache {
     channels: RefCell<HashMap<(String, u8), Cached>>,
     /// Sends waiting for a channel's first load (an empty list: a background refresh).
-    waiting: RefCell<HashMap<(String, u8), Vec<Box<SendReq>>>>,
+    waiting: RefCell<HashMap<(String, u8), Held>>,
 }
 
 impl ShardCache {

@@ -70,7 +70,7 @@ pub struct Conn {
     /// Connected since.
     pub since: Instant,
     /// TLS session (WSS only).
-    pub tls: Option<RefCell<super::tls::Tls>>,
+    pub tls: Option<Box<RefCell<super::tls::Tls>>>,
     /// `limits.messageRate` bucket.
     pub send_bucket: Cell<crate::runtime::ratelimit::Bucket>,
 }

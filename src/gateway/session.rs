@@ -48,7 +48,7 @@ pub async fn serve_client(
     let mut conn = Conn::new(id, fd, websocket, writer, out_limit);
     if let Some(config) = tls {
         match super::tls::Tls::new(config) {
-            Ok(t) => conn.tls = Some(std::cell::RefCell::new(t)),
+            Ok(t) => conn.tls = Some(Box::new(std::cell::RefCell::new(t))),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start a TLS session");
                 return;

@@ -87,6 +87,7 @@ fn open_shard(
 }
 
 /// Runs shard `id` until shutdown, then lets in-flight work finish within the grace period.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_shard(
     id: usize,
     driver: DriverKind,

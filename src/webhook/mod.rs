@@ -101,7 +101,7 @@ impl HookConfig {
             per_push: w.msg_notify_event_count_per_push.max(1),
             retry_max: w.msg_notify_event_retry_max_count.max(1),
             compress_of_count: config.channel.subscriber_compress_of_count,
-            node_id: config.cluster.node_id as u64,
+            node_id: config.cluster.node_id,
             root_dir: config.root_dir.clone(),
         })
     }
@@ -287,7 +287,8 @@ pub(crate) fn offline_wanted(shard: &Shard, msg: &Delivered) -> bool {
     use crate::proto::{ChannelType, StreamFlag};
     shard.hooks.as_ref().is_some_and(|h| h.hub.offline_on())
         && msg.channel_type != ChannelType::AGENT.0
-        && !(!msg.stream_no.is_empty() && msg.stream_flag != StreamFlag::START.0)
+        // Stream chunks (not anchors) raise nothing.
+        && (msg.stream_no.is_empty() || msg.stream_flag == StreamFlag::START.0)
 }
 
 /// Raises `msg.offline` for `to_uids` (best effort: a full queue drops and counts).
