@@ -105,6 +105,8 @@ p, c0, c1, t0, t1 = sys.argv[1], *map(float, sys.argv[2:])
 r = json.load(open(p))
 r["server_cpu_s"] = round(c1 - c0, 2)
 r["server_cores_busy"] = round((c1 - c0) / max(t1 - t0, 1e-9), 2)
+# Other load on the machine skews results: keep the 1-minute load average with them.
+r["loadavg_1m"] = float(open("/proc/loadavg").read().split()[0])
 json.dump(r, open(p, "w"), indent=2)
 EOF
     RESULTS+=("$json")
@@ -162,8 +164,8 @@ lines = [
     f"Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}; "
     f"client and server share the cores. Sync policy `{sync}`.",
     "",
-    "| run | throughput | SENDACK p50 | SENDACK p99 | e2e p50 | e2e p99 | errors / lost / dup / reord | client CPU | server cores busy |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| run | throughput | SENDACK p50 | SENDACK p99 | e2e p50 | e2e p99 | errors / lost / dup / reord | client CPU | server cores busy | load avg |",
+    "|---|---|---|---|---|---|---|---|---|---|",
 ]
 for r in runs:
     sat = " (saturated)" if r.get("client_cpu_util", 0) > 0.9 else ""
@@ -185,7 +187,7 @@ for r in runs:
     integ = f"{r['errors']} / {r['lost']} / {r['duplicated']} / {r['reordered']}"
     lines.append(
         f"| {r['label']} | {thr} | {a50} | {a99} | {e50} | {e99} | {integ} | "
-        f"{r.get('client_cpu_util', 0)*100:.0f}%{sat} | {r.get('server_cores_busy', '–')} |"
+        f"{r.get('client_cpu_util', 0)*100:.0f}%{sat} | {r.get('server_cores_busy', '–')} | {r.get('loadavg_1m', '–')} |"
     )
 lines += [
     "",

@@ -145,7 +145,8 @@ import json, sys
 p, system, scen, rnd = sys.argv[1:5]
 c0, c1, t0, t1 = map(float, sys.argv[5:9])
 r = json.load(open(p))
-r.update(system=system, round=int(rnd), server_cores_busy=round((c1 - c0) / max(t1 - t0, 1e-9), 2))
+r.update(system=system, round=int(rnd), server_cores_busy=round((c1 - c0) / max(t1 - t0, 1e-9), 2),
+         loadavg_1m=float(open("/proc/loadavg").read().split()[0]))
 json.dump(r, open(p, "w"), indent=2)
 EOF
     RESULTS+=("$json")

@@ -110,7 +110,8 @@ pub struct Args {
     /// Concurrent keep-alive HTTP clients (`rest`).
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Loopback source addresses to spread connections over (127.0.0.1, .2, …).
+    /// Loopback source addresses to spread connections over (127.0.0.1, .2, …); raised
+    /// automatically above 25,000 connections per address (the ephemeral port range).
     #[arg(long, default_value_t = 1)]
     pub sources: usize,
     /// Idle time after which a connection sends PING.
@@ -228,6 +229,15 @@ pub fn resolve_loopback(s: &str) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
+/// Connections per loopback source address before another address is used.
+pub const CONNS_PER_SOURCE: usize = 25_000;
+
+/// Source addresses to use: at least `requested`, and enough that none carries more than
+/// [`CONNS_PER_SOURCE`] connections.
+pub fn auto_sources(requested: usize, conns: usize) -> usize {
+    requested.max(conns.div_ceil(CONNS_PER_SOURCE)).min(250)
+}
+
 fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
@@ -269,6 +279,16 @@ impl Args {
             return Err("--pairs must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// Connections the scenario opens (per process).
+    pub fn connection_count(&self) -> usize {
+        match self.scenario {
+            Scenario::Pairs => self.pairs * 2,
+            Scenario::Group => self.groups * self.online_members(),
+            Scenario::Connect => self.conns,
+            Scenario::Rest => self.concurrency,
+        }
     }
 
     /// The online members per group.
@@ -314,6 +334,16 @@ mod tests {
             resolve_loopback("http://127.0.0.1:5001/").unwrap().port(),
             5001
         );
+    }
+
+    #[test]
+    fn sources_scale_with_connections() {
+        assert_eq!(auto_sources(1, 15_000), 1);
+        assert_eq!(auto_sources(1, 60_000), 3);
+        assert_eq!(auto_sources(4, 10), 4);
+        let a =
+            Args::try_parse_from(["jindou-bench", "--scenario", "group", "--groups", "3"]).unwrap();
+        assert_eq!(a.connection_count(), 300);
     }
 
     #[test]

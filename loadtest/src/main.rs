@@ -36,6 +36,8 @@ fn main() {
         .uid_prefix
         .clone()
         .unwrap_or_else(|| format!("jb{:08x}", engine::rand_u32()));
+    let mut args = args;
+    args.sources = cli::auto_sources(args.sources, args.connection_count());
     let args = Arc::new(args);
     let cpu0 = report::process_cpu_seconds();
     let wall0 = Instant::now();

@@ -123,6 +123,7 @@ pub async fn run_shard(
             return;
         }
     };
+    crate::webhook::prepare_cursor(&shard);
     monoio::spawn(shard.mesh.clone().run_flusher());
     monoio::spawn(crate::shard::run_mesh_loop(shard.clone()));
     monoio::spawn(crate::shard::run_committer(shard.clone()));

@@ -24,7 +24,7 @@ mod notify;
 pub mod proto;
 mod thread;
 
-pub use notify::notify_task;
+pub use notify::{notify_task, prepare_cursor};
 pub use thread::start;
 
 use crate::config::Config;

@@ -68,6 +68,21 @@ impl Pending {
     }
 }
 
+/// Fixes where `msg.notify` starts on a first start with the webhook on: the log's end *before*
+/// any task of the shard runs, so no message appended during start-up can be skipped.
+pub fn prepare_cursor(shard: &Shard) {
+    let Some(hooks) = shard.hooks.as_ref() else {
+        return;
+    };
+    let Some(cfg) = hooks.hub.hook.clone().filter(|c| c.notify_on) else {
+        return;
+    };
+    let path = cfg.cursor_path(shard.id());
+    if load_cursor(&path).is_none() {
+        store_cursor(&path, shard.store.borrow().messages.end_lsn());
+    }
+}
+
 /// The shard's `msg.notify` task; returns at once when `msg.notify` is not configured. Runs
 /// until the shard stops, then persists its cursor.
 pub async fn notify_task(shard: Rc<Shard>) {

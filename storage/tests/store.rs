@@ -391,8 +391,15 @@ fn interval_policy_acks_at_once_and_still_syncs() {
         let mut s = MessageStore::open(&c).unwrap();
         let a = s.append("c", 2, msg(1, "", 1, b"x")).unwrap();
         s.wait_durable(a.lsn).await.unwrap();
-        monoio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert!(s.durable_lsn() > a.lsn, "the interval sync ran");
+        // The interval sync runs on its own; wait for it with a deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.durable_lsn() <= a.lsn {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the interval sync never ran"
+            );
+            monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     });
 }
 

@@ -603,3 +603,44 @@ fn parse_ws_frame(buf: &[u8]) -> Option<(bool, u8, Vec<u8>, usize)> {
     pos += len;
     Some((fin, opcode, payload, pos))
 }
+
+impl WkClient {
+    /// CONNECT as `uid` (no token, encryption on) without panicking: `None` if the server
+    /// closes the socket (or does not answer within `timeout`) instead of a successful CONNACK.
+    pub fn try_login(
+        addr: SocketAddr,
+        uid: &str,
+        version: u8,
+        timeout: Duration,
+    ) -> Option<WkClient> {
+        let mut c = Self::open(addr, false);
+        c.uid = uid.to_string();
+        let hs = ClientHandshake::new();
+        let connect = Connect {
+            version,
+            device_flag: DeviceFlag::APP,
+            device_id: WkStr::from(format!("{uid}-d{}", DeviceFlag::APP.0)),
+            uid: WkStr::from(uid.to_string()),
+            token: WkStr::EMPTY,
+            client_timestamp: now_ms(),
+            client_key: hs.client_key().clone(),
+        };
+        c.write_packet(&connect);
+        c.version = version;
+        let ack = match c.recv_packet(timeout)? {
+            Packet::Connack(a) => a,
+            other => panic!("expected CONNACK for {uid}, got {other:?}"),
+        };
+        if ack.reason_code != ReasonCode::SUCCESS {
+            return None;
+        }
+        c.version = ack
+            .server_version
+            .unwrap_or_else(|| jindou::proto::negotiate_version(version));
+        c.cipher = Some(
+            hs.finish(ack.server_key.as_str(), ack.salt.as_str())
+                .expect("derive the cipher"),
+        );
+        Some(c)
+    }
+}
