@@ -32,8 +32,16 @@ pub async fn accept_clients(
                     drop(stream);
                     continue;
                 }
-                let max = shard.ctx.config.limits.max_connections / shard.ctx.slots.shards();
-                if shard.conns.borrow().len() >= max.max(1) {
+                let max = shard.ctx.config.limits.max_connections;
+                let open = shard
+                    .ctx
+                    .node_conns
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if open >= max {
+                    shard
+                        .ctx
+                        .node_conns
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     stats::inc(&shard.stats.conns_refused);
                     drop(stream);
                     continue;

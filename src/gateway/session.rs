@@ -79,6 +79,10 @@ pub async fn serve_client(
     let authenticated = conn.uid();
     conn.close();
     shard.conns.borrow_mut().remove(&id);
+    shard
+        .ctx
+        .node_conns
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     if let Some(uid) = authenticated {
         stats::dec(&shard.stats.conns_live);
         let owner = shard.user_owner(&uid);

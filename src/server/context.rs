@@ -24,6 +24,9 @@ pub struct ShardCtx {
     pub conn_limiter: crate::runtime::ratelimit::IpLimiter,
     /// REST requests per IP (`limits.apiRatePerIp`).
     pub api_limiter: crate::runtime::ratelimit::IpLimiter,
+    /// Client connections open on the whole node (`limits.maxConnections`); touched once per
+    /// connect and disconnect, never per message.
+    pub node_conns: Arc<std::sync::atomic::AtomicUsize>,
     /// Manager users from `auth.users`.
     pub manager_users: Arc<Vec<crate::auth::ManagerUser>>,
 }

@@ -174,6 +174,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
     let shutdown = Shutdown::new(shards);
     let driver = DriverChoice::from_config(&config.runtime.driver);
     let mut threads = Vec::with_capacity(shards);
+    let node_conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let meshes = crate::runtime::build_mesh::<crate::shard::msg::ShardMsg>(
         shards,
         config.runtime.mesh_capacity,
@@ -191,6 +192,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         let config = config.clone();
         let shutdown = shutdown.clone();
         let manager_users = manager_users.clone();
+        let node_conns = node_conns.clone();
         let hub = hub.clone();
         let thread = std::thread::Builder::new()
             .name(format!("jindou-shard-{id}"))
@@ -209,6 +211,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
                         shutdown.clone(),
                         manager_users,
                         hub,
+                        node_conns,
                     )
                 });
                 if let Err(e) = result {

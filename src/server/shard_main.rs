@@ -97,6 +97,7 @@ pub async fn run_shard(
     shutdown: Arc<Shutdown>,
     manager_users: Arc<Vec<crate::auth::ManagerUser>>,
     hub: Option<Arc<crate::webhook::Hub>>,
+    node_conns: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let shards = config.effective_shards();
     let conn_limiter =
@@ -112,6 +113,7 @@ pub async fn run_shard(
         started: Instant::now(),
         conn_limiter,
         api_limiter,
+        node_conns,
         manager_users,
     });
     let shard = match open_shard(ctx.clone(), mesh, hub) {

@@ -37,11 +37,16 @@ pub async fn serve_http<H, F>(
     let _ = stream.set_nodelay(true);
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = BytesMut::new();
+    // When the request now partly in `inbuf` began: the whole request must arrive within
+    // `timeout` of its first byte, so a client trickling bytes (slowloris) cannot hold on.
+    let mut request_began: Option<std::time::Instant> = None;
     loop {
         let mut close = false;
         loop {
             match parse_request(&mut inbuf, settings.limits) {
                 Ok(Some(req)) => {
+                    // What is left in the buffer belongs to the next request.
+                    request_began = None;
                     let keep_alive = req.keep_alive && !stop.is_stopped();
                     let head_only = req.method == Method::Head;
                     let response = handle(req).await;
@@ -75,15 +80,30 @@ pub async fn serve_http<H, F>(
         if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
             inbuf.reserve(READ_CHUNK);
         }
+        let wait = if inbuf.is_empty() {
+            request_began = None;
+            settings.timeout
+        } else {
+            let began = *request_began.get_or_insert_with(std::time::Instant::now);
+            match settings.timeout.checked_sub(began.elapsed()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return,
+            }
+        };
         let len = inbuf.len();
         let cap = inbuf.capacity();
         let read = stream.read(inbuf.slice_mut(len..cap));
         let read = monoio::select! {
-            r = monoio::time::timeout(settings.timeout, read) => r,
+            r = monoio::time::timeout(wait, read) => r,
             _ = stop.wait() => return,
         };
         match read {
-            Ok((Ok(n), slice)) if n > 0 => inbuf = slice.into_inner(),
+            Ok((Ok(n), slice)) if n > 0 => {
+                inbuf = slice.into_inner();
+                if request_began.is_none() {
+                    request_began = Some(std::time::Instant::now());
+                }
+            }
             _ => return,
         }
     }
