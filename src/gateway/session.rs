@@ -119,7 +119,7 @@ struct Session {
     shard: Rc<Shard>,
     conn: Rc<Conn>,
     decoder: Decoder,
-    ws: Option<WsConn>,
+    ws: Option<Box<WsConn>>,
     upgraded: bool,
     /// Bytes read and not yet parsed; `None` while idle (the buffer went back to the pool).
     inbuf: Option<BytesMut>,
@@ -189,13 +189,13 @@ impl Session {
                     return End::Protocol(format!("tls: {e}"));
                 }
                 let mut plain = std::mem::take(&mut self.plain);
-                let r = self.process(&mut plain).await;
+                let r = Box::pin(self.process(&mut plain)).await;
                 self.plain = plain;
                 if let Err(end) = r {
                     give_back(&self.shard, buf);
                     return end;
                 }
-            } else if let Err(end) = self.process(&mut buf).await {
+            } else if let Err(end) = Box::pin(self.process(&mut buf)).await {
                 give_back(&self.shard, buf);
                 return end;
             }
@@ -221,7 +221,7 @@ impl Session {
                 Ok(Some(up)) => {
                     self.conn.send_raw(&self.shard, &up.accept_response);
                     self.upgraded = true;
-                    self.ws = Some(WsConn::new(self.decoder.max_frame() + 16));
+                    self.ws = Some(Box::new(WsConn::new(self.decoder.max_frame() + 16)));
                 }
                 Ok(None) => return Ok(()),
                 Err(e) => {
@@ -278,7 +278,7 @@ impl Session {
                     Ok(None) => return Ok(()),
                     Err(e) => return Err(self.bad_frame(e)),
                 };
-                self.connect(connect).await?;
+                Box::pin(self.connect(connect)).await?;
                 continue;
             }
             let packet = match self.decoder.decode(buf, self.conn.version.get()) {
