@@ -27,7 +27,10 @@ type Acked = Arc<Mutex<HashMap<&'static str, HashMap<String, u64>>>>;
 fn record(acked: &Acked, channel: &'static str, payload: String, seq: u64) {
     let mut a = acked.lock().unwrap();
     let prev = a.entry(channel).or_default().insert(payload.clone(), seq);
-    assert!(prev.is_none() || prev == Some(seq), "{payload} acked twice with different seqs");
+    assert!(
+        prev.is_none() || prev == Some(seq),
+        "{payload} acked twice with different seqs"
+    );
 }
 
 fn tcp_sender(addr: std::net::SocketAddr, cycle: usize, acked: Acked, stop: Arc<AtomicBool>) {
@@ -39,7 +42,14 @@ fn tcp_sender(addr: std::net::SocketAddr, cycle: usize, acked: Acked, stop: Arc<
             seq += 1;
             let payload = format!("t{cycle}-{seq}");
             pending.insert(seq, payload.clone());
-            c.send("rx", 1, seq, &format!("cm-{cycle}-{seq}"), payload.as_bytes(), 0);
+            c.send(
+                "rx",
+                1,
+                seq,
+                &format!("cm-{cycle}-{seq}"),
+                payload.as_bytes(),
+                0,
+            );
         }
         while !pending.is_empty() {
             match c.recv_packet(Duration::from_secs(2)) {
@@ -63,43 +73,82 @@ fn rest_sender(http: std::net::SocketAddr, cycle: usize, acked: Acked, stop: Arc
         i += 1;
         let payload = format!("r{cycle}-{i}");
         let body = json!({"from_uid": "api", "channel_id": "g", "channel_type": 2, "payload": b64(&payload)}).to_string();
-        let Ok(mut s) = std::net::TcpStream::connect(http) else { return };
+        let Ok(mut s) = std::net::TcpStream::connect(http) else {
+            return;
+        };
         let req = format!("POST /message/send HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len());
         if std::io::Write::write_all(&mut s, req.as_bytes()).is_err() {
             return;
         }
         let mut out = String::new();
-        if std::io::Read::read_to_string(&mut s, &mut out).is_err() || !out.starts_with("HTTP/1.1 200") {
+        if std::io::Read::read_to_string(&mut s, &mut out).is_err()
+            || !out.starts_with("HTTP/1.1 200")
+        {
             return;
         }
-        let Some(body) = out.split("\r\n\r\n").nth(1) else { return };
+        let Some(body) = out.split("\r\n\r\n").nth(1) else {
+            return;
+        };
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
-        record(&acked, "group", payload, v["data"]["message_seq"].as_u64().unwrap());
+        record(
+            &acked,
+            "group",
+            payload,
+            v["data"]["message_seq"].as_u64().unwrap(),
+        );
     }
 }
 
 /// Every acknowledged message of `channel` is stored once, at its seq; seqs are dense.
-fn verify(http: std::net::SocketAddr, acked: &Acked, key: &'static str, login: &str, channel: &str, ty: u8) -> u64 {
-    let sync = post(http, "/channel/messagesync", &json!({"login_uid": login, "channel_id": channel, "channel_type": ty, "limit": 10000}).to_string()).json();
+fn verify(
+    http: std::net::SocketAddr,
+    acked: &Acked,
+    key: &'static str,
+    login: &str,
+    channel: &str,
+    ty: u8,
+) -> u64 {
+    let sync = post(
+        http,
+        "/channel/messagesync",
+        &json!({"login_uid": login, "channel_id": channel, "channel_type": ty, "limit": 10000})
+            .to_string(),
+    )
+    .json();
     let msgs = sync["messages"].as_array().expect("messages");
     let mut by_payload: HashMap<String, u64> = HashMap::new();
     for (i, m) in msgs.iter().enumerate() {
         let seq = m["message_seq"].as_u64().unwrap();
         assert_eq!(seq, i as u64 + 1, "{key}: seqs dense and in order");
         use base64::Engine;
-        let p = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(m["payload"].as_str().unwrap()).unwrap()).unwrap();
-        assert!(by_payload.insert(p.clone(), seq).is_none(), "{key}: {p} stored twice");
+        let p = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(m["payload"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            by_payload.insert(p.clone(), seq).is_none(),
+            "{key}: {p} stored twice"
+        );
     }
     let a = acked.lock().unwrap();
     for (p, seq) in a.get(key).into_iter().flatten() {
-        assert_eq!(by_payload.get(p), Some(seq), "{key}: acknowledged {p} at seq {seq} lost or moved");
+        assert_eq!(
+            by_payload.get(p),
+            Some(seq),
+            "{key}: acknowledged {p} at seq {seq} lost or moved"
+        );
     }
     msgs.len() as u64
 }
 
 #[test]
 fn acknowledged_messages_survive_kill9() {
-    let cycles: usize = std::env::var("CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
+    let cycles: usize = std::env::var("CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
     let acked: Acked = Arc::default();
     let mut dir = tempfile::tempdir().unwrap();
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
@@ -107,7 +156,12 @@ fn acknowledged_messages_survive_kill9() {
         let server = Server::start_in(dir, &std::env::var("CRASH_YAML").unwrap_or_default());
         let http = server.addr("http");
         if cycle == 0 {
-            let r = post(http, "/channel", &json!({"channel_id": "g", "channel_type": 2, "subscribers": ["api", "rx"]}).to_string());
+            let r = post(
+                http,
+                "/channel",
+                &json!({"channel_id": "g", "channel_type": 2, "subscribers": ["api", "rx"]})
+                    .to_string(),
+            );
             assert_eq!(r.status, 200);
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -133,9 +187,19 @@ fn acknowledged_messages_survive_kill9() {
         let person = verify(http, &acked, "person", "tx", "rx", 1);
         verify(http, &acked, "group", "api", "g", 2);
         // The receiver's conversation agrees with the log.
-        let conv = post(http, "/conversation/sync", &json!({"uid": "rx", "msg_count": 1}).to_string()).json();
+        let conv = post(
+            http,
+            "/conversation/sync",
+            &json!({"uid": "rx", "msg_count": 1}).to_string(),
+        )
+        .json();
         if person > 0 {
-            let c = conv.as_array().unwrap().iter().find(|c| c["channel_id"] == "tx").expect("conversation with tx");
+            let c = conv
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["channel_id"] == "tx")
+                .expect("conversation with tx");
             assert_eq!(c["last_msg_seq"].as_u64(), Some(person));
             assert_eq!(c["unread"].as_u64(), Some(person), "rx never read");
         }

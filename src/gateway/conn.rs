@@ -259,7 +259,13 @@ impl Conn {
     /// Handles a RECVACK: forgets the acknowledged message.
     pub fn acked(&self, message_id: i64) {
         let mut unacked = self.unacked.borrow_mut();
-        if let Some(pos) = unacked.iter().position(|u| u.msg.message_id == message_id) {
+        // Clients acknowledge in order: the front is the usual hit.
+        if unacked
+            .front()
+            .is_some_and(|u| u.msg.message_id == message_id)
+        {
+            unacked.pop_front();
+        } else if let Some(pos) = unacked.iter().position(|u| u.msg.message_id == message_id) {
             unacked.remove(pos);
         }
     }

@@ -2,8 +2,9 @@
 //! permission rules of spec http-api §2.
 
 use crate::proto::{ChannelType, ReasonCode};
+use crate::shard::FastMap as HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A channel's key: (id, type).

@@ -27,9 +27,12 @@ use ids::MessageIds;
 use jindou_storage::Store;
 use msg::{AuthResult, SendOutcome, ShardMsg};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use users::Users;
+
+/// Hash maps of shard state: ahash (fast, randomly seeded, so clients cannot force collisions).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 /// Answers awaited by tasks of this shard.
 #[derive(Debug)]
@@ -66,7 +69,7 @@ pub struct Shard {
     /// Channels this shard owns.
     pub channels: RefCell<Channels>,
     /// Client connections this shard holds.
-    pub conns: RefCell<HashMap<u64, Rc<Conn>>>,
+    pub conns: RefCell<FastMap<u64, Rc<Conn>>>,
     /// Next connection id.
     pub next_conn_id: Cell<u64>,
     /// Message id generator.

@@ -2,8 +2,8 @@
 //! conversations.
 
 use super::msg::ConnRef;
+use crate::shard::FastMap as HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A registered device token (`/user/token`).

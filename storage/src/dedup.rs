@@ -1,7 +1,11 @@
 //! A bounded window of recent `(channel, client_msg_no)` → message, to answer retried sends
 //! with the original message instead of storing it twice.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// A hash map with a fast, randomly seeded hasher (keys come from clients: no SipHash cost,
+/// still no predictable collisions).
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::rc::Rc;
 
 /// What a retried send gets back.
@@ -37,7 +41,7 @@ impl DedupWindow {
     pub fn new(cap: usize) -> Self {
         DedupWindow {
             cap,
-            map: HashMap::with_capacity(cap.min(1 << 16)),
+            map: HashMap::with_capacity_and_hasher(cap.min(1 << 16), Default::default()),
             order: VecDeque::with_capacity(cap.min(1 << 16)),
         }
     }

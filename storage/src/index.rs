@@ -1,7 +1,8 @@
 //! In-memory per-channel indexes: seq → LSN (dense from the first stored seq) and
 //! message_id → LSN.
 
-use std::collections::HashMap;
+/// A hash map with a fast, randomly seeded hasher.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 use crate::error::{Result, StoreError};
 
@@ -79,7 +80,7 @@ impl Indexes {
         let map = match self.by_key.iter_mut().position(|(t, _)| *t == ty) {
             Some(i) => &mut self.by_key[i].1,
             None => {
-                self.by_key.push((ty, HashMap::new()));
+                self.by_key.push((ty, HashMap::default()));
                 &mut self.by_key.last_mut().expect("just pushed").1
             }
         };
