@@ -5,7 +5,6 @@
 
 mod common;
 #[path = "common/wk.rs"]
-#[allow(dead_code)]
 mod wk;
 
 use common::*;
