@@ -374,6 +374,9 @@ proptest! {
         let r = Decoder::with_max_frame(max).decode(&mut hdr, 4);
         if len > max {
             prop_assert_eq!(r, Err(DecodeError::FrameTooLarge { len, max }));
+        } else if len == 0 {
+            // A complete frame with an empty body: a SEND cannot be empty.
+            prop_assert!(matches!(r, Err(DecodeError::Truncated { .. })), "{:?}", r);
         } else {
             prop_assert_eq!(r, Ok(None));
         }
