@@ -30,6 +30,19 @@ struct ChannelReq {
     subscribers: Vec<String>,
 }
 
+impl ChannelReq {
+    /// The settings the request carries (writing info replaces all flags, spec §6).
+    fn info(&self) -> ChannelInfo {
+        ChannelInfo {
+            ban: self.ban,
+            disband: self.disband,
+            send_ban: self.send_ban,
+            allow_stranger: self.allow_stranger,
+            extra: Default::default(),
+        }
+    }
+}
+
 fn check_id(id: &str, ty: u8) -> Result<(), Response> {
     if id.is_empty() || !valid_id(id) {
         return Err(Response::error(
@@ -57,15 +70,9 @@ pub async fn create(shard: &Shard, req: &Request) -> Response {
     }
     if r.channel_type == ChannelType::PERSON.0 {
         let rec = MetaRecord::ChannelUpsert {
+            info: r.info(),
             channel_id: r.channel_id,
             channel_type: r.channel_type,
-            info: ChannelInfo {
-                ban: r.ban,
-                disband: r.disband,
-                send_ban: r.send_ban,
-                allow_stranger: r.allow_stranger,
-                extra: Default::default(),
-            },
         };
         let owner = shard.meta_owner(&rec);
         return respond(call_owner(shard, owner, ApiReq::Meta(rec)).await);
@@ -76,15 +83,9 @@ pub async fn create(shard: &Shard, req: &Request) -> Response {
             shard,
             owner,
             ApiReq::ChannelUpsert {
+                info: Some(r.info()),
                 channel_id: r.channel_id,
                 channel_type: r.channel_type,
-                info: Some(ChannelInfo {
-                    ban: r.ban,
-                    disband: r.disband,
-                    send_ban: r.send_ban,
-                    allow_stranger: r.allow_stranger,
-                    extra: Default::default(),
-                }),
                 reset: r.reset == 1,
                 subscribers: r.subscribers,
             },
@@ -164,15 +165,9 @@ pub async fn info(shard: &Shard, req: &Request) -> Response {
         return resp;
     }
     let rec = MetaRecord::ChannelUpsert {
+        info: r.info(),
         channel_id: r.channel_id,
         channel_type: r.channel_type,
-        info: ChannelInfo {
-            ban: r.ban,
-            disband: r.disband,
-            send_ban: r.send_ban,
-            allow_stranger: r.allow_stranger,
-            extra: Default::default(),
-        },
     };
     let owner = shard.meta_owner(&rec);
     respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)

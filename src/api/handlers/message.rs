@@ -182,7 +182,8 @@ pub fn storage_id(from_uid: &str, channel_id: &str, channel_type: u8) -> String 
     }
 }
 
-fn sender(from_uid: String) -> String {
+/// The sender of a REST message: the system uid when none is given (spec §4.1).
+pub fn sender(from_uid: String) -> String {
     if from_uid.is_empty() {
         SYSTEM_UID.to_string()
     } else {

@@ -4,10 +4,10 @@
 //! `/channel/messagesync` returns each anchor with its chunks in `streams`.
 
 use super::body;
-use super::message::{decode_payload, send_message, storage_id, HeaderJson, Outgoing};
+use super::message::{decode_payload, send_message, sender, storage_id, HeaderJson, Outgoing};
 use crate::api::http::{Request, Response};
 use crate::proto::{Setting, StreamFlag};
-use crate::shard::ids::{valid_id, STREAM_SUFFIX, SYSTEM_UID};
+use crate::shard::ids::{valid_id, STREAM_SUFFIX};
 use crate::shard::Shard;
 use serde::Deserialize;
 use serde_json::json;
@@ -26,14 +26,6 @@ struct OpenJson {
     channel_type: u8,
     #[serde(default)]
     payload: String,
-}
-
-fn sender(uid: String) -> String {
-    if uid.is_empty() {
-        SYSTEM_UID.to_string()
-    } else {
-        uid
-    }
 }
 
 /// `POST /stream/open` (and `/stream`): stores the anchor, returns `{"stream_no"}`.
