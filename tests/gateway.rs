@@ -561,6 +561,35 @@ fn resent_client_msg_no_is_acknowledged_and_delivered_once() {
     );
 }
 
+#[test]
+fn a_duplicate_arriving_before_the_commit_is_acknowledged_with_the_original() {
+    let s = Server::start("");
+    let tcp = s.addr("tcp");
+    let mut alice = WkClient::login(tcp, "dq-alice", 5);
+    let mut bob = WkClient::login(tcp, "dq-bob", 5);
+    let body = text("twice at once");
+    // Both SENDs leave in one burst, so the second reaches the owner before the first's
+    // group commit; its SENDACK must wait for that commit and name the same message.
+    alice.send("dq-bob", PERSON, 1, "burst-no", &body, RED_DOT);
+    alice.send("dq-bob", PERSON, 2, "burst-no", &body, RED_DOT);
+    let a1 = alice.expect_sendack(1);
+    let a2 = alice.expect_sendack(2);
+    assert_eq!(a1.reason_code, ReasonCode::SUCCESS);
+    assert_eq!(a2.reason_code, ReasonCode::SUCCESS);
+    assert_eq!(
+        (a2.message_id, a2.message_seq),
+        (a1.message_id, a1.message_seq)
+    );
+    let fence = alice.send_ok("dq-bob", PERSON, 3, &text("fence"));
+    assert_eq!(fence.message_seq, a1.message_seq + 1);
+    assert_eq!(bob.expect_recv().recv.message_id, a1.message_id);
+    assert_eq!(
+        bob.expect_recv().recv.message_id,
+        fence.message_id,
+        "delivered once"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. Offline, sync, durability
 // ---------------------------------------------------------------------------------------------

@@ -46,11 +46,12 @@ pub async fn accept_clients(
                     drop(stream);
                     continue;
                 }
-                let fut = session::serve_client(shard.clone(), stream, websocket, tls.clone());
-                if std::env::var_os("JINDOU_SIZES").is_some() {
-                    eprintln!("serve_client future: {} bytes", std::mem::size_of_val(&fut));
-                }
-                monoio::spawn(fut);
+                monoio::spawn(session::serve_client(
+                    shard.clone(),
+                    stream,
+                    websocket,
+                    tls.clone(),
+                ));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");

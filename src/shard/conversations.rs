@@ -44,7 +44,6 @@ pub fn announce_channels(shard: &Shard) {
                     channel_type: ty,
                     last_seq: max,
                     message_id: i64::from(newest.record.message_id),
-                    from_uid: newest.record.from_uid.to_string(),
                     timestamp: i32::from(newest.record.timestamp),
                 };
                 by_shard
@@ -86,7 +85,6 @@ pub fn apply_hints(shard: &Shard, hints: Vec<ConvHint>) {
         if h.last_seq > conv.last_msg_seq {
             conv.last_msg_seq = h.last_seq;
             conv.last_message_id = h.message_id;
-            conv.last_from_uid = h.from_uid;
             conv.timestamp = h.timestamp as i64;
         }
         conv.unread = conv.last_msg_seq.saturating_sub(conv.readed_to_msg_seq);

@@ -29,6 +29,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
     // Receivers with no live connection, for `msg.offline` (only collected when wanted).
     let want_offline = crate::webhook::offline_wanted(shard, &msg);
     let mut offline = Vec::new();
+    let now = super::ids::now_millis() as i64;
     let mut users = shard.users.borrow_mut();
     let cmd_key = (flags.sync_once() && msg.message_seq > 0).then(|| {
         (
@@ -48,9 +49,8 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             if msg.message_seq > conv.last_msg_seq {
                 conv.last_msg_seq = msg.message_seq;
                 conv.last_message_id = msg.message_id;
-                conv.last_from_uid = msg.from_uid.to_string();
                 conv.timestamp = msg.timestamp as i64;
-                conv.version = super::ids::now_millis() as i64;
+                conv.version = now;
                 if *uid == *msg.from_uid.as_str() {
                     // The sender has read everything up to their own message.
                     conv.readed_to_msg_seq = msg.message_seq;

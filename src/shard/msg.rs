@@ -68,7 +68,7 @@ pub struct SendReq {
 
 /// A stored (or no-persist) message on its way to receivers; shared by every shard it visits.
 /// Text fields are wire strings already, so building a RECV per recipient copies nothing.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Delivered {
     /// Server message id.
     pub message_id: i64,
@@ -235,8 +235,6 @@ pub struct ConvHint {
     pub last_seq: u64,
     /// Newest message id.
     pub message_id: i64,
-    /// Its sender.
-    pub from_uid: String,
     /// Its time, Unix seconds.
     pub timestamp: i32,
 }

@@ -122,16 +122,38 @@ pub(crate) fn handle_send(shard: &Rc<Shard>, req: Box<SendReq>) {
                 .find_client_msg_no(&req.channel_id, req.channel_type, &req.client_msg_no)
         {
             // A retried send: acknowledge the stored message again, deliver nothing twice.
+            // If the original still waits for its group commit, so does this answer: a
+            // SENDACK means durable, for the retry as much as for the original.
+            let durable = hit.lsn < store.messages.durable_lsn();
             drop(store);
-            return answer(
-                shard,
-                req.origin,
-                SendOutcome {
-                    reason: ReasonCode::SUCCESS.0,
+            let outcome = SendOutcome {
+                reason: ReasonCode::SUCCESS.0,
+                message_id: hit.message_id,
+                message_seq: hit.message_seq,
+            };
+            if durable {
+                return answer(shard, req.origin, outcome);
+            }
+            let mut commits = shard.commits.borrow_mut();
+            // The queue stays in LSN order: wait for the later of the original and the tail.
+            let lsn = commits.back().map_or(hit.lsn, |p| p.lsn.max(hit.lsn));
+            commits.push_back(PendingCommit {
+                lsn,
+                received: std::time::Instant::now(),
+                origin: req.origin,
+                msg: Arc::new(Delivered {
                     message_id: hit.message_id,
                     message_seq: hit.message_seq,
-                },
-            );
+                    ..Default::default()
+                }),
+                receivers: Vec::new(),
+            });
+            if commits.len() == 1 {
+                if let Some(w) = shard.commit_waker.take() {
+                    w.wake();
+                }
+            }
+            return;
         }
     }
     let message_id = shard.ids.borrow_mut().next_id();

@@ -35,8 +35,6 @@ pub struct Conversation {
     pub last_msg_seq: u64,
     /// Its message id.
     pub last_message_id: i64,
-    /// Who sent it.
-    pub last_from_uid: String,
     /// Unread count.
     pub unread: u64,
     /// Seq the user has read up to.
