@@ -1,12 +1,13 @@
 //! A bounded window of recent `(channel, client_msg_no)` → message, to answer retried sends
 //! with the original message instead of storing it twice.
+//!
+//! Keys are 128-bit hashes of `(channel_type, channel_id, client_msg_no)` under two
+//! independently, randomly seeded hashers: remembering or checking a send allocates nothing,
+//! and a false match (which would answer a new message with an older one) needs a 128-bit
+//! collision — about 2⁻¹⁰⁹ for a full default window, far below any hardware error rate.
 
 use std::collections::VecDeque;
-
-/// A hash map with a fast, randomly seeded hasher (keys come from clients: no SipHash cost,
-/// still no predictable collisions).
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
-use std::rc::Rc;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 /// What a retried send gets back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,21 +20,33 @@ pub struct DedupHit {
     pub lsn: u64,
 }
 
+/// Passes an already uniformly distributed key through (the map's keys are hashes).
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is used; fold anything else so the hasher stays correct.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, k: u128) {
+        self.0 = k as u64;
+    }
+}
+
+type KeyMap = std::collections::HashMap<u128, DedupHit, BuildHasherDefault<PassThrough>>;
+
 /// FIFO window of the last `cap` client_msg_nos of a shard.
 pub struct DedupWindow {
     cap: usize,
-    map: HashMap<Rc<str>, DedupHit>,
-    order: VecDeque<Rc<str>>,
-}
-
-fn key(channel_id: &str, channel_type: u8, client_msg_no: &str) -> String {
-    let mut k = String::with_capacity(channel_id.len() + client_msg_no.len() + 5);
-    k.push_str(&channel_type.to_string());
-    k.push('\u{0}');
-    k.push_str(channel_id);
-    k.push('\u{0}');
-    k.push_str(client_msg_no);
-    k
+    seeds: (ahash::RandomState, ahash::RandomState),
+    map: KeyMap,
+    order: VecDeque<u128>,
 }
 
 impl DedupWindow {
@@ -41,9 +54,23 @@ impl DedupWindow {
     pub fn new(cap: usize) -> Self {
         DedupWindow {
             cap,
-            map: HashMap::with_capacity_and_hasher(cap.min(1 << 16), Default::default()),
+            seeds: (ahash::RandomState::new(), ahash::RandomState::new()),
+            map: KeyMap::with_capacity_and_hasher(cap.min(1 << 16), Default::default()),
             order: VecDeque::with_capacity(cap.min(1 << 16)),
         }
+    }
+
+    fn key(&self, channel_id: &str, channel_type: u8, client_msg_no: &str) -> u128 {
+        let half = |s: &ahash::RandomState| {
+            let mut h = s.build_hasher();
+            h.write_u8(channel_type);
+            // Length-prefixed, so ("ab","c") and ("a","bc") differ.
+            h.write_usize(channel_id.len());
+            h.write(channel_id.as_bytes());
+            h.write(client_msg_no.as_bytes());
+            h.finish()
+        };
+        (u128::from(half(&self.seeds.0)) << 64) | u128::from(half(&self.seeds.1))
     }
 
     /// The message a client_msg_no already produced in this channel, if still remembered.
@@ -52,7 +79,7 @@ impl DedupWindow {
             return None;
         }
         self.map
-            .get(key(channel_id, channel_type, client_msg_no).as_str())
+            .get(&self.key(channel_id, channel_type, client_msg_no))
             .copied()
     }
 
@@ -67,8 +94,8 @@ impl DedupWindow {
         if client_msg_no.is_empty() || self.cap == 0 {
             return;
         }
-        let k: Rc<str> = key(channel_id, channel_type, client_msg_no).into();
-        if self.map.insert(k.clone(), hit).is_none() {
+        let k = self.key(channel_id, channel_type, client_msg_no);
+        if self.map.insert(k, hit).is_none() {
             self.order.push_back(k);
         }
         while self.order.len() > self.cap {
@@ -94,14 +121,17 @@ impl DedupWindow {
 mod tests {
     use super::*;
 
-    #[test]
-    fn bounded_fifo() {
-        let mut w = DedupWindow::new(2);
-        let h = |s| DedupHit {
+    fn h(s: u64) -> DedupHit {
+        DedupHit {
             message_seq: s,
             message_id: s as i64,
             lsn: s,
-        };
+        }
+    }
+
+    #[test]
+    fn bounded_fifo() {
+        let mut w = DedupWindow::new(2);
         w.insert("c", 2, "a", h(1));
         w.insert("c", 2, "b", h(2));
         assert_eq!(w.get("c", 2, "a"), Some(h(1)));
@@ -111,5 +141,26 @@ mod tests {
         assert_eq!(w.get("c", 2, "c"), Some(h(3)));
         assert_eq!(w.len(), 2);
         assert_eq!(w.get("c", 2, ""), None);
+    }
+
+    #[test]
+    fn split_points_do_not_collide() {
+        let mut w = DedupWindow::new(16);
+        w.insert("ab", 1, "c", h(1));
+        assert_eq!(w.get("a", 1, "bc"), None);
+        assert_eq!(w.get("abc", 1, ""), None);
+        assert_eq!(w.get("ab", 1, "c"), Some(h(1)));
+    }
+
+    #[test]
+    fn many_distinct_keys_stay_distinct() {
+        let mut w = DedupWindow::new(100_000);
+        for i in 0..100_000u64 {
+            w.insert("chan", 2, &i.to_string(), h(i));
+        }
+        assert_eq!(w.len(), 100_000);
+        for i in (0..100_000u64).step_by(997) {
+            assert_eq!(w.get("chan", 2, &i.to_string()), Some(h(i)));
+        }
     }
 }

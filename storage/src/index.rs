@@ -53,7 +53,47 @@ pub struct Indexes {
     channels: Vec<ChannelIndex>,
     /// channel_type → (channel_id → channel number); few types, so a short list.
     by_key: Vec<(u8, HashMap<Box<str>, ChannelNo>)>,
-    by_message_id: HashMap<i64, u64>,
+    by_message_id: MessageIds,
+}
+
+/// message_id → LSN. Ids come from a per-shard generator that only increases, and records are
+/// indexed in LSN order, so the ids arrive sorted: they go into a vector searched by bisection
+/// (16 bytes per message, no rehashing as it grows). An id below the newest one (a clock set
+/// back between runs, an imported message) goes into a small side map instead.
+#[derive(Default)]
+struct MessageIds {
+    /// (message_id, lsn), ascending in both.
+    sorted: Vec<(i64, u64)>,
+    /// Ids that arrived out of order.
+    others: HashMap<i64, u64>,
+}
+
+impl MessageIds {
+    fn insert(&mut self, id: i64, lsn: u64) {
+        match self.sorted.last() {
+            Some(&(last, _)) if id <= last => {
+                self.others.insert(id, lsn);
+            }
+            _ => self.sorted.push((id, lsn)),
+        }
+    }
+
+    fn get(&self, id: i64) -> Option<u64> {
+        match self.sorted.binary_search_by_key(&id, |&(i, _)| i) {
+            Ok(i) => Some(self.sorted[i].1),
+            Err(_) => self.others.get(&id).copied(),
+        }
+    }
+
+    fn trim_below(&mut self, first_lsn: u64) {
+        let n = self.sorted.partition_point(|&(_, l)| l < first_lsn);
+        self.sorted.drain(..n);
+        self.others.retain(|_, l| *l >= first_lsn);
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.len() + self.others.len()
+    }
 }
 
 impl Indexes {
@@ -134,7 +174,7 @@ impl Indexes {
 
     /// LSN of a message id.
     pub fn by_message_id(&self, id: i64) -> Option<u64> {
-        self.by_message_id.get(&id).copied()
+        self.by_message_id.get(id)
     }
 
     /// Forgets everything below `first_lsn` (retention deleted those segments).
@@ -142,11 +182,40 @@ impl Indexes {
         for ch in &mut self.channels {
             ch.trim_below(first_lsn);
         }
-        self.by_message_id.retain(|_, l| *l >= first_lsn);
+        self.by_message_id.trim_below(first_lsn);
     }
 
     /// Messages indexed.
     pub fn message_count(&self) -> usize {
         self.by_message_id.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_in_and_out_of_order() {
+        let mut ix = Indexes::default();
+        let c = ix.find_or_create("c", 2);
+        for (seq, (id, lsn)) in [(10, 100), (20, 200), (15, 300), (30, 400)]
+            .into_iter()
+            .enumerate()
+        {
+            ix.insert(c, seq as u64 + 1, lsn, id).unwrap();
+        }
+        assert_eq!(ix.by_message_id(10), Some(100));
+        assert_eq!(ix.by_message_id(15), Some(300));
+        assert_eq!(ix.by_message_id(30), Some(400));
+        assert_eq!(ix.by_message_id(11), None);
+        assert_eq!(ix.message_count(), 4);
+        ix.trim_below(250);
+        assert_eq!(ix.by_message_id(10), None);
+        assert_eq!(ix.by_message_id(20), None);
+        assert_eq!(ix.by_message_id(15), Some(300));
+        assert_eq!(ix.by_message_id(30), Some(400));
+        assert_eq!(ix.message_count(), 2);
+        assert_eq!(ix.channel(c).first_seq(), 3);
     }
 }

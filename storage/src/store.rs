@@ -188,7 +188,7 @@ impl MessageStore {
                 age: cfg.retention_age,
                 bytes: cfg.retention_bytes,
             },
-            checkpoint_every: cfg.index_checkpoint_every.max(1),
+            checkpoint_every: cfg.index_checkpoint_every,
             buf: rkyv::util::AlignedVec::new(),
             log,
         };
@@ -381,7 +381,7 @@ impl MessageStore {
             .push((no, seq, (lsn - a.base) as u32, rec.message_id));
         a.newest_ts = a.newest_ts.max(ts);
         a.since_checkpoint += 1;
-        if a.since_checkpoint >= self.checkpoint_every {
+        if self.checkpoint_every > 0 && a.since_checkpoint >= self.checkpoint_every {
             a.since_checkpoint = 0;
             let a = &self.active;
             let cp =
