@@ -7,8 +7,9 @@
 #   DURATION=5s scripts/bench.sh     # shorter measurements
 #   SYNC=none scripts/bench.sh       # another sync policy
 #
-# Scenarios (issue 9): pairs 100×2 W=32; pairs 1×2 W=1 (unloaded latency); group 1×1000 all
-# online; connect 15k (idle, server RSS per connection); rest C=64.
+# Scenarios (issue 9): pairs 100×2 W=32 (over TCP, and over WebSocket); pairs 1×2 W=1
+# (unloaded latency); group 1×1000 all online; connect 15k (idle, server RSS per connection
+# from /varz); rest C=64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -66,6 +67,7 @@ EOF
   local line
   line=$(grep listening "$dir/stdout")
   TCP=$(sed -E 's/.*tcp=([^ ]+).*/\1/' <<<"$line")
+  WS=$(sed -E 's/.*ws=([^ ]+).*/\1/' <<<"$line")
   HTTP=$(sed -E 's/.*http=([^ ]+).*/\1/' <<<"$line")
   echo "== $line (pid $SERVER_PID, sync $SYNC, encryption $1)" >&2
 }
@@ -82,7 +84,7 @@ server_cpu() { # CPU seconds of the server so far
 
 RESULTS=()
 FAILED=0
-run() { # $1 = name, rest = jindou-bench arguments
+run() { # $1 = name, rest = jindou-bench arguments; RUN_TARGET overrides tcp://$TCP
   local name=$1
   shift
   local json="$WORK/$name.json"
@@ -90,7 +92,7 @@ run() { # $1 = name, rest = jindou-bench arguments
   cpu0=$(server_cpu)
   t0=$(date +%s.%N)
   echo "-- $name: jindou-bench $*" >&2
-  if ! "$BIN/jindou-bench" --target "tcp://$TCP" --api "$HTTP" --threads "$THREADS" \
+  if ! "$BIN/jindou-bench" --target "${RUN_TARGET:-tcp://$TCP}" --api "$HTTP" --threads "$THREADS" \
     --json "$json" --hdr "$OUT/$name.hdr" --label "$name" --quiet "$@"; then
     echo "!! $name reported errors or an integrity violation" >&2
     FAILED=1
@@ -124,6 +126,8 @@ for enc in $ENCRYPTIONS; do
   stop_server
   start_server "$server_enc"
   run "pairs-100x2-w32-enc-$enc" --scenario pairs --pairs 100 --window 32 --encrypt "$enc" "${common[@]}"
+  RUN_TARGET="ws://$WS" run "pairs-ws-100x2-w32-enc-$enc" --scenario pairs --pairs 100 --window 32 \
+    --encrypt "$enc" "${common[@]}"
   run "pairs-1x2-w1-enc-$enc" --scenario pairs --pairs 1 --window 1 --encrypt "$enc" "${common[@]}"
   if [ "$enc" = off ]; then
     run "group-1x1000-enc-$enc" --scenario group --groups 1 --members 1000 --senders 1 \

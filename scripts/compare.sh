@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Side-by-side: Jindou (sync always / none) against NATS core, Redis pub/sub and Redis streams
-# (appendfsync always), same tool, same workload, alternating runs. Writes bench/compare.json,
-# bench/compare.md (table with ratios) and bench/compare.svg (throughput and p99 per system).
+# Side-by-side: Jindou (sync always / none) against NATS core, NATS JetStream (file storage),
+# Redis pub/sub, Redis streams (appendfsync always) and MQTT QoS 1 (mosquitto), same tool, same
+# workload, alternating runs. Writes bench/compare.json, bench/compare.md (table with ratios)
+# and bench/compare.svg (throughput and p99 per system).
 #
-#   scripts/compare.sh                      # 2 rounds, 10 s per run (about 8 minutes)
+#   scripts/compare.sh                      # 2 rounds, 10 s per run (about 11 minutes)
 #   ROUNDS=1 DURATION=5s scripts/compare.sh
+#   SYSTEMS="jetstream mqtt" OUT=/tmp/cmp scripts/compare.sh   # a subset, elsewhere
 #
-# Peers are installed with apt-get when missing and available (nats-server, redis-server).
-# Not yet covered: NATS JetStream and MQTT (mosquitto) adapters.
+# Peers are installed with apt-get when missing and available (nats-server, redis-server,
+# mosquitto). JetStream runs as `nats-server -js -sd <tmp>`; mosquitto gets
+# max_inflight_messages 1000 and max_queued_messages 10000000 (defaults 20 / 1000: it would
+# throttle the fan-out and then drop QoS 1 messages) and set_tcp_nodelay true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -23,7 +27,7 @@ MEMBERS=${MEMBERS:-1000}
 # its group run with NATS_GROUP_RATE=<msgs/s> (deliveries/s = rate × (members − 1)).
 NATS_GROUP_RATE=${NATS_GROUP_RATE:-0}
 OUT=${OUT:-$ROOT/bench}
-SYSTEMS=${SYSTEMS:-"jindou-always jindou-none nats redis redis-stream"}
+SYSTEMS=${SYSTEMS:-"jindou-always jindou-none nats jetstream redis redis-stream mqtt"}
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 ensure() { # $1 = binary, $2 = apt package
@@ -36,8 +40,10 @@ ensure() { # $1 = binary, $2 = apt package
 }
 NATS_BIN=""
 REDIS_BIN=""
+MOSQUITTO_BIN=""
 if ensure nats-server nats-server; then NATS_BIN=$(command -v nats-server || echo /usr/sbin/nats-server); fi
 if ensure redis-server redis-server; then REDIS_BIN=$(command -v redis-server || echo /usr/sbin/redis-server); fi
+if ensure mosquitto mosquitto; then MOSQUITTO_BIN=$(command -v mosquitto || echo /usr/sbin/mosquitto); fi
 
 cargo build --release -q -p jindou -p jindou-loadtest
 BIN=$ROOT/target/release
@@ -96,6 +102,13 @@ for sys in $SYSTEMS; do
       "$NATS_BIN" -a 127.0.0.1 -p "$port" >"$WORK/nats.log" 2>&1 &
       PID[$sys]=$!; PIDS+=("$!"); wait_port "$port"
       TARGET[$sys]="nats://127.0.0.1:$port" ;;
+    jetstream)
+      [ -n "$NATS_BIN" ] || { echo "nats-server unavailable: skipping" >&2; continue; }
+      port=$(free_port)
+      mkdir -p "$WORK/js"
+      "$NATS_BIN" -js -sd "$WORK/js" -a 127.0.0.1 -p "$port" >"$WORK/jetstream.log" 2>&1 &
+      PID[$sys]=$!; PIDS+=("$!"); wait_port "$port"
+      TARGET[$sys]="jetstream://127.0.0.1:$port" ;;
     redis)
       [ -n "$REDIS_BIN" ] || { echo "redis-server unavailable: skipping" >&2; continue; }
       port=$(free_port)
@@ -111,6 +124,23 @@ for sys in $SYSTEMS; do
         --appendfsync always --dir "$WORK/redis-aof" >"$WORK/redis-aof.log" 2>&1 &
       PID[$sys]=$!; PIDS+=("$!"); wait_port "$port"
       TARGET[$sys]="redis-stream://127.0.0.1:$port" ;;
+    mqtt)
+      [ -n "$MOSQUITTO_BIN" ] || { echo "mosquitto unavailable: skipping" >&2; continue; }
+      port=$(free_port)
+      cat >"$WORK/mosquitto.conf" <<EOF
+listener $port 127.0.0.1
+allow_anonymous true
+max_inflight_messages 1000
+max_queued_messages 10000000
+set_tcp_nodelay true
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+EOF
+      "$MOSQUITTO_BIN" -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+      PID[$sys]=$!; PIDS+=("$!"); wait_port "$port"
+      TARGET[$sys]="mqtt://127.0.0.1:$port" ;;
   esac
 done
 
@@ -181,8 +211,9 @@ machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "kernel": platform.relea
 json.dump({"machine": machine, "runs": runs}, open(f"{out}/compare.json", "w"), indent=2)
 
 names = {"jindou-always": "Jindou (sync always)", "jindou-none": "Jindou (sync none)",
-         "nats": "NATS core", "redis": "Redis pub/sub",
-         "redis-stream": "Redis streams (appendfsync always)"}
+         "nats": "NATS core", "jetstream": "NATS JetStream (file)", "redis": "Redis pub/sub",
+         "redis-stream": "Redis streams (appendfsync always)",
+         "mqtt": "MQTT QoS 1 (mosquitto)"}
 systems = [s for s in names if any(r["system"] == s for r in runs)]
 def med(scen, sys_, key):
     v = [key(r) for r in runs if r["system"] == sys_ and r["scenario"] == scen]
@@ -218,9 +249,12 @@ for scen, title in [("pairs", "pairs (1:1), window per connection"),
         summary[(scen, s)] = (d, e99 or 0)
     lines.append("")
 lines += ["ack = the system's acknowledgement of a publish: Jindou SENDACK (durable per sync policy),",
-          "NATS PONG after the batch (server processed it, nothing persisted), Redis PUBLISH reply,",
-          "Redis XADD reply (fsynced with appendfsync always). Client/server cores: CPU seconds per",
-          "wall second; the two add up to at most the machine's cores."]
+          "NATS PONG after the batch (server processed it, nothing persisted), JetStream PubAck",
+          "(in the file store, i.e. written to the OS; fsynced every sync_interval, 2 min by",
+          "default; receivers read through push consumers with explicit acks), Redis PUBLISH reply,",
+          "Redis XADD reply (fsynced with appendfsync always), MQTT PUBACK from mosquitto (accepted",
+          "in memory, persistence off; receivers PUBACK each QoS 1 delivery). Client/server cores:",
+          "CPU seconds per wall second; the two add up to at most the machine's cores."]
 open(f"{out}/compare.md", "w").write("\n".join(lines) + "\n")
 
 # SVG: throughput and e2e p99 bars per system, one panel per scenario.
@@ -228,7 +262,7 @@ W, H, pad = 900, 420, 60
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
        f'<rect width="{W}" height="{H}" fill="white"/>',
        f'<text x="{W/2}" y="20" text-anchor="middle" font-size="15">Jindou vs peers — delivered msgs/s (bars) and e2e p99 (label), {machine["cores"]} cores</text>']
-colors = ["#c0392b", "#e67e22", "#2980b9", "#27ae60", "#8e44ad"]
+colors = ["#c0392b", "#e67e22", "#2980b9", "#16a085", "#27ae60", "#8e44ad", "#7f8c8d"]
 panel_w = (W - pad * 2) / 2
 for pi, scen in enumerate(["pairs", "group"]):
     vals = [(s, *summary[(scen, s)]) for s in systems if (scen, s) in summary]

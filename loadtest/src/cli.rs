@@ -46,12 +46,14 @@ pub struct Args {
     /// Workload.
     #[arg(long, value_enum, default_value = "pairs")]
     pub scenario: Scenario,
-    /// Server to load: tcp://HOST:PORT (Jindou, wkproto), nats://, redis://, redis-stream://.
+    /// Server to load: tcp://HOST:PORT (Jindou, wkproto), ws://HOST:PORT[/PATH] (Jindou,
+    /// wkproto over WebSocket), nats://, jetstream://, redis://, redis-stream://, mqtt://.
     #[arg(long, default_value = "tcp://127.0.0.1:5100")]
     pub target: String,
-    /// Jindou REST API (host:port or http://host:port), for `rest` and `group`.
-    #[arg(long, default_value = "http://127.0.0.1:5001")]
-    pub api: String,
+    /// Jindou HTTP API (host:port or http://host:port; default http://127.0.0.1:5001), for
+    /// `rest` and `group`; when given, `connect` reads the server's memory from its `/varz`.
+    #[arg(long)]
+    pub api: Option<String>,
     /// Client threads (one monoio runtime each).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -104,7 +106,7 @@ pub struct Args {
     /// How long `connect` holds the connections idle before measuring memory.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub hold: Duration,
-    /// Server process id, for RSS growth (reads /proc/PID/status).
+    /// Server process id, for RSS growth (reads /proc/PID/status) when `--api` is not given.
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Concurrent keep-alive HTTP clients (`rest`).
@@ -169,6 +171,10 @@ pub enum Kind {
     Redis,
     /// Redis streams (XADD, then XREAD by the receiver).
     RedisStream,
+    /// NATS JetStream (file-stored stream, PubAck per message, push consumers).
+    JetStream,
+    /// MQTT 3.1.1 at QoS 1 (e.g. mosquitto).
+    Mqtt,
 }
 
 impl Kind {
@@ -179,8 +185,20 @@ impl Kind {
             Self::Nats => "nats",
             Self::Redis => "redis",
             Self::RedisStream => "redis-stream",
+            Self::JetStream => "jetstream",
+            Self::Mqtt => "mqtt",
         }
     }
+}
+
+/// How a Jindou (wkproto) target carries its packets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain TCP (`tcp://`; also every non-Jindou kind).
+    #[default]
+    Tcp,
+    /// Binary WebSocket messages (`ws://`).
+    Ws,
 }
 
 /// A parsed `--target`.
@@ -190,6 +208,10 @@ pub struct Target {
     pub kind: Kind,
     /// Resolved loopback address.
     pub addr: SocketAddr,
+    /// TCP or WebSocket (`ws://`, wkproto only).
+    pub transport: Transport,
+    /// Request path of a WebSocket upgrade (`/` unless the `ws://` URL names one).
+    pub path: String,
 }
 
 /// Parses a target URL and insists on a loopback address (the tool never loads other hosts).
@@ -199,18 +221,29 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         None => ("tcp", url),
     };
     let kind = match scheme {
-        "tcp" | "wk" | "jindou" => Kind::Wk,
+        "tcp" | "wk" | "jindou" | "ws" => Kind::Wk,
         "nats" => Kind::Nats,
         "redis" => Kind::Redis,
         "redis-stream" => Kind::RedisStream,
-        "jetstream" | "mqtt" | "ws" => {
-            return Err(format!("target scheme {scheme}:// is not implemented yet"))
-        }
+        "jetstream" => Kind::JetStream,
+        "mqtt" => Kind::Mqtt,
         s => return Err(format!("unknown target scheme {s:?}")),
     };
-    let hostport = rest.trim_end_matches('/');
+    let (transport, hostport, path) = if scheme == "ws" {
+        match rest.split_once('/') {
+            Some((h, p)) => (Transport::Ws, h, format!("/{p}")),
+            None => (Transport::Ws, rest, "/".to_string()),
+        }
+    } else {
+        (Transport::Tcp, rest.trim_end_matches('/'), "/".to_string())
+    };
     let addr = resolve_loopback(hostport)?;
-    Ok(Target { kind, addr })
+    Ok(Target {
+        kind,
+        addr,
+        transport,
+        path,
+    })
 }
 
 /// Resolves `host:port` (an optional `http://` is stripped) and refuses non-loopback addresses.
@@ -228,6 +261,9 @@ pub fn resolve_loopback(s: &str) -> Result<SocketAddr, String> {
     }
     Ok(addr)
 }
+
+/// The HTTP API address used when `--api` is not given.
+pub const DEFAULT_API: &str = "http://127.0.0.1:5001";
 
 /// Connections per loopback source address before another address is used.
 pub const CONNS_PER_SOURCE: usize = 25_000;
@@ -281,6 +317,11 @@ impl Args {
         Ok(())
     }
 
+    /// The HTTP API address: `--api`, or [`DEFAULT_API`].
+    pub fn api(&self) -> &str {
+        self.api.as_deref().unwrap_or(DEFAULT_API)
+    }
+
     /// Connections the scenario opens (per process).
     pub fn connection_count(&self) -> usize {
         match self.scenario {
@@ -325,6 +366,14 @@ mod tests {
             parse_target("redis-stream://localhost:6379").unwrap().kind,
             Kind::RedisStream
         );
+        assert_eq!(
+            parse_target("jetstream://127.0.0.1:4222").unwrap().kind,
+            Kind::JetStream
+        );
+        assert_eq!(
+            parse_target("mqtt://127.0.0.1:1883/").unwrap().kind,
+            Kind::Mqtt
+        );
         assert!(
             parse_target("tcp://8.8.8.8:53").is_err(),
             "non-loopback refused"
@@ -334,6 +383,16 @@ mod tests {
             resolve_loopback("http://127.0.0.1:5001/").unwrap().port(),
             5001
         );
+        assert_eq!(t.transport, Transport::Tcp);
+        let w = parse_target("ws://127.0.0.1:5200").unwrap();
+        assert_eq!(
+            (w.kind, w.transport, w.path.as_str()),
+            (Kind::Wk, Transport::Ws, "/")
+        );
+        assert_eq!(w.addr.port(), 5200);
+        let w = parse_target("ws://localhost:5200/chat?x=1").unwrap();
+        assert_eq!((w.transport, w.path.as_str()), (Transport::Ws, "/chat?x=1"));
+        assert!(parse_target("ws://10.0.0.1:5200/").is_err());
     }
 
     #[test]
@@ -370,7 +429,10 @@ mod tests {
         assert_eq!(a.encrypt, OnOff::On);
         assert_eq!(a.duration, Duration::from_secs(3));
         assert_eq!(a.threads, 2);
+        assert_eq!((a.api.as_deref(), a.api()), (None, DEFAULT_API));
         a.validate().unwrap();
+        let a = Args::try_parse_from(["jindou-bench", "--api", "127.0.0.1:9"]).unwrap();
+        assert_eq!(a.api(), "127.0.0.1:9");
 
         let bad = Args::try_parse_from(["jindou-bench", "--size", "8"]).unwrap();
         assert!(bad.validate().is_err());

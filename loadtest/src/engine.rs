@@ -348,8 +348,10 @@ impl ThreadCtx {
 /// One connection's state shared by its reader and writer tasks.
 struct ConnState {
     idx: u32,
-    /// Bytes to write (acks, pings), appended by the reader.
+    /// Packets to write (acks, pings), appended by the reader.
     out: RefCell<BytesMut>,
+    /// WebSocket control frames to write as they are (pong, close reply), from the reader.
+    ctrl: RefCell<BytesMut>,
     notify: Notify,
     /// (client_seq, send time) of unacknowledged sends, oldest first.
     inflight: RefCell<VecDeque<(u64, u64)>>,
@@ -364,6 +366,7 @@ impl ConnState {
         Rc::new(Self {
             idx,
             out: RefCell::new(BytesMut::with_capacity(4096)),
+            ctrl: RefCell::new(BytesMut::new()),
             notify: Notify::default(),
             inflight: RefCell::new(VecDeque::new()),
             seq: Cell::new(0),
@@ -691,7 +694,7 @@ async fn wait_start(shared: &Shared) -> Option<u64> {
 /// A Jindou (wkproto) connection: connect, then a reader and a writer task.
 async fn wk_conn(ctx: Rc<ThreadCtx>, plan: ConnPlan) {
     let src = net::source_addr(plan.idx as usize, ctx.args.sources);
-    let session = match net::wk_connect(ctx.target.addr, src, &plan.uid, &ctx.args.token).await {
+    let session = match net::wk_connect(&ctx.target, src, &plan.uid, &ctx.args.token).await {
         Ok(s) => s,
         Err(e) => {
             ctx.shared.failed.fetch_add(1, Relaxed);
@@ -711,25 +714,26 @@ async fn wk_conn(ctx: Rc<ThreadCtx>, plan: ConnPlan) {
     monoio::spawn(wk_reader(
         ctx.clone(),
         st.clone(),
-        reader,
+        (reader, session.rx),
         session.buf,
         session.version,
         cipher.clone(),
         fanout,
     ));
-    wk_writer(ctx, st, writer, plan, session.version, cipher).await;
+    wk_writer(ctx, st, (writer, session.tx), plan, session.version, cipher).await;
 }
 
 async fn wk_reader(
     ctx: Rc<ThreadCtx>,
     st: Rc<ConnState>,
-    mut r: monoio::net::tcp::TcpOwnedReadHalf,
+    (mut r, mut rx): (monoio::net::tcp::TcpOwnedReadHalf, net::WkRx),
     mut buf: BytesMut,
     version: u8,
     cipher: Option<Rc<ConnCipher>>,
     fanout: usize,
 ) {
     let decoder = Decoder::new();
+    let mut control = BytesMut::new();
     loop {
         let mut progressed = false;
         loop {
@@ -787,7 +791,13 @@ async fn wk_reader(
         if progressed {
             st.notify.notify();
         }
-        match net::read_more(&mut r, &mut buf).await {
+        let res = rx.read(&mut r, &mut buf, &mut control).await;
+        if !control.is_empty() {
+            st.ctrl.borrow_mut().extend_from_slice(&control);
+            control.clear();
+            st.notify.notify();
+        }
+        match res {
             Ok(n) if n > 0 => {}
             res => {
                 if !ctx.shared.stop.load(Relaxed) && !st.closed.get() {
@@ -804,7 +814,7 @@ async fn wk_reader(
 async fn wk_writer(
     ctx: Rc<ThreadCtx>,
     st: Rc<ConnState>,
-    mut w: monoio::net::tcp::TcpOwnedWriteHalf,
+    (mut w, mut tx): (monoio::net::tcp::TcpOwnedWriteHalf, net::WkTx),
     plan: ConnPlan,
     version: u8,
     cipher: Option<Rc<ConnCipher>>,
@@ -833,6 +843,8 @@ async fn wk_writer(
     });
     let msg_prefix = format!("{:08x}-{:x}-", ctx.shared.run_id, plan.idx);
     let mut spare = BytesMut::with_capacity(16 * 1024);
+    // WebSocket only: the framed bytes of one write.
+    let mut wire_spare = BytesMut::new();
     let mut scratch = BytesMut::new();
     let mut pt = Vec::with_capacity(ctx.args.size);
     let ping_ns = ctx.args.ping.as_nanos() as u64;
@@ -840,6 +852,11 @@ async fn wk_writer(
     let mut client_seq: u32 = 0;
     loop {
         if st.closed.get() {
+            // Best effort: a WebSocket close reply the reader queued.
+            let ctrl = std::mem::take(&mut *st.ctrl.borrow_mut());
+            if !ctrl.is_empty() {
+                let _ = w.write_all(ctrl).await;
+            }
             return;
         }
         let now = ctx.shared.now();
@@ -878,8 +895,28 @@ async fn wk_writer(
         if buf.is_empty() && now.saturating_sub(last_write) > ping_ns {
             let _ = Packet::Ping.encode(version, &mut buf);
         }
-        if !buf.is_empty() {
-            let (res, mut b) = w.write_all(buf).await;
+        if !buf.is_empty() || (tx.is_ws() && !st.ctrl.borrow().is_empty()) {
+            let res = if tx.is_ws() {
+                let mut wire = std::mem::take(&mut wire_spare);
+                {
+                    // Control frames go between whole messages, ahead of the packets.
+                    let mut ctrl = st.ctrl.borrow_mut();
+                    wire.extend_from_slice(&ctrl);
+                    ctrl.clear();
+                }
+                tx.put(&buf, &mut wire);
+                buf.clear();
+                spare = buf;
+                let (res, mut b) = w.write_all(wire).await;
+                b.clear();
+                wire_spare = b;
+                res
+            } else {
+                let (res, mut b) = w.write_all(buf).await;
+                b.clear();
+                spare = b;
+                res
+            };
             if let Err(e) = res {
                 if !ctx.shared.stop.load(Relaxed) {
                     ctx.error(format!("write: {e}"));
@@ -888,8 +925,6 @@ async fn wk_writer(
                 return;
             }
             last_write = ctx.shared.now();
-            b.clear();
-            spare = b;
             continue;
         }
         spare = buf;

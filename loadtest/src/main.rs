@@ -15,6 +15,7 @@ mod report;
 mod rest;
 mod scenario;
 mod stats;
+mod ws;
 
 use clap::Parser;
 use cli::{Args, Kind, Scenario};
@@ -48,7 +49,7 @@ fn main() {
         }
         Scenario::Group => {
             if target.kind == Kind::Wk {
-                let api = cli::resolve_loopback(&args.api).unwrap_or_else(|e| fail(&e));
+                let api = cli::resolve_loopback(args.api()).unwrap_or_else(|e| fail(&e));
                 create_groups(&args, api, &prefix);
             }
             let plan = scenario::group(&prefix, args.groups, args.online_members(), args.senders);
@@ -57,14 +58,14 @@ fn main() {
         Scenario::Connect => {
             if target.kind != Kind::Wk {
                 fail(&format!(
-                    "connect runs against Jindou (tcp://) only, not {}://",
+                    "connect runs against Jindou (tcp:// or ws://) only, not {}://",
                     target.kind.scheme()
                 ));
             }
             connect::run(args.clone(), target, prefix)
         }
         Scenario::Rest => {
-            let api = cli::resolve_loopback(&args.api).unwrap_or_else(|e| fail(&e));
+            let api = cli::resolve_loopback(args.api()).unwrap_or_else(|e| fail(&e));
             rest::run(args.clone(), api, prefix)
         }
     };

@@ -1,7 +1,10 @@
 //! Transport helpers: runtimes, a one-waiter notification, loopback connects from several
-//! source addresses, the wkproto CONNECT handshake and a minimal keep-alive HTTP/1.1 client.
+//! source addresses, the wkproto CONNECT handshake (over TCP or WebSocket) and a minimal
+//! keep-alive HTTP/1.1 client.
 
-use bytes::BytesMut;
+use crate::cli::{Target, Transport};
+use crate::ws::{self, ClientDecoder, MaskRng, WsError};
+use bytes::{Buf, BytesMut};
 use jindou::proto::{
     ClientHandshake, ConnCipher, Connect, Decoder, DeviceFlag, Encode, Packet, ReasonCode,
     LATEST_VERSION,
@@ -13,6 +16,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -104,6 +108,66 @@ pub async fn read_more<R: AsyncReadRent>(r: &mut R, buf: &mut BytesMut) -> io::R
     res
 }
 
+/// The receive side of a wkproto connection: TCP bytes are the packet stream itself; WebSocket
+/// frames are unwrapped into it (answering pings and the server's close).
+pub struct WkRx {
+    ws: Option<ClientDecoder>,
+    /// Received WebSocket bytes not yet decoded.
+    wire: BytesMut,
+}
+
+impl WkRx {
+    /// Reads until packet bytes were appended to `buf` or WebSocket control replies (pong,
+    /// close) to `control`, which the caller must write back; returns how many bytes were
+    /// appended to both, `Ok(0)` at the end of the stream. After the server's WebSocket close
+    /// (reported once the packet bytes before it were returned) it fails, with the close reply
+    /// in `control`.
+    pub async fn read<R: AsyncReadRent>(
+        &mut self,
+        r: &mut R,
+        buf: &mut BytesMut,
+        control: &mut BytesMut,
+    ) -> io::Result<usize> {
+        let Some(dec) = &mut self.ws else {
+            return read_more(r, buf).await;
+        };
+        loop {
+            let before = buf.len() + control.len();
+            let res = dec.decode(&mut self.wire, buf, control);
+            let n = buf.len() + control.len() - before;
+            match res {
+                _ if n > 0 => return Ok(n),
+                Ok(()) => {}
+                Err(e) => return Err(io_err(e.to_string())),
+            }
+            if read_more(r, &mut self.wire).await? == 0 {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// The send side of a wkproto connection: TCP sends packet bytes as they are, WebSocket wraps
+/// them in masked binary messages.
+pub struct WkTx {
+    ws: Option<MaskRng>,
+}
+
+impl WkTx {
+    /// Whether packets travel in WebSocket messages (see [`WkTx::put`]).
+    pub fn is_ws(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    /// Appends `packets` (encoded wkproto packets) to `out` in the form the wire wants.
+    pub fn put(&mut self, packets: &[u8], out: &mut BytesMut) {
+        match &mut self.ws {
+            Some(rng) => ws::encode_data(packets, rng, out),
+            None => out.extend_from_slice(packets),
+        }
+    }
+}
+
 /// An authenticated wkproto connection.
 pub struct WkSession {
     /// The socket.
@@ -112,23 +176,81 @@ pub struct WkSession {
     pub cipher: Option<ConnCipher>,
     /// Negotiated protocol version.
     pub version: u8,
-    /// Bytes received after the CONNACK.
+    /// Packet bytes received after the CONNACK.
     pub buf: BytesMut,
+    /// Receive side (TCP or WebSocket).
+    pub rx: WkRx,
+    /// Send side (TCP or WebSocket).
+    pub tx: WkTx,
 }
 
 fn io_err(msg: String) -> io::Error {
     io::Error::other(msg)
 }
 
-/// Connects and authenticates `uid` (always offering a client key, so servers with encryption
-/// on accept the connection; whether payloads are sealed is decided per packet).
+/// A seed for WebSocket masks and keys, different for every call.
+fn mask_seed() -> u64 {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    t ^ u64::from(std::process::id()).rotate_left(32)
+        ^ CALLS
+            .fetch_add(1, Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Performs the WebSocket upgrade on `stream`; returns the two framing halves (the receive side
+/// holds any frame bytes that followed the `101` answer).
+async fn ws_upgrade(stream: &mut TcpStream, target: &Target) -> io::Result<(WkRx, WkTx)> {
+    let mut rng = MaskRng::new(mask_seed());
+    let key = ws::new_key(&mut rng);
+    let req = ws::upgrade_request(&target.addr.to_string(), &target.path, &key);
+    let (res, _) = stream.write_all(req.into_bytes()).await;
+    res?;
+    let mut wire = BytesMut::with_capacity(4096);
+    loop {
+        match ws::parse_upgrade_response(&wire, &key) {
+            Ok(Some(n)) => {
+                wire.advance(n);
+                let rx = WkRx {
+                    ws: Some(ClientDecoder::new(MaskRng::new(rng.next_u64()))),
+                    wire,
+                };
+                return Ok((rx, WkTx { ws: Some(rng) }));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(io_err(e.to_string())),
+        }
+        if read_more(stream, &mut wire).await? == 0 {
+            return Err(io_err(
+                WsError::Handshake("connection closed during the upgrade".into()).to_string(),
+            ));
+        }
+    }
+}
+
+/// Connects to `target` (upgrading to WebSocket for `ws://`) and authenticates `uid` (always
+/// offering a client key, so servers with encryption on accept the connection; whether
+/// payloads are sealed is decided per packet).
 pub async fn wk_connect(
-    addr: SocketAddr,
+    target: &Target,
     src: Option<IpAddr>,
     uid: &str,
     token: &str,
 ) -> io::Result<WkSession> {
-    let mut stream = connect(addr, src).await?;
+    let mut stream = connect(target.addr, src).await?;
+    let (mut rx, mut tx) = match target.transport {
+        Transport::Ws => ws_upgrade(&mut stream, target).await?,
+        Transport::Tcp => (
+            WkRx {
+                ws: None,
+                wire: BytesMut::new(),
+            },
+            WkTx { ws: None },
+        ),
+    };
     let hs = ClientHandshake::new();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -143,14 +265,17 @@ pub async fn wk_connect(
         client_timestamp: now_ms,
         client_key: hs.client_key().clone(),
     };
-    let mut out = BytesMut::new();
+    let mut packet = BytesMut::new();
     connect
-        .encode(LATEST_VERSION, &mut out)
+        .encode(LATEST_VERSION, &mut packet)
         .map_err(|e| io_err(format!("encode CONNECT: {e}")))?;
+    let mut out = BytesMut::with_capacity(packet.len() + 14);
+    tx.put(&packet, &mut out);
     let (res, _) = stream.write_all(out).await;
     res?;
     let decoder = Decoder::new();
     let mut buf = BytesMut::with_capacity(4096);
+    let mut control = BytesMut::new();
     loop {
         match decoder.decode(&mut buf, LATEST_VERSION) {
             Ok(Some(Packet::Connack(ack))) => {
@@ -173,6 +298,8 @@ pub async fn wk_connect(
                     cipher,
                     version,
                     buf,
+                    rx,
+                    tx,
                 });
             }
             Ok(Some(Packet::Disconnect(d))) => {
@@ -187,7 +314,14 @@ pub async fn wk_connect(
             Ok(None) => {}
             Err(e) => return Err(io_err(format!("decode CONNACK: {e}"))),
         }
-        if read_more(&mut stream, &mut buf).await? == 0 {
+        let n = rx.read(&mut stream, &mut buf, &mut control).await?;
+        if !control.is_empty() {
+            let (res, mut c) = stream.write_all(std::mem::take(&mut control)).await;
+            res?;
+            c.clear();
+            control = c;
+        }
+        if n == 0 {
             return Err(io_err(format!(
                 "connection closed before CONNACK for {uid}"
             )));
@@ -204,6 +338,14 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
     /// Whether the server keeps the connection open.
     pub keep_alive: bool,
+}
+
+/// Writes a `GET path` request into `out`.
+pub fn http_get(out: &mut Vec<u8>, host: &str, path: &str) {
+    out.clear();
+    out.extend_from_slice(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\n\r\n").as_bytes(),
+    );
 }
 
 /// Writes a `POST path` request with a JSON body into `out`.
@@ -324,13 +466,27 @@ impl HttpConn {
     /// Sends `POST path` with `body` and waits for the response (reconnecting once if the
     /// kept-alive connection was closed).
     pub async fn post(&mut self, path: &str, body: &[u8]) -> io::Result<HttpResponse> {
+        self.request(path, Some(body)).await
+    }
+
+    /// Sends `GET path` and waits for the response (reconnecting once if the kept-alive
+    /// connection was closed).
+    pub async fn get(&mut self, path: &str) -> io::Result<HttpResponse> {
+        self.request(path, None).await
+    }
+
+    /// `POST` with `body`, or `GET` without.
+    async fn request(&mut self, path: &str, body: Option<&[u8]>) -> io::Result<HttpResponse> {
         for attempt in 0..2 {
             if self.stream.is_none() {
                 self.stream = Some(connect(self.addr, None).await?);
                 self.buf.clear();
             }
             let mut out = std::mem::take(&mut self.out);
-            http_post(&mut out, &self.host, path, body);
+            match body {
+                Some(b) => http_post(&mut out, &self.host, path, b),
+                None => http_get(&mut out, &self.host, path),
+            }
             let stream = self.stream.as_mut().expect("connected");
             let (res, out) = stream.write_all(out).await;
             self.out = out;
@@ -413,6 +569,16 @@ mod tests {
         assert!(s.starts_with("POST /message/send HTTP/1.1\r\n"));
         assert!(s.contains("Content-Length: 2\r\n"));
         assert!(s.ends_with("\r\n\r\n{}"));
+    }
+
+    #[test]
+    fn get_request_shape() {
+        let mut out = vec![1, 2, 3];
+        http_get(&mut out, "127.0.0.1:1", "/varz");
+        assert_eq!(
+            out,
+            b"GET /varz HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: keep-alive\r\n\r\n"
+        );
     }
 
     #[test]

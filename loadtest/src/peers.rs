@@ -11,6 +11,10 @@
 //! * Redis streams (`redis-stream://`): `XADD s.<inbox> * p <payload>` (the reply id is the
 //!   ack; durable when the server runs `appendfsync always`), receivers loop on
 //!   `XREAD BLOCK … STREAMS <own inbox> <groups…>`.
+//! * NATS JetStream (`jetstream://`, [`jetstream`]): a file-stored stream, the PubAck is the
+//!   per-message ack, receivers read through ephemeral push consumers with explicit acks.
+//! * MQTT 3.1.1 QoS 1 (`mqtt://`, [`mqtt`]): PUBLISH / PUBACK, receivers PUBACK every
+//!   delivery.
 
 use crate::cli::Kind;
 use crate::engine::{ConnPlan, EngineHandle, Pacer};
@@ -24,6 +28,9 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
+mod jetstream;
+mod mqtt;
+
 /// Runs one connection of `plan` against a peer system.
 pub async fn peer_conn(h: EngineHandle, plan: ConnPlan, kind: Kind) {
     let h = Rc::new(h);
@@ -31,6 +38,8 @@ pub async fn peer_conn(h: EngineHandle, plan: ConnPlan, kind: Kind) {
         Kind::Nats => nats(h.clone(), plan).await,
         Kind::Redis => redis_pubsub(h.clone(), plan).await,
         Kind::RedisStream => redis_stream(h.clone(), plan).await,
+        Kind::JetStream => jetstream::run(h.clone(), plan).await,
+        Kind::Mqtt => mqtt::run(h.clone(), plan).await,
         Kind::Wk => Err("wkproto is not a peer".into()),
     };
     if let Err(e) = res {

@@ -74,6 +74,9 @@ pub struct RunResult {
     /// `connect`: server RSS before / after, KiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_kib: Option<(u64, u64)>,
+    /// `connect`: where the server RSS was read (`/varz` of the HTTP API or /proc/PID/status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_source: Option<String>,
     /// Client CPU seconds (user+system) used by the run, to tell when the client saturated.
     pub client_cpu_s: f64,
     /// Client CPU use as a fraction of its threads (1.0 = every client thread busy).
@@ -123,7 +126,11 @@ impl RunResult {
         if let Some(cps) = self.connects_per_sec {
             let _ = writeln!(s, "connects/s          {cps:>12.0}");
             if let Some((a, b)) = self.rss_kib {
-                let _ = writeln!(s, "server RSS          {a:>9} KiB → {b} KiB");
+                let _ = writeln!(
+                    s,
+                    "server RSS          {a:>9} KiB → {b} KiB (from {})",
+                    self.rss_source.as_deref().unwrap_or("?")
+                );
             }
             if let Some(r) = self.rss_per_conn_bytes {
                 let _ = writeln!(s, "RSS per connection  {r:>12.0} B");
@@ -270,6 +277,17 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     parse_vmrss(&status)
 }
 
+/// Extracts the server's resident memory in bytes (`mem`) from a `/varz` JSON body.
+pub fn varz_mem_bytes(body: &[u8]) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mem = v.get("mem")?;
+    mem.as_u64().or_else(|| {
+        mem.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f as u64)
+    })
+}
+
 /// Extracts VmRSS (KiB) from a /proc/PID/status text.
 pub fn parse_vmrss(status: &str) -> Option<u64> {
     status
@@ -323,6 +341,18 @@ mod tests {
         };
         assert!(bad.failed());
         assert!(r.summary().contains("pairs"));
+    }
+
+    #[test]
+    fn varz_mem() {
+        let body = br#"{"server_id":"1","connections":2000,"mem":78192640,"cpu":1.5,"shards":[{"shard":0}]}"#;
+        assert_eq!(varz_mem_bytes(body), Some(78_192_640));
+        assert_eq!(varz_mem_bytes(br#"{"mem": 1.5e6}"#), Some(1_500_000));
+        assert_eq!(varz_mem_bytes(br#"{"connections": 1}"#), None);
+        assert_eq!(varz_mem_bytes(br#"{"mem": "big"}"#), None);
+        assert_eq!(varz_mem_bytes(br#"{"mem": -1}"#), None);
+        assert_eq!(varz_mem_bytes(b"<html>not json</html>"), None);
+        assert_eq!(varz_mem_bytes(b"[1,2]"), None);
     }
 
     #[test]
