@@ -9,3 +9,9 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   bash scripts/fuzz-smoke.sh
 fi
 cargo test --workspace
+
+# A one-minute soak (mixed load on the debug build; SKIP_SOAK=1 to skip): no errors, no loss,
+# heap growth within its per-message bound. The 10-minute release form is `scripts/soak.sh`.
+if [ "${SKIP_SOAK:-0}" != 1 ]; then
+  SOAK_SECONDS="${SOAK_SECONDS:-60}" PROFILE=debug bash scripts/soak.sh
+fi
