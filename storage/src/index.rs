@@ -56,43 +56,82 @@ pub struct Indexes {
     by_message_id: MessageIds,
 }
 
-/// message_id → LSN. Ids come from a per-shard generator that only increases, and records are
-/// indexed in LSN order, so the ids arrive sorted: they go into a vector searched by bisection
-/// (16 bytes per message, no rehashing as it grows). An id below the newest one (a clock set
-/// back between runs, an imported message) goes into a small side map instead.
+/// Every how many in-order messages the message-id index keeps a sample.
+pub const ID_SAMPLE_EVERY: u32 = 32;
+
+/// Where a message id can be: exactly at an LSN (an out-of-order id), or somewhere in an LSN
+/// range to scan (`from..until`, `until` = `u64::MAX` for "to the end of the log").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdLocation {
+    /// Stored at this LSN.
+    At(u64),
+    /// If stored, between these LSNs; stop at the first record with a larger id.
+    Scan {
+        /// First LSN to read.
+        from: u64,
+        /// LSN not to reach.
+        until: u64,
+    },
+}
+
+/// message_id → LSN, sparse. Ids come from a per-shard generator that only increases and
+/// records are indexed in LSN order, so ids arrive sorted: the index keeps one `(id, lsn)`
+/// sample every [`ID_SAMPLE_EVERY`] messages (half a byte per message instead of a hash-map
+/// entry) and a lookup bisects the samples, then scans at most that many records of the log.
+/// An id not above the newest one (a clock set back between runs) goes into a small side map,
+/// exactly. Lookups by id are rare (API queries, revokes); sends only ever append here.
 #[derive(Default)]
 struct MessageIds {
-    /// (message_id, lsn), ascending in both.
-    sorted: Vec<(i64, u64)>,
+    /// (message_id, lsn) samples, ascending in both.
+    samples: Vec<(i64, u64)>,
+    /// Newest in-order id (ids at or below it go to `others`).
+    newest: Option<i64>,
+    /// In-order ids since the last sample.
+    since_sample: u32,
     /// Ids that arrived out of order.
     others: HashMap<i64, u64>,
 }
 
 impl MessageIds {
     fn insert(&mut self, id: i64, lsn: u64) {
-        match self.sorted.last() {
-            Some(&(last, _)) if id <= last => {
-                self.others.insert(id, lsn);
-            }
-            _ => self.sorted.push((id, lsn)),
+        if self.newest.is_some_and(|n| id <= n) {
+            self.others.insert(id, lsn);
+            return;
         }
+        self.newest = Some(id);
+        if self.since_sample == 0 {
+            self.samples.push((id, lsn));
+        }
+        self.since_sample = (self.since_sample + 1) % ID_SAMPLE_EVERY;
     }
 
-    fn get(&self, id: i64) -> Option<u64> {
-        match self.sorted.binary_search_by_key(&id, |&(i, _)| i) {
-            Ok(i) => Some(self.sorted[i].1),
-            Err(_) => self.others.get(&id).copied(),
+    fn locate(&self, id: i64) -> Option<IdLocation> {
+        if let Some(&lsn) = self.others.get(&id) {
+            return Some(IdLocation::At(lsn));
         }
+        if self.newest.is_none_or(|n| id > n) {
+            return None;
+        }
+        // The last sample at or below `id`; the next one bounds the scan.
+        let i = self.samples.partition_point(|&(s, _)| s <= id);
+        let (_, from) = *self.samples.get(i.checked_sub(1)?)?;
+        let until = self.samples.get(i).map_or(u64::MAX, |&(_, l)| l);
+        Some(IdLocation::Scan { from, until })
     }
 
     fn trim_below(&mut self, first_lsn: u64) {
-        let n = self.sorted.partition_point(|&(_, l)| l < first_lsn);
-        self.sorted.drain(..n);
+        let n = self.samples.partition_point(|&(_, l)| l < first_lsn);
+        if n > 0 {
+            // Ids between the last dropped sample and the next one may still be stored from
+            // `first_lsn` on: keep that sample, moved up to the first LSN still stored.
+            self.samples.drain(..n - 1);
+            if self.samples.get(1).is_none_or(|&(_, l)| l > first_lsn) {
+                self.samples[0].1 = first_lsn;
+            } else {
+                self.samples.remove(0);
+            }
+        }
         self.others.retain(|_, l| *l >= first_lsn);
-    }
-
-    fn len(&self) -> usize {
-        self.sorted.len() + self.others.len()
     }
 }
 
@@ -172,9 +211,9 @@ impl Indexes {
         Ok(())
     }
 
-    /// LSN of a message id.
-    pub fn by_message_id(&self, id: i64) -> Option<u64> {
-        self.by_message_id.get(id)
+    /// Where the message with this id is, or can only be (see [`IdLocation`]).
+    pub fn locate_message_id(&self, id: i64) -> Option<IdLocation> {
+        self.by_message_id.locate(id)
     }
 
     /// Forgets everything below `first_lsn` (retention deleted those segments).
@@ -187,7 +226,7 @@ impl Indexes {
 
     /// Messages indexed.
     pub fn message_count(&self) -> usize {
-        self.by_message_id.len()
+        self.channels.iter().map(|c| c.lsns.len()).sum()
     }
 }
 
@@ -196,26 +235,76 @@ mod tests {
     use super::*;
 
     #[test]
-    fn message_ids_in_and_out_of_order() {
+    fn message_ids_are_sampled_and_located() {
         let mut ix = Indexes::default();
         let c = ix.find_or_create("c", 2);
-        for (seq, (id, lsn)) in [(10, 100), (20, 200), (15, 300), (30, 400)]
-            .into_iter()
-            .enumerate()
-        {
-            ix.insert(c, seq as u64 + 1, lsn, id).unwrap();
+        let every = ID_SAMPLE_EVERY as u64;
+        // In-order ids 10, 20, 30… at LSNs 1000, 1100…; one out-of-order id (15) in between.
+        let mut seq = 0;
+        for i in 0..(3 * every) {
+            seq += 1;
+            ix.insert(c, seq, 1000 + 100 * i, 10 * (i as i64 + 1))
+                .unwrap();
+            if i == 5 {
+                seq += 1;
+                ix.insert(c, seq, 1000 + 100 * i + 50, 15).unwrap();
+            }
         }
-        assert_eq!(ix.by_message_id(10), Some(100));
-        assert_eq!(ix.by_message_id(15), Some(300));
-        assert_eq!(ix.by_message_id(30), Some(400));
-        assert_eq!(ix.by_message_id(11), None);
-        assert_eq!(ix.message_count(), 4);
-        ix.trim_below(250);
-        assert_eq!(ix.by_message_id(10), None);
-        assert_eq!(ix.by_message_id(20), None);
-        assert_eq!(ix.by_message_id(15), Some(300));
-        assert_eq!(ix.by_message_id(30), Some(400));
-        assert_eq!(ix.message_count(), 2);
-        assert_eq!(ix.channel(c).first_seq(), 3);
+        assert_eq!(ix.message_count() as u64, 3 * every + 1);
+        assert_eq!(ix.locate_message_id(15), Some(IdLocation::At(1550)));
+        // Ids 10..=320 are covered by the first sample; the second sample starts at 330.
+        let second = 1000 + 100 * every;
+        assert_eq!(
+            ix.locate_message_id(20),
+            Some(IdLocation::Scan {
+                from: 1000,
+                until: second
+            })
+        );
+        assert_eq!(
+            ix.locate_message_id(10 * (every as i64 + 1) + 5),
+            Some(IdLocation::Scan {
+                from: second,
+                until: second + 100 * every
+            })
+        );
+        let last = 10 * 3 * every as i64;
+        assert!(matches!(
+            ix.locate_message_id(last),
+            Some(IdLocation::Scan {
+                until: u64::MAX,
+                ..
+            })
+        ));
+        assert_eq!(ix.locate_message_id(last + 1), None);
+        assert_eq!(ix.locate_message_id(5), None);
+        // Retention deletes below an LSN in the middle of the first sample's range: that
+        // sample moves up to the first LSN still stored.
+        ix.trim_below(1600);
+        // The out-of-order id is forgotten exactly; only a (fruitless) scan remains.
+        assert_eq!(
+            ix.locate_message_id(15),
+            Some(IdLocation::Scan {
+                from: 1600,
+                until: second
+            })
+        );
+        assert_eq!(
+            ix.locate_message_id(70),
+            Some(IdLocation::Scan {
+                from: 1600,
+                until: second
+            })
+        );
+        // Deleting exactly up to the second sample drops the first.
+        ix.trim_below(second);
+        assert_eq!(ix.locate_message_id(70), None);
+        assert_eq!(
+            ix.locate_message_id(10 * every as i64 + 10),
+            Some(IdLocation::Scan {
+                from: second,
+                until: second + 100 * every
+            })
+        );
     }
 }

@@ -9,7 +9,7 @@ use crate::commit::{CommitStats, DurableFuture};
 use crate::config::{LogConfig, StoreConfig};
 use crate::dedup::{DedupHit, DedupWindow};
 use crate::error::{Result, StoreError};
-use crate::index::{ChannelNo, Indexes};
+use crate::index::{ChannelNo, IdLocation, Indexes};
 use crate::log::Log;
 use crate::message::{self, MessageView, NewMessage, KIND_MESSAGE};
 use crate::retention::{Retention, SegmentInfo};
@@ -519,9 +519,28 @@ impl MessageStore {
 
     /// The message with this id, if stored (and not deleted by retention).
     pub fn get_by_message_id(&self, message_id: i64) -> Result<Option<MessageView<'_>>> {
-        match self.idx.by_message_id(message_id) {
-            Some(lsn) => view_at(&self.log, lsn).map(Some),
+        match self.idx.locate_message_id(message_id) {
             None => Ok(None),
+            Some(IdLocation::At(lsn)) => view_at(&self.log, lsn).map(Some),
+            Some(IdLocation::Scan { from, until }) => {
+                // At most `ID_SAMPLE_EVERY` in-order records (plus any out-of-order ones,
+                // whose ids are all below the target's successors) lie in the range.
+                for rec in self.log.iter_from(from) {
+                    let rec = rec?;
+                    if rec.lsn >= until {
+                        break;
+                    }
+                    let v = view_at(&self.log, rec.lsn)?;
+                    let id = v.record.message_id.to_native();
+                    if id == message_id {
+                        return Ok(Some(v));
+                    }
+                    if id > message_id {
+                        break;
+                    }
+                }
+                Ok(None)
+            }
         }
     }
 

@@ -456,3 +456,38 @@ fn oversized_records_are_refused() {
         1
     );
 }
+
+#[test]
+fn every_message_id_is_found_through_the_sparse_index_and_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ids rise by 3 across two channels, with a stretch of "clock set back" ids below them.
+    let mut ids = Vec::new();
+    {
+        let mut s = MessageStore::open(&cfg(dir.path())).unwrap();
+        for i in 0..400i64 {
+            let id = if (200..210).contains(&i) {
+                i - 150
+            } else {
+                1000 + 3 * i
+            };
+            let ch = if i % 2 == 0 { "a" } else { "b" };
+            let a = s.append(ch, 2, msg(id, "", 1, b"p")).unwrap();
+            ids.push((id, ch, a.message_seq));
+        }
+        let check = |s: &MessageStore| {
+            for &(id, ch, seq) in &ids {
+                let m = s.get_by_message_id(id).unwrap().expect("stored id found");
+                assert_eq!(m.record.channel_id.as_str(), ch);
+                assert_eq!(m.record.message_seq.to_native(), seq);
+            }
+            for absent in [0, 999, 1001, 1002, 1000 + 3 * 400, i64::MAX] {
+                assert!(s.get_by_message_id(absent).unwrap().is_none(), "{absent}");
+            }
+        };
+        check(&s);
+        s.flush_blocking().unwrap();
+        drop(s);
+        let s = MessageStore::open(&cfg(dir.path())).unwrap();
+        check(&s);
+    }
+}
