@@ -83,6 +83,12 @@ impl Users {
         self.map.get_mut(uid).expect("inserted above")
     }
 
+    /// Like [`Users::entry`] with one hash lookup instead of two, for callers that already
+    /// hold the uid as an `Arc` (the delivery path).
+    pub fn entry_arc(&mut self, uid: &Arc<str>) -> &mut UserState {
+        self.map.entry(uid.clone()).or_default()
+    }
+
     /// The user for changes, if known.
     pub fn get_mut(&mut self, uid: &str) -> Option<&mut UserState> {
         self.map.get_mut(uid)

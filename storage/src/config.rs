@@ -30,7 +30,8 @@ pub struct StoreConfig {
     pub sync_interval: Duration,
     /// A group commit syncs at once when this many records are pending (default 1024).
     pub sync_batch: usize,
-    /// How many recent `client_msg_no`s per shard are remembered for de-duplication.
+    /// How many recent `client_msg_no`s per shard are remembered for de-duplication (at
+    /// least half of this many, at most this many; default 100,000).
     pub dedup_window: usize,
     /// Delete sealed segments whose newest record is older than this.
     pub retention_age: Option<Duration>,

@@ -5,8 +5,16 @@
 //! independently, randomly seeded hashers: remembering or checking a send allocates nothing,
 //! and a false match (which would answer a new message with an older one) needs a 128-bit
 //! collision — about 2⁻¹⁰⁹ for a full default window, far below any hardware error rate.
+//!
+//! The window is two generations of `cap / 2` entries: new entries go to the current one; when
+//! it is full, the previous generation is dropped whole and the current one takes its place.
+//! So the last `cap / 2` to `cap` sends are remembered, and no entry is ever removed one by
+//! one (a per-insert removal of the oldest key cost a cold cache line and hash-table
+//! tombstones: a quarter of the append path under load).
+//!
+//! WuKongIM itself stores retried sends again and leaves de-duplication to the clients (by
+//! `client_msg_no`); this window is extra protection, not a compatibility requirement.
 
-use std::collections::VecDeque;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 /// What a retried send gets back.
@@ -41,22 +49,24 @@ impl Hasher for PassThrough {
 
 type KeyMap = std::collections::HashMap<u128, DedupHit, BuildHasherDefault<PassThrough>>;
 
-/// FIFO window of the last `cap` client_msg_nos of a shard.
+/// Remembers the last `cap / 2` to `cap` client_msg_nos of a shard (see the module doc).
 pub struct DedupWindow {
-    cap: usize,
+    /// Entries per generation (0 = de-duplication off).
+    half: usize,
     seeds: (ahash::RandomState, ahash::RandomState),
-    map: KeyMap,
-    order: VecDeque<u128>,
+    current: KeyMap,
+    previous: KeyMap,
 }
 
 impl DedupWindow {
-    /// A window remembering `cap` entries (0 disables de-duplication).
+    /// A window remembering between `cap / 2` and `cap` entries (0 disables de-duplication).
     pub fn new(cap: usize) -> Self {
+        let half = if cap == 0 { 0 } else { (cap / 2).max(1) };
         DedupWindow {
-            cap,
+            half,
             seeds: (ahash::RandomState::new(), ahash::RandomState::new()),
-            map: KeyMap::with_capacity_and_hasher(cap.min(1 << 16), Default::default()),
-            order: VecDeque::with_capacity(cap.min(1 << 16)),
+            current: KeyMap::with_capacity_and_hasher(half.min(1 << 16), Default::default()),
+            previous: KeyMap::default(),
         }
     }
 
@@ -75,15 +85,17 @@ impl DedupWindow {
 
     /// The message a client_msg_no already produced in this channel, if still remembered.
     pub fn get(&self, channel_id: &str, channel_type: u8, client_msg_no: &str) -> Option<DedupHit> {
-        if client_msg_no.is_empty() || self.cap == 0 {
+        if client_msg_no.is_empty() || self.half == 0 {
             return None;
         }
-        self.map
-            .get(&self.key(channel_id, channel_type, client_msg_no))
+        let k = self.key(channel_id, channel_type, client_msg_no);
+        self.current
+            .get(&k)
+            .or_else(|| self.previous.get(&k))
             .copied()
     }
 
-    /// Remembers a stored message, evicting the oldest entry beyond the capacity.
+    /// Remembers a stored message; a full generation retires the oldest one whole.
     pub fn insert(
         &mut self,
         channel_id: &str,
@@ -91,29 +103,26 @@ impl DedupWindow {
         client_msg_no: &str,
         hit: DedupHit,
     ) {
-        if client_msg_no.is_empty() || self.cap == 0 {
+        if client_msg_no.is_empty() || self.half == 0 {
             return;
         }
         let k = self.key(channel_id, channel_type, client_msg_no);
-        if self.map.insert(k, hit).is_none() {
-            self.order.push_back(k);
+        if self.current.len() >= self.half {
+            let fresh = KeyMap::with_capacity_and_hasher(self.half, Default::default());
+            self.previous = std::mem::replace(&mut self.current, fresh);
         }
-        while self.order.len() > self.cap {
-            if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
-            }
-        }
-        debug_assert_eq!(self.map.len(), self.order.len());
+        self.current.insert(k, hit);
+        debug_assert!(self.current.len() <= self.half && self.previous.len() <= self.half);
     }
 
-    /// Entries remembered.
+    /// Entries remembered (a key in both generations counts twice).
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.current.len() + self.previous.len()
     }
 
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.len() == 0
     }
 }
 
@@ -130,17 +139,27 @@ mod tests {
     }
 
     #[test]
-    fn bounded_fifo() {
-        let mut w = DedupWindow::new(2);
+    fn two_generations_bound_the_window() {
+        let mut w = DedupWindow::new(4);
         w.insert("c", 2, "a", h(1));
         w.insert("c", 2, "b", h(2));
+        // "c" starts a new generation; "a" and "b" are still remembered.
+        w.insert("c", 2, "c", h(3));
         assert_eq!(w.get("c", 2, "a"), Some(h(1)));
         assert_eq!(w.get("c", 1, "a"), None);
-        w.insert("c", 2, "c", h(3));
+        w.insert("c", 2, "d", h(4));
+        assert_eq!(w.len(), 4);
+        // "e" retires the generation holding "a" and "b".
+        w.insert("c", 2, "e", h(5));
         assert_eq!(w.get("c", 2, "a"), None);
+        assert_eq!(w.get("c", 2, "b"), None);
         assert_eq!(w.get("c", 2, "c"), Some(h(3)));
-        assert_eq!(w.len(), 2);
+        assert_eq!(w.get("c", 2, "e"), Some(h(5)));
+        assert_eq!(w.len(), 3);
         assert_eq!(w.get("c", 2, ""), None);
+        let mut off = DedupWindow::new(0);
+        off.insert("c", 2, "a", h(1));
+        assert_eq!(off.get("c", 2, "a"), None);
     }
 
     #[test]
@@ -154,7 +173,7 @@ mod tests {
 
     #[test]
     fn many_distinct_keys_stay_distinct() {
-        let mut w = DedupWindow::new(100_000);
+        let mut w = DedupWindow::new(200_000);
         for i in 0..100_000u64 {
             w.insert("chan", 2, &i.to_string(), h(i));
         }
