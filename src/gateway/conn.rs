@@ -336,12 +336,20 @@ pub fn build_recv(shard: &Shard, conn: &Conn, msg: &Delivered, uid: &str) -> Rec
 
 /// Writes the queue until it is empty, then hands the socket half back and ends, so an idle
 /// connection has no writer task and no buffer.
+/// Largest outbound buffer a connection keeps between bursts.
+const KEEP_OUT_CAPACITY: usize = 64 * 1024;
+
 async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf) {
     let mut spare = BytesMut::new();
     loop {
         let buf = {
             let mut out = conn.out.borrow_mut();
             if out.is_empty() || conn.is_closed() {
+                // A burst may have grown the buffer up to the outbound limit: an idle
+                // connection must not keep that high-water mark.
+                if out.capacity() > KEEP_OUT_CAPACITY {
+                    *out = BytesMut::new();
+                }
                 break;
             }
             std::mem::replace(&mut *out, spare)
@@ -354,7 +362,11 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf) 
         }
         stats::add(&shard.stats.bytes_out, n);
         buf.clear();
-        spare = buf;
+        spare = if buf.capacity() > KEEP_OUT_CAPACITY {
+            BytesMut::new()
+        } else {
+            buf
+        };
     }
     conn.writer.replace(Some(w));
 }
