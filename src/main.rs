@@ -9,6 +9,7 @@ use std::process::ExitCode;
 /// mimalloc instead of glibc malloc: the message path allocates small, short-lived buffers on
 /// every shard, and glibc's arena bookkeeping (`malloc_consolidate`, `unlink_chunk`) took about
 /// a third of the server's CPU under load in `perf`.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

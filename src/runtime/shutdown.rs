@@ -68,10 +68,48 @@ impl Shutdown {
 }
 
 /// The shard-local side: any number of tasks on the shard may wait on it.
+///
+/// A wait that is dropped before the stop (the usual case: it loses a `select!` against a read
+/// or an accept) takes its waker out again, so a long-lived connection or accept loop that
+/// waits once per iteration holds one slot, not one per iteration.
 #[derive(Default)]
 pub struct LocalStop {
     stopped: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
+    waiters: RefCell<Waiters>,
+}
+
+/// Registered wakers in reusable slots.
+#[derive(Default)]
+struct Waiters {
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Waiters {
+    fn insert(&mut self, w: Waker) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(w);
+                i
+            }
+            None => {
+                self.slots.push(Some(w));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            if slot.take().is_some() {
+                self.free.push(i);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
 }
 
 impl LocalStop {
@@ -83,7 +121,8 @@ impl LocalStop {
     /// Stops: wakes every waiting task.
     pub fn stop(&self) {
         self.stopped.set(true);
-        for w in self.waiters.borrow_mut().drain(..) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for w in waiters.slots.into_iter().flatten() {
             w.wake();
         }
     }
@@ -94,15 +133,98 @@ impl LocalStop {
     }
 
     /// Resolves when the shard is stopping.
-    pub async fn wait(&self) {
-        poll_fn(|cx| {
-            if self.stopped.get() {
-                Poll::Ready(())
-            } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
+    pub fn wait(&self) -> StopWait<'_> {
+        StopWait {
+            stop: self,
+            slot: None,
+        }
+    }
+
+    /// Tasks currently waiting (for tests and monitoring).
+    pub fn waiting(&self) -> usize {
+        self.waiters.borrow().len()
+    }
+}
+
+/// The future of [`LocalStop::wait`]; deregisters itself when dropped.
+pub struct StopWait<'a> {
+    stop: &'a LocalStop,
+    slot: Option<usize>,
+}
+
+impl std::future::Future for StopWait<'_> {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let stop = self.stop;
+        if stop.stopped.get() {
+            // `stop` emptied the registry; the slot is gone with it.
+            self.slot = None;
+            return Poll::Ready(());
+        }
+        let mut waiters = stop.waiters.borrow_mut();
+        match self.slot {
+            Some(i) => {
+                if let Some(Some(w)) = waiters.slots.get_mut(i) {
+                    if !w.will_wake(cx.waker()) {
+                        *w = cx.waker().clone();
+                    }
+                }
             }
-        })
-        .await
+            None => {
+                let i = waiters.insert(cx.waker().clone());
+                drop(waiters);
+                self.slot = Some(i);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for StopWait<'_> {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot.take() {
+            if !self.stop.stopped.get() {
+                self.stop.waiters.borrow_mut().remove(i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::task::Context;
+
+    fn poll_once(f: &mut std::pin::Pin<&mut StopWait<'_>>) -> Poll<()> {
+        f.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn dropped_waits_leave_no_waker_behind() {
+        let stop = LocalStop::default();
+        for _ in 0..1000 {
+            let mut w = std::pin::pin!(stop.wait());
+            assert_eq!(poll_once(&mut w), Poll::Pending);
+            assert_eq!(poll_once(&mut w), Poll::Pending);
+            assert_eq!(stop.waiting(), 1);
+        }
+        assert_eq!(stop.waiting(), 0);
+    }
+
+    #[test]
+    fn stop_releases_every_waiter() {
+        let stop = LocalStop::default();
+        let mut a = std::pin::pin!(stop.wait());
+        let mut b = std::pin::pin!(stop.wait());
+        assert_eq!(poll_once(&mut a), Poll::Pending);
+        assert_eq!(poll_once(&mut b), Poll::Pending);
+        assert_eq!(stop.waiting(), 2);
+        stop.stop();
+        assert_eq!(stop.waiting(), 0);
+        assert_eq!(poll_once(&mut a), Poll::Ready(()));
+        assert_eq!(poll_once(&mut b), Poll::Ready(()));
+        let mut late = std::pin::pin!(stop.wait());
+        assert_eq!(poll_once(&mut late), Poll::Ready(()));
     }
 }
