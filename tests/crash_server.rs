@@ -107,14 +107,24 @@ fn verify(
     channel: &str,
     ty: u8,
 ) -> u64 {
-    let sync = post(
-        http,
-        "/channel/messagesync",
-        &json!({"login_uid": login, "channel_id": channel, "channel_type": ty, "limit": 10000})
+    // Page upwards from seq 1: one sync returns at most 10,000 messages.
+    let mut msgs: Vec<serde_json::Value> = Vec::new();
+    loop {
+        let sync = post(
+            http,
+            "/channel/messagesync",
+            &json!({"login_uid": login, "channel_id": channel, "channel_type": ty,
+                    "start_message_seq": msgs.len() + 1, "pull_mode": 1, "limit": 10000})
             .to_string(),
-    )
-    .json();
-    let msgs = sync["messages"].as_array().expect("messages");
+        )
+        .json();
+        let page = sync["messages"].as_array().expect("messages").clone();
+        let done = page.len() < 10000;
+        msgs.extend(page);
+        if done {
+            break;
+        }
+    }
     let mut by_payload: HashMap<String, u64> = HashMap::new();
     for (i, m) in msgs.iter().enumerate() {
         let seq = m["message_seq"].as_u64().unwrap();
