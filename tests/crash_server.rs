@@ -213,6 +213,11 @@ fn acknowledged_messages_survive_kill9() {
             assert_eq!(c["unread"].as_u64(), Some(person), "rx never read");
         }
         dir = server.kill9();
+        let acked_so_far: usize = acked.lock().unwrap().values().map(|m| m.len()).sum();
+        eprintln!(
+            "kill {}: {acked_so_far} acknowledged messages verified",
+            cycle + 1
+        );
     }
     let a = acked.lock().unwrap();
     let total: usize = a.values().map(|m| m.len()).sum();
