@@ -49,6 +49,34 @@ pub async fn peer_conn(h: EngineHandle, plan: ConnPlan, kind: Kind) {
     }
 }
 
+/// Reads frames until the connection ends. `step` parses and handles one frame at the start
+/// of its input and says how many bytes it used and whether it queued a reply in `link.out`
+/// (`None`: it needs more bytes).
+async fn frame_loop(
+    link: &Link,
+    r: &mut TcpOwnedReadHalf,
+    buf: &mut BytesMut,
+    what: &str,
+    mut step: impl FnMut(&[u8]) -> Result<Option<(usize, bool)>, String>,
+) -> Result<(), String> {
+    loop {
+        let mut pos = 0;
+        let mut wrote = false;
+        while let Some((used, w)) = step(&buf[pos..])? {
+            pos += used;
+            wrote |= w;
+        }
+        bytes::Buf::advance(buf, pos);
+        if wrote {
+            link.notify.notify();
+        }
+        match net::read_more(r, buf).await {
+            Ok(n) if n > 0 => {}
+            _ => return Err(format!("{what} connection closed")),
+        }
+    }
+}
+
 /// How acknowledgements map to messages.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum AckMode {

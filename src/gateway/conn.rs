@@ -334,11 +334,11 @@ pub fn build_recv(shard: &Shard, conn: &Conn, msg: &Delivered, uid: &str) -> Rec
     recv
 }
 
-/// Writes the queue until it is empty, then hands the socket half back and ends, so an idle
-/// connection has no writer task and no buffer.
 /// Largest outbound buffer a connection keeps between bursts.
 const KEEP_OUT_CAPACITY: usize = 64 * 1024;
 
+/// Writes the queue until it is empty, then hands the socket half back and ends, so an idle
+/// connection has no writer task and no buffer.
 async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf) {
     let mut spare = BytesMut::new();
     loop {

@@ -75,41 +75,7 @@ impl Shutdown {
 #[derive(Default)]
 pub struct LocalStop {
     stopped: Cell<bool>,
-    waiters: RefCell<Waiters>,
-}
-
-/// Registered wakers in reusable slots.
-#[derive(Default)]
-struct Waiters {
-    slots: Vec<Option<Waker>>,
-    free: Vec<usize>,
-}
-
-impl Waiters {
-    fn insert(&mut self, w: Waker) -> usize {
-        match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(w);
-                i
-            }
-            None => {
-                self.slots.push(Some(w));
-                self.slots.len() - 1
-            }
-        }
-    }
-
-    fn remove(&mut self, i: usize) {
-        if let Some(slot) = self.slots.get_mut(i) {
-            if slot.take().is_some() {
-                self.free.push(i);
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
-    }
+    waiters: RefCell<slab::Slab<Waker>>,
 }
 
 impl LocalStop {
@@ -122,7 +88,7 @@ impl LocalStop {
     pub fn stop(&self) {
         self.stopped.set(true);
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        for w in waiters.slots.into_iter().flatten() {
+        for (_, w) in waiters {
             w.wake();
         }
     }
@@ -164,7 +130,7 @@ impl std::future::Future for StopWait<'_> {
         let mut waiters = stop.waiters.borrow_mut();
         match self.slot {
             Some(i) => {
-                if let Some(Some(w)) = waiters.slots.get_mut(i) {
+                if let Some(w) = waiters.get_mut(i) {
                     if !w.will_wake(cx.waker()) {
                         *w = cx.waker().clone();
                     }
@@ -184,7 +150,7 @@ impl Drop for StopWait<'_> {
     fn drop(&mut self) {
         if let Some(i) = self.slot.take() {
             if !self.stop.stopped.get() {
-                self.stop.waiters.borrow_mut().remove(i);
+                self.stop.waiters.borrow_mut().try_remove(i);
             }
         }
     }

@@ -408,11 +408,7 @@ pub(super) async fn run(h: Rc<EngineHandle>, plan: ConnPlan) -> Result<(), Strin
     );
     let res = reader(&h, &link, r, buf, &plan, &inbox).await;
     link.close();
-    if h.stopped() {
-        Ok(())
-    } else {
-        res
-    }
+    res
 }
 
 /// Reads PubAcks (sid 1) and consumer deliveries (sid ≥ 2) until the connection ends.
@@ -426,78 +422,71 @@ async fn reader(
 ) -> Result<(), String> {
     let (fan, idx) = (fanout(plan), plan.idx);
     let mut next_ack = 1u64;
-    loop {
-        let mut pos = 0;
+    super::frame_loop(link, &mut r, &mut buf, "NATS", |input| {
+        let Some((f, used)) = parse(input)? else {
+            return Ok(None);
+        };
         let mut wrote = false;
-        while let Some((f, used)) = parse(&buf[pos..])? {
-            pos += used;
-            match f {
-                Frame::Msg {
-                    subject,
-                    sid: 1,
-                    status,
-                    payload,
-                    ..
-                } => {
-                    let Some(n) = ack_number(subject, inbox.as_bytes()) else {
-                        continue; // a late API reply
-                    };
-                    if n != next_ack {
-                        h.error(format!("PubAck {n} arrived, expected {next_ack}"));
-                    }
-                    next_ack = n + 1;
-                    let ok = if status == Some(503) {
-                        h.error("publish: no responders (no stream for the subject)".into());
-                        false
-                    } else {
-                        match parse_pub_ack(payload) {
-                            Ok(_) => true,
-                            Err(e) => {
-                                h.error(e);
-                                false
-                            }
+        match f {
+            Frame::Msg {
+                subject,
+                sid: 1,
+                status,
+                payload,
+                ..
+            } => {
+                let Some(n) = ack_number(subject, inbox.as_bytes()) else {
+                    return Ok(Some((used, false))); // a late API reply
+                };
+                if n != next_ack {
+                    h.error(format!("PubAck {n} arrived, expected {next_ack}"));
+                }
+                next_ack = n + 1;
+                let ok = if status == Some(503) {
+                    h.error("publish: no responders (no stream for the subject)".into());
+                    false
+                } else {
+                    match parse_pub_ack(payload) {
+                        Ok(_) => true,
+                        Err(e) => {
+                            h.error(e);
+                            false
                         }
-                    };
-                    link.ack(h, idx, ok, fan, AckMode::PerMessage);
-                }
-                Frame::Msg {
-                    reply,
-                    status,
-                    payload,
-                    ..
-                } => {
-                    if status.is_none() {
-                        h.delivery(idx, payload, h.now());
                     }
-                    if let Some(reply) = reply {
-                        // +ACK a delivery; an empty reply answers a flow-control status.
-                        let ack: &[u8] = if status.is_none() { b"+ACK" } else { b"" };
-                        let mut out = link.out.borrow_mut();
-                        out.extend_from_slice(b"PUB ");
-                        out.extend_from_slice(reply);
-                        let _ = write!(out, " {}\r\n", ack.len());
-                        out.extend_from_slice(ack);
-                        out.extend_from_slice(b"\r\n");
-                        wrote = true;
-                    }
+                };
+                link.ack(h, idx, ok, fan, AckMode::PerMessage);
+            }
+            Frame::Msg {
+                reply,
+                status,
+                payload,
+                ..
+            } => {
+                if status.is_none() {
+                    h.delivery(idx, payload, h.now());
                 }
-                Frame::Ping => {
-                    link.out.borrow_mut().extend_from_slice(b"PONG\r\n");
+                if let Some(reply) = reply {
+                    // +ACK a delivery; an empty reply answers a flow-control status.
+                    let ack: &[u8] = if status.is_none() { b"+ACK" } else { b"" };
+                    let mut out = link.out.borrow_mut();
+                    out.extend_from_slice(b"PUB ");
+                    out.extend_from_slice(reply);
+                    let _ = write!(out, " {}\r\n", ack.len());
+                    out.extend_from_slice(ack);
+                    out.extend_from_slice(b"\r\n");
                     wrote = true;
                 }
-                Frame::Err(e) => h.error(format!("NATS: {e}")),
-                Frame::Pong | Frame::Other => {}
             }
+            Frame::Ping => {
+                link.out.borrow_mut().extend_from_slice(b"PONG\r\n");
+                wrote = true;
+            }
+            Frame::Err(e) => h.error(format!("NATS: {e}")),
+            Frame::Pong | Frame::Other => {}
         }
-        buf.advance(pos);
-        if wrote {
-            link.notify.notify();
-        }
-        match net::read_more(&mut r, &mut buf).await {
-            Ok(n) if n > 0 => {}
-            _ => return Err("NATS connection closed".into()),
-        }
-    }
+        Ok(Some((used, wrote)))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -336,11 +336,7 @@ pub(super) async fn run(h: Rc<EngineHandle>, plan: ConnPlan) -> Result<(), Strin
     );
     let res = reader(&h, &link, r, buf, &plan).await;
     link.close();
-    if h.stopped() {
-        Ok(())
-    } else {
-        res
-    }
+    res
 }
 
 /// Reads PUBACKs of this connection's publishes and incoming PUBLISHes (answered with PUBACK).
@@ -353,50 +349,43 @@ async fn reader(
 ) -> Result<(), String> {
     let (fan, idx) = (fanout(plan), plan.idx);
     let mut acks = 0u64;
-    loop {
-        let mut pos = 0;
+    super::frame_loop(link, &mut r, &mut buf, "MQTT", |input| {
+        let Some((p, used)) = parse(input)? else {
+            return Ok(None);
+        };
         let mut wrote = false;
-        while let Some((p, used)) = parse(&buf[pos..])? {
-            pos += used;
-            match p {
-                Packet::Publish {
-                    qos, id, payload, ..
-                } => {
-                    h.delivery(idx, payload, h.now());
-                    match (qos, id) {
-                        (1, Some(id)) => {
-                            put_puback(&mut link.out.borrow_mut(), id);
-                            wrote = true;
-                        }
-                        (0, _) => {}
-                        _ => h.error(format!("MQTT QoS {qos} delivery is not handled")),
+        match p {
+            Packet::Publish {
+                qos, id, payload, ..
+            } => {
+                h.delivery(idx, payload, h.now());
+                match (qos, id) {
+                    (1, Some(id)) => {
+                        put_puback(&mut link.out.borrow_mut(), id);
+                        wrote = true;
                     }
+                    (0, _) => {}
+                    _ => h.error(format!("MQTT QoS {qos} delivery is not handled")),
                 }
-                Packet::PubAck(id) => {
-                    acks += 1;
-                    if id != packet_id(acks) {
-                        h.error(format!(
-                            "MQTT PUBACK {id} arrived, expected {}",
-                            packet_id(acks)
-                        ));
-                    }
-                    link.ack(h, idx, true, fan, AckMode::PerMessage);
-                }
-                Packet::ConnAck { .. }
-                | Packet::SubAck { .. }
-                | Packet::PingResp
-                | Packet::Other(_) => {}
             }
+            Packet::PubAck(id) => {
+                acks += 1;
+                if id != packet_id(acks) {
+                    h.error(format!(
+                        "MQTT PUBACK {id} arrived, expected {}",
+                        packet_id(acks)
+                    ));
+                }
+                link.ack(h, idx, true, fan, AckMode::PerMessage);
+            }
+            Packet::ConnAck { .. }
+            | Packet::SubAck { .. }
+            | Packet::PingResp
+            | Packet::Other(_) => {}
         }
-        buf.advance(pos);
-        if wrote {
-            link.notify.notify();
-        }
-        match net::read_more(&mut r, &mut buf).await {
-            Ok(n) if n > 0 => {}
-            _ => return Err("MQTT connection closed".into()),
-        }
-    }
+        Ok(Some((used, wrote)))
+    })
+    .await
 }
 
 #[cfg(test)]
