@@ -561,20 +561,31 @@ fn manager_token_and_jwt_permissions_are_enforced() {
     assert_eq!(token_send(""), 401, "no token");
     assert_eq!(token_send("token: wrong\r\n"), 401);
     assert_eq!(token_send("token: s3cr3t\r\n"), 200);
-    assert_eq!(token_send("Authorization: Bearer s3cr3t\r\n"), 200);
+    assert_eq!(
+        token_send("Authorization: Bearer s3cr3t\r\n"),
+        401,
+        "the API port takes the token in the token header only"
+    );
     assert_eq!(
         post(http, "/user/systemuids_remove", "{\"uids\":[]}").status,
         401
     );
-    let login = |user: &str, pw: &str| {
-        post(
+    let login = |user: &str, pw: &str, headers: &str| {
+        post_with(
             http,
             "/manager/login",
             &json!({"username": user, "password": pw}).to_string(),
+            headers,
         )
     };
-    assert_eq!(login("viewer", "nope").status, 400);
-    let viewer = login("viewer", "pw").json();
+    let tok = "token: s3cr3t\r\n";
+    assert_eq!(
+        login("viewer", "pw", "").status,
+        401,
+        "login needs the token"
+    );
+    assert_eq!(login("viewer", "nope", tok).status, 400);
+    let viewer = login("viewer", "pw", tok).json();
     assert_eq!(viewer["username"], "viewer");
     assert_eq!(viewer["permissions"], "*:r");
     assert!(viewer["exp"].as_u64().unwrap() > 0);
@@ -582,25 +593,45 @@ fn manager_token_and_jwt_permissions_are_enforced() {
         "Authorization: Bearer {}\r\n",
         viewer["token"].as_str().unwrap()
     );
-    let r = http_raw(
-        http,
-        format!("GET /user/systemuids HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{vjwt}\r\n")
+    let read = |headers: &str| {
+        http_raw(
+            http,
+            format!(
+                "GET /user/systemuids HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}\r\n"
+            )
             .as_bytes(),
+        )
+        .status
+    };
+    assert_eq!(read(&vjwt), 401, "a JWT never replaces the token");
+    assert_eq!(
+        read(&format!("{tok}{vjwt}")),
+        200,
+        "a read-only user may read"
     );
-    assert_eq!(r.status, 200, "a read-only user may read");
-    assert_eq!(token_send(&vjwt), 403, "a read-only user may not write");
-    let admin = login("admin", "pw").json();
+    assert_eq!(token_send(&vjwt), 401);
+    assert_eq!(
+        token_send(&format!("{tok}{vjwt}")),
+        403,
+        "a read-only user may not write: a JWT narrows the token"
+    );
+    let admin = login("admin", "pw", tok).json();
     let ajwt = format!(
         "Authorization: Bearer {}\r\n",
         admin["token"].as_str().unwrap()
     );
-    assert_eq!(token_send(&ajwt), 200);
-    assert_eq!(token_send("Authorization: Bearer a.b.c\r\n"), 401, "forged");
+    assert_eq!(token_send(&ajwt), 401);
+    assert_eq!(token_send(&format!("{tok}{ajwt}")), 200);
+    assert_eq!(
+        token_send(&format!("{tok}Authorization: Bearer a.b.c\r\n")),
+        401,
+        "forged"
+    );
     let mut forged = admin["token"].as_str().unwrap().to_string();
     forged.pop();
     forged.push('x');
     assert_eq!(
-        token_send(&format!("Authorization: Bearer {forged}\r\n")),
+        token_send(&format!("{tok}Authorization: Bearer {forged}\r\n")),
         401,
         "bad signature"
     );

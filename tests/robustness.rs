@@ -1108,14 +1108,16 @@ fn admin_changes_are_audited_with_caller_and_target() {
     assert!(line.contains("/channel"), "{line}");
 
     // A JWT user is named as such.
-    let login = post(
+    let login = post_with(
         http,
         "/manager/login",
         &json!({"username": "ops", "password": "pw"}).to_string(),
+        token,
     )
     .json();
+    // On the API port a JWT comes with the token; it names (and narrows) the caller.
     let bearer = format!(
-        "Authorization: Bearer {}\r\n",
+        "{token}Authorization: Bearer {}\r\n",
         login["token"].as_str().expect("jwt")
     );
     let r = post_with(

@@ -1,5 +1,6 @@
 //! The REST API on `httpAddr`: the HTTP floor, the router and the endpoint groups.
 
+pub mod access;
 pub mod handlers;
 pub mod http;
 pub mod monitor;

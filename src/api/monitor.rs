@@ -29,40 +29,17 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
 }
 
 /// The manager listener's router (`manager.addr` when `manager.on`): the monitoring routes,
-/// `/status` (also at `/`), and `/health`. Auth as spec http-api §1.4 for the manager server:
-/// `/metrics*`, `/manager/login`, `/web*`, `/status` and `/` are open; other paths need header
-/// `token` (or `Authorization: Bearer …`) equal to `managerToken` when one is set.
+/// `/status` (also at `/`), and `/health`, behind [`super::access::Policy::manager_port`].
 pub async fn route_manager(shard: Rc<Shard>, req: Request) -> Response {
+    let policy = super::access::Policy {
+        config: &shard.ctx.config,
+        users: &shard.ctx.manager_users,
+    };
+    if let Err(resp) = policy.manager_port(&req) {
+        return resp;
+    }
     if req.method == Method::Options {
         return Response::empty(204);
-    }
-    let open = req.path.starts_with("/metrics")
-        || req.path.starts_with("/web")
-        || req.path == "/manager/login"
-        || req.path == "/status"
-        || req.path == "/"
-        || req.path == "/health";
-    let token = &shard.ctx.config.manager_token;
-    if !open && !token.is_empty() {
-        let given = req.header("token").or_else(|| {
-            req.header("authorization")
-                .map(|v| v.strip_prefix("Bearer ").unwrap_or(v))
-        });
-        match given {
-            None => {
-                return Response::json(
-                    401,
-                    &serde_json::json!({"error": "Authorization header is required"}),
-                )
-            }
-            Some(t)
-                if t != token.as_str()
-                    && crate::auth::verify_jwt(&shard.ctx.config, t).is_err() =>
-            {
-                return Response::json(401, &serde_json::json!({"error": "token is invalid"}))
-            }
-            Some(_) => {}
-        }
     }
     match (req.method, req.path.as_str()) {
         (Method::Post, "/manager/login") => super::handlers::manager::login(&shard, &req),

@@ -1,9 +1,10 @@
 //! Maps a request to its handler, after authentication. [`ROUTES`] lists every route with the
 //! access it needs; `docs/openapi.yaml` is checked against it by the tests.
 
+use super::access::Policy;
 use super::handlers::{channel, conversation, manager, message, route, stream, user};
 use super::http::{Method, Request, Response};
-use crate::auth::{verify_jwt, Access};
+use crate::auth::Access;
 use crate::shard::Shard;
 use std::rc::Rc;
 
@@ -86,59 +87,20 @@ pub fn access_of(method: Method, path: &str) -> Access {
         .unwrap_or(if m == Method::Get { Read } else { Write })
 }
 
-/// Checks credentials (spec §1.4, issue #6): the manager token (header `token` or
-/// `Authorization: Bearer`), or a manager JWT whose permissions cover the access. Any invalid
-/// JWT is refused; without credentials, only an unset `managerToken` lets a request through.
-/// Returns who the caller is, for the audit log.
-fn authorize(shard: &Shard, req: &Request, access: Access) -> Result<String, Response> {
-    let cfg = &shard.ctx.config;
-    let token = cfg.manager_token.as_str();
-    let bearer = req
-        .header("authorization")
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
-    if !token.is_empty() && (req.header("token") == Some(token) || bearer == Some(token)) {
-        return Ok("managerToken".into());
-    }
-    if let Some(jwt) = bearer.filter(|b| !b.is_empty()) {
-        let username = verify_jwt(cfg, jwt).map_err(|_| Response::empty(401))?;
-        let user = shard
-            .ctx
-            .manager_users
-            .iter()
-            .find(|u| u.name == username)
-            .ok_or_else(|| Response::empty(401))?;
-        let resource = req
-            .path
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or("");
-        return if user.allows(resource, access) {
-            Ok(format!("jwt:{username}"))
-        } else {
-            Err(Response::error(
-                403,
-                &format!("{username} may not {access:?} {}", req.path),
-            ))
-        };
-    }
-    if token.is_empty() || access == Access::Open {
-        Ok("anonymous".into())
-    } else {
-        Err(Response::empty(401))
-    }
-}
-
 /// Answers one request on the shard that accepted it.
 pub async fn handle(shard: Rc<Shard>, req: Request) -> Response {
+    let access = access_of(req.method, &req.path);
+    let policy = Policy {
+        config: &shard.ctx.config,
+        users: &shard.ctx.manager_users,
+    };
+    let caller = match policy.api_port(&req, access) {
+        Ok(c) => c.audit_name(),
+        Err(resp) => return resp,
+    };
     if req.method == Method::Options {
         return Response::empty(204);
     }
-    let access = access_of(req.method, &req.path);
-    let caller = match authorize(&shard, &req, access) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
     let resp = dispatch(&shard, &req).await;
     let admin = req.path.starts_with("/channel") || req.path.starts_with("/user/");
     if admin && access == Access::Write && resp.status == 200 {

@@ -449,6 +449,14 @@ pub struct Limits {
     pub http_timeout: ConfigDuration,
     /// Most REST requests per second from one client IP; 0 = unlimited.
     pub api_rate_per_ip: u32,
+    /// Most HTTP connections open at once on the node (API and manager ports together).
+    pub max_http_connections: usize,
+    /// Most group channels one client connection may create per second by sending to them
+    /// (`channel.createIfNoExist`); further creating sends are refused with reason 22.
+    pub channel_create_rate: u32,
+    /// Most datasource channel look-ups in flight per shard; sends beyond it go on with the
+    /// local channel data.
+    pub datasource_lookups: usize,
 }
 
 impl Default for Limits {
@@ -464,6 +472,9 @@ impl Default for Limits {
             max_http_body: ByteSize::mib(8),
             http_timeout: ConfigDuration::from_secs(30),
             api_rate_per_ip: 0,
+            max_http_connections: 10_000,
+            channel_create_rate: 10,
+            datasource_lookups: 256,
         }
     }
 }

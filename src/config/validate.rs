@@ -129,6 +129,16 @@ impl Config {
             1,
         )?;
         at_least(
+            "limits.maxHttpConnections",
+            self.limits.max_http_connections as u64,
+            1,
+        )?;
+        at_least(
+            "limits.datasourceLookups",
+            self.limits.datasource_lookups as u64,
+            1,
+        )?;
+        at_least(
             "runtime.meshCapacity",
             self.runtime.mesh_capacity as u64,
             16,
@@ -151,6 +161,38 @@ impl Config {
             });
         }
         self.listen_addrs().map(|_| ())
+    }
+
+    /// What an operator must hear about at start-up: an API or manager port reachable beyond
+    /// loopback with no `managerToken` (anyone who reaches it can read and send everything),
+    /// and client logins that check no token. Release mode prints them loudly.
+    pub fn exposure_warnings(&self, addrs: &ListenAddrs) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.manager_token.is_empty() {
+            if !addrs.http.ip().is_loopback() {
+                out.push(format!(
+                    "the REST API listens on {} without a managerToken: anyone who can reach it \
+                     can read every message and send as anyone; set managerToken",
+                    addrs.http
+                ));
+            }
+            if let Some(m) = addrs.manager {
+                if !m.ip().is_loopback() && self.auth.users.is_empty() {
+                    out.push(format!(
+                        "the manager port listens on {m} with neither managerToken nor \
+                         auth.users: its monitoring views are open to anyone"
+                    ));
+                }
+            }
+        }
+        if !self.token_auth_on {
+            out.push(
+                "tokenAuthOn is false: clients may log in as any uid without a token (the \
+                 system and manager uids still need theirs)"
+                    .into(),
+            );
+        }
+        out
     }
 
     /// Resolves the listener keys to socket addresses.

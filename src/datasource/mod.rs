@@ -35,8 +35,9 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 pub const FAILURE_TTL: Duration = Duration::from_secs(5);
 /// Most channels cached per shard.
 pub const CACHE_MAX: usize = 100_000;
-/// Most sends held per channel while its data loads; more go on with the local data.
-pub const WAITING_MAX: usize = 10_000;
+/// Most sends held on one shard while channel data loads (all channels together); more go on
+/// with the local data.
+pub const HELD_MAX: usize = 10_000;
 /// Capacity of the request queue to the thread.
 const QUEUE: usize = 4096;
 
@@ -352,8 +353,11 @@ type Held = Vec<Box<SendReq>>;
 #[derive(Default)]
 pub struct ShardCache {
     channels: RefCell<HashMap<(String, u8), Cached>>,
-    /// Sends waiting for a channel's first load (an empty list: a background refresh).
+    /// Sends waiting for a channel's first load (an empty list: a background refresh). Its
+    /// size is the number of look-ups in flight, bounded by `limits.datasourceLookups`.
     waiting: RefCell<HashMap<(String, u8), Held>>,
+    /// Sends held in `waiting`, all channels together (bounded by [`HELD_MAX`]).
+    held: std::cell::Cell<usize>,
 }
 
 impl ShardCache {
@@ -415,6 +419,10 @@ pub(crate) fn hold_send(
     };
     let mut waiting = cache.waiting.borrow_mut();
     let loading = waiting.contains_key(&key);
+    if !loading && waiting.len() >= shard.ctx.config.limits.datasource_lookups {
+        // Too many look-ups in flight: no new one; the send goes on with the local data.
+        return Some(req);
+    }
     if known {
         // Stale: go on with what we have and refresh in the background.
         if !loading {
@@ -423,11 +431,11 @@ pub(crate) fn hold_send(
         }
         return Some(req);
     }
-    let list = waiting.entry(key.clone()).or_default();
-    if list.len() >= WAITING_MAX {
+    if cache.held.get() >= HELD_MAX {
         return Some(req);
     }
-    list.push(req);
+    cache.held.set(cache.held.get() + 1);
+    waiting.entry(key.clone()).or_default().push(req);
     if !loading {
         monoio::spawn(load(shard.clone(), key, resume));
     }
@@ -481,6 +489,7 @@ async fn load(shard: Rc<Shard>, key: (String, u8), resume: fn(&Rc<Shard>, Box<Se
         }
     }
     let held = cache.waiting.borrow_mut().remove(&key).unwrap_or_default();
+    cache.held.set(cache.held.get() - held.len());
     for req in held {
         resume(&shard, req);
     }

@@ -1,5 +1,6 @@
 //! The user owner's side of CONNECT: token check, device replacement rules, session registry.
 
+use crate::auth::secret_eq;
 use crate::proto::ReasonCode;
 use crate::shard::msg::{AuthReq, AuthResult, ConnRef, ShardMsg};
 use crate::shard::users::{sessions_to_replace, Session};
@@ -15,24 +16,30 @@ fn fail(reason: ReasonCode) -> AuthResult {
 /// Checks a CONNECT on the uid's owner shard and registers the session (spec wkproto §9.1).
 pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
     let cfg = &shard.ctx.config;
+    // The manager uid logs in with managerToken only; the system uid and every system account
+    // with a registered token only, whatever `tokenAuthOn` says: they bypass send permissions.
+    let privileged = *req.uid == *cfg.manager_uid || shard.globals.borrow().is_system(&req.uid);
     let mut users = shard.users.borrow_mut();
-    let user = users.entry(&req.uid);
     let level = if *req.uid == *cfg.manager_uid {
-        if cfg.manager_token.is_empty() || req.token != cfg.manager_token {
+        if cfg.manager_token.is_empty() || !secret_eq(&req.token, &cfg.manager_token) {
             return fail(ReasonCode::AUTH_FAIL);
         }
         1
-    } else if cfg.token_auth_on {
-        match user.tokens.get(&req.device_flag) {
-            Some(t) if !t.token.is_empty() && t.token == req.token => t.device_level,
-            _ => return fail(ReasonCode::AUTH_FAIL),
-        }
     } else {
-        user.tokens
-            .get(&req.device_flag)
-            .map(|t| t.device_level)
-            .unwrap_or(0)
+        let registered = users
+            .get(&req.uid)
+            .and_then(|u| u.tokens.get(&req.device_flag));
+        if cfg.token_auth_on || privileged {
+            match registered {
+                Some(t) if !t.token.is_empty() && secret_eq(&req.token, &t.token) => t.device_level,
+                _ => return fail(ReasonCode::AUTH_FAIL),
+            }
+        } else {
+            registered.map(|t| t.device_level).unwrap_or(0)
+        }
     };
+    // Only an accepted CONNECT creates state for its uid.
+    let user = users.entry(&req.uid);
     let mut replaced = Vec::new();
     for (conn, notify) in
         sessions_to_replace(&user.sessions, req.device_flag, &req.device_id, level)

@@ -164,15 +164,26 @@ impl Conn {
                 tracing::warn!(conn = self.id, error = %e, "cannot encode a packet");
                 return;
             }
-            if out.len() > self.out_limit {
-                drop(out);
-                stats::inc(&shard.stats.slow_readers_cut);
-                tracing::info!(conn = self.id, "slow reader cut off: outbound buffer full");
-                self.close();
+            let queued = out.len();
+            drop(out);
+            if self.cut_if_over(shard, queued) {
                 return;
             }
         }
         self.ensure_writer(shard);
+    }
+
+    /// Every outbound path (packets, WebSocket control frames, TLS records) ends here: a queue
+    /// past `limits.outboundBuffer` means a peer that does not read; it is cut off rather than
+    /// buffered without end. True if the connection was cut.
+    fn cut_if_over(&self, shard: &Shard, queued: usize) -> bool {
+        if queued <= self.out_limit {
+            return false;
+        }
+        stats::inc(&shard.stats.slow_readers_cut);
+        tracing::info!(conn = self.id, "slow reader cut off: outbound buffer full");
+        self.close();
+        true
     }
 
     /// Queues TLS records produced by the handshake (already encrypted).
@@ -180,8 +191,14 @@ impl Conn {
         if self.is_closed() || bytes.is_empty() {
             return;
         }
-        self.out.borrow_mut().extend_from_slice(bytes);
-        self.ensure_writer(shard);
+        let queued = {
+            let mut out = self.out.borrow_mut();
+            out.extend_from_slice(bytes);
+            out.len()
+        };
+        if !self.cut_if_over(shard, queued) {
+            self.ensure_writer(shard);
+        }
     }
 
     /// Queues raw bytes (WebSocket handshake and control frames).
@@ -189,20 +206,23 @@ impl Conn {
         if self.is_closed() {
             return;
         }
-        match &self.tls {
-            Some(tls) => {
-                if tls
-                    .borrow_mut()
-                    .send(bytes, &mut self.out.borrow_mut())
-                    .is_err()
-                {
-                    self.close();
-                    return;
+        let queued = {
+            let mut out = self.out.borrow_mut();
+            match &self.tls {
+                Some(tls) => {
+                    if tls.borrow_mut().send(bytes, &mut out).is_err() {
+                        drop(out);
+                        self.close();
+                        return;
+                    }
                 }
+                None => out.extend_from_slice(bytes),
             }
-            None => self.out.borrow_mut().extend_from_slice(bytes),
+            out.len()
+        };
+        if !self.cut_if_over(shard, queued) {
+            self.ensure_writer(shard);
         }
-        self.ensure_writer(shard);
     }
 
     fn ensure_writer(self: &Rc<Self>, shard: &Rc<Shard>) {

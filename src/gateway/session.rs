@@ -7,6 +7,7 @@ use crate::proto::{
     connack_has_server_version, crypto, negotiate_version, ChannelType, Connack, Connect,
     DecodeError, Decoder, HeaderFlags, Packet, ReasonCode, Send, Suback, WkStr,
 };
+use crate::runtime::ratelimit::Bucket;
 use crate::shard::ids::{now_millis, person_fake_id, valid_id, CMD_SUFFIX};
 use crate::shard::msg::{AuthReq, ConnRef, SendOrigin, SendReq, ShardMsg};
 use crate::shard::{stats, Reply, Shard};
@@ -18,6 +19,10 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// WebSocket pings and pongs a client may send per second (a burst of twice that is allowed);
+/// a flood beyond it closes the connection with 1008 (policy violation).
+pub const CONTROL_FRAMES_PER_SEC: f64 = 20.0;
 
 /// Size of the read buffers lent to connections.
 const READ_BUF: usize = 16 * 1024;
@@ -59,6 +64,9 @@ pub async fn serve_client(
     shard.conns.borrow_mut().insert(id, conn.clone());
     stats::inc(&shard.stats.conns_accepted);
     let mut session = Session {
+        connect_deadline: std::time::Instant::now() + shard.ctx.config.limits.connect_timeout.get(),
+        control_bucket: Bucket::new(2.0 * CONTROL_FRAMES_PER_SEC),
+        control_seen: 0,
         shard: shard.clone(),
         conn: conn.clone(),
         decoder: Decoder::with_max_frame(shard.ctx.config.limits.max_frame_size.get() as usize),
@@ -116,6 +124,13 @@ fn give_back(shard: &Shard, mut buf: BytesMut) {
 }
 
 struct Session {
+    /// A CONNECT must be complete by then (`limits.connectTimeout` from accept), however the
+    /// bytes trickle in.
+    connect_deadline: std::time::Instant,
+    /// WebSocket control frames allowed ([`CONTROL_FRAMES_PER_SEC`]).
+    control_bucket: Bucket,
+    /// Control frames counted so far.
+    control_seen: u64,
     shard: Rc<Shard>,
     conn: Rc<Conn>,
     decoder: Decoder,
@@ -136,7 +151,8 @@ impl Session {
             let limit = if self.conn.identity.borrow().is_some() {
                 cfg.conn_idle_time.get()
             } else {
-                cfg.limits.connect_timeout.get()
+                self.connect_deadline
+                    .saturating_duration_since(std::time::Instant::now())
             };
             // SAFETY: `readable` only registers interest on the shared fd; monoio's own split
             // halves access the stream through the same cell on this one thread.
@@ -241,6 +257,21 @@ impl Session {
             if !control.is_empty() {
                 self.conn.send_raw(&self.shard, &control);
             }
+            if let Some(w) = self.ws.as_mut() {
+                let seen = w.control_frames();
+                let now = std::time::Instant::now();
+                let rate = CONTROL_FRAMES_PER_SEC;
+                let flood = (self.control_seen..seen)
+                    .any(|_| !self.control_bucket.take(rate, 2.0 * rate, now));
+                self.control_seen = seen;
+                if flood {
+                    let mut out = BytesMut::new();
+                    w.close(1008, "control frame flood", &mut out);
+                    self.conn.send_raw(&self.shard, &out);
+                    stats::inc(&self.shard.stats.control_floods_cut);
+                    return Err(End::Protocol("websocket control frame flood".into()));
+                }
+            }
             match msg {
                 Ok(Some(payload)) => {
                     if self.stream_buf.len() + payload.len() > self.decoder.max_frame() + 16 {
@@ -329,7 +360,8 @@ impl Session {
         let version = negotiate_version(c.version);
         self.conn.version.set(version);
         let server_version = connack_has_server_version(c.version).then_some(version);
-        let time_diff = now_millis() as i64 - c.client_timestamp;
+        // The client's clock is peer input: any i64, including i64::MIN.
+        let time_diff = (now_millis() as i64).saturating_sub(c.client_timestamp);
         let uid = c.uid.as_str();
         let refuse = |this: &Self, reason: ReasonCode| {
             this.conn.send_packet(

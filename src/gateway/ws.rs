@@ -295,6 +295,8 @@ fn map_err(e: TError) -> Option<WsError> {
 pub struct WsConn {
     ctx: WebSocketContext,
     max_message: usize,
+    /// Pings and pongs received so far (the session limits their rate).
+    control_frames: u64,
 }
 
 impl WsConn {
@@ -310,7 +312,13 @@ impl WsConn {
         WsConn {
             ctx: WebSocketContext::new(Role::Server, Some(config)),
             max_message,
+            control_frames: 0,
         }
+    }
+
+    /// Pings and pongs received since the connection opened.
+    pub fn control_frames(&self) -> u64 {
+        self.control_frames
     }
 
     /// The message size limit given to [`WsConn::new`].
@@ -362,7 +370,11 @@ impl WsConn {
                     self.flush(&mut io)?;
                     return Err(WsError::Closed);
                 }
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Ping(_) | Message::Pong(_) => {
+                    self.control_frames += 1;
+                    continue;
+                }
+                Message::Frame(_) => continue,
             };
             self.flush(&mut io)?;
             return Ok(Some(payload));

@@ -275,6 +275,30 @@ pub fn render(snaps: &[ShardSnapshot], node: &NodeFacts) -> String {
                 ),
                 (with(shard_label(s), "limit", "bad_frame"), s.bad_frames),
                 (
+                    with(shard_label(s), "limit", "conn_rate"),
+                    s.conn_rate_limited,
+                ),
+                (
+                    with(shard_label(s), "limit", "api_rate"),
+                    s.api_rate_limited,
+                ),
+                (
+                    with(shard_label(s), "limit", "message_rate"),
+                    s.message_rate_limited,
+                ),
+                (
+                    with(shard_label(s), "limit", "max_http_connections"),
+                    s.http_conns_refused,
+                ),
+                (
+                    with(shard_label(s), "limit", "channel_create_rate"),
+                    s.channel_create_limited,
+                ),
+                (
+                    with(shard_label(s), "limit", "control_flood"),
+                    s.control_floods_cut,
+                ),
+                (
                     with(shard_label(s), "limit", "idle_timeout"),
                     s.idle_timeouts,
                 ),

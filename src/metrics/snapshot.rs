@@ -61,6 +61,19 @@ pub struct ShardSnapshot {
     pub conns_refused: u64,
     /// Limit hits: malformed or oversized frames.
     pub bad_frames: u64,
+    /// Limit hits: connections refused by `limits.connRatePerIp`.
+    pub conn_rate_limited: u64,
+    /// Limit hits: REST requests refused by `limits.apiRatePerIp` or the login limit.
+    pub api_rate_limited: u64,
+    /// Limit hits: SENDs refused by `limits.messageRate`.
+    pub message_rate_limited: u64,
+    /// Limit hits: HTTP connections refused over `limits.maxHttpConnections`.
+    pub http_conns_refused: u64,
+    /// Limit hits: sends refused by `limits.channelCreateRate`.
+    pub channel_create_limited: u64,
+    /// Limit hits: WebSocket connections cut for a control-frame flood.
+    pub control_floods_cut: u64,
+
     /// Limit hits: idle / CONNECT timeouts.
     pub idle_timeouts: u64,
     /// SENDACKs with success.
@@ -159,6 +172,13 @@ impl ShardSnapshot {
             slow_readers_cut: st.slow_readers_cut.get(),
             conns_refused: st.conns_refused.get(),
             bad_frames: st.bad_frames.get(),
+            conn_rate_limited: st.conn_rate_limited.get(),
+            api_rate_limited: st.api_rate_limited.get(),
+            message_rate_limited: st.message_rate_limited.get(),
+            http_conns_refused: st.http_conns_refused.get(),
+            channel_create_limited: st.channel_create_limited.get(),
+            control_floods_cut: st.control_floods_cut.get(),
+
             idle_timeouts: st.idle_timeouts.get(),
             sendacks_ok: st.sendacks_ok.get(),
             sendacks_refused: st.sendacks_refused.get(),

@@ -37,25 +37,96 @@ impl Bucket {
     }
 }
 
-/// Most IPs tracked before idle entries are forgotten (bounds memory under spoofed floods).
-const MAX_TRACKED: usize = 65_536;
+/// Most client addresses tracked per shard. The table has two generations of at most half this
+/// each: when the current one fills, it becomes the previous one and the oldest is dropped, so
+/// memory stays bounded under a flood of distinct (spoofed or IPv6) addresses. A dropped
+/// address starts again with a full bucket: under such a flood the limit loosens for
+/// addresses not seen recently, it never grows memory.
+pub const MAX_TRACKED: usize = 65_536;
 
-/// Rate limit per client IP; a rate of 0 disables it.
-pub struct IpLimiter {
+/// The address a limit applies to: IPv4 addresses one by one, IPv6 by /64 prefix (one host
+/// usually holds a whole /64, so per-address limits would be free to evade).
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// Two generations of buckets by key (see [`MAX_TRACKED`]).
+struct Generations<K> {
+    current: HashMap<K, Bucket>,
+    previous: HashMap<K, Bucket>,
+}
+
+/// A token bucket per key (a client address, a connection), in a table bounded by
+/// [`MAX_TRACKED`]; a rate of 0 disables it. Shard-local: no locks.
+pub struct KeyedLimiter<K> {
     rate: f64,
     burst: f64,
-    buckets: RefCell<HashMap<IpAddr, Bucket>>,
+    buckets: RefCell<Generations<K>>,
 }
+
+impl<K: std::hash::Hash + Eq + Copy> KeyedLimiter<K> {
+    /// `rate` tokens per second for each key, holding at most `burst`.
+    pub fn with_rate(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            buckets: RefCell::new(Generations {
+                current: HashMap::new(),
+                previous: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Keys tracked now (monitoring and tests).
+    pub fn tracked(&self) -> usize {
+        let b = self.buckets.borrow();
+        b.current.len() + b.previous.len()
+    }
+
+    /// Whether `key` may go ahead at `now` (taking a token if so).
+    pub fn allow_at(&self, key: K, now: Instant) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        let mut g = self.buckets.borrow_mut();
+        if let Some(b) = g.current.get_mut(&key) {
+            return b.take(self.rate, self.burst, now);
+        }
+        let mut bucket = g
+            .previous
+            .remove(&key)
+            .unwrap_or_else(|| Bucket::new(self.burst));
+        let allowed = bucket.take(self.rate, self.burst, now);
+        if g.current.len() >= MAX_TRACKED / 2 {
+            g.previous = std::mem::take(&mut g.current);
+        }
+        g.current.insert(key, bucket);
+        allowed
+    }
+}
+
+/// Rate limit per client IP (IPv6: per /64); a rate of 0 disables it.
+pub struct IpLimiter(KeyedLimiter<IpAddr>);
 
 impl IpLimiter {
     /// `per_second` across the node, split over `shards`.
     pub fn new(per_second: u32, shards: usize) -> Self {
         let rate = per_second as f64 / shards.max(1) as f64;
-        Self {
-            rate,
-            burst: rate.max(1.0),
-            buckets: RefCell::new(HashMap::new()),
-        }
+        Self::with_rate(rate, rate.max(1.0))
+    }
+
+    /// A limiter of `rate` tokens per second on this shard, holding at most `burst`.
+    pub fn with_rate(rate: f64, burst: f64) -> Self {
+        Self(KeyedLimiter::with_rate(rate, burst))
     }
 
     /// Whether a request from `ip` may go ahead now.
@@ -63,25 +134,13 @@ impl IpLimiter {
         self.allow_at(ip, Instant::now())
     }
 
+    /// Addresses tracked now (monitoring and tests).
+    pub fn tracked(&self) -> usize {
+        self.0.tracked()
+    }
+
     fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
-        if self.rate <= 0.0 {
-            return true;
-        }
-        let mut buckets = self.buckets.borrow_mut();
-        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
-            // Forget full buckets: they would allow anyway.
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| {
-                let mut probe = *b;
-                probe.take(rate, burst, now);
-                probe.tokens + 1.0 < burst
-            });
-        }
-        let burst = self.burst;
-        buckets
-            .entry(ip)
-            .or_insert_with(|| Bucket::new(burst))
-            .take(self.rate, self.burst, now)
+        self.0.allow_at(limit_key(ip), now)
     }
 }
 
@@ -114,5 +173,30 @@ mod tests {
         assert!(l.allow_at(b, t));
         let off = IpLimiter::new(0, 4);
         assert!((0..1000).all(|_| off.allow_at(a, t)));
+    }
+
+    #[test]
+    fn an_address_flood_keeps_the_table_bounded() {
+        let l = IpLimiter::new(1, 1);
+        let t = Instant::now();
+        for i in 0..(3 * MAX_TRACKED as u32) {
+            l.allow_at(IpAddr::V4(std::net::Ipv4Addr::from(i)), t);
+            assert!(l.tracked() <= MAX_TRACKED);
+        }
+        // A recent address is still limited.
+        let last = IpAddr::V4(std::net::Ipv4Addr::from(3 * MAX_TRACKED as u32 - 1));
+        assert!(!l.allow_at(last, t));
+    }
+
+    #[test]
+    fn ipv6_is_limited_per_64() {
+        let l = IpLimiter::new(1, 1);
+        let t = Instant::now();
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(l.allow_at(a, t));
+        assert!(!l.allow_at(b, t), "same /64");
+        assert!(l.allow_at(c, t), "another /64");
     }
 }

@@ -22,8 +22,12 @@ pub struct ShardCtx {
     pub started: Instant,
     /// New client connections per IP (`limits.connRatePerIp`).
     pub conn_limiter: crate::runtime::ratelimit::IpLimiter,
-    /// REST requests per IP (`limits.apiRatePerIp`).
+    /// REST requests per IP (`limits.apiRatePerIp`), on the API and the manager port.
     pub api_limiter: crate::runtime::ratelimit::IpLimiter,
+    /// `/manager/login` attempts per IP (fixed: brute force protection).
+    pub login_limiter: crate::runtime::ratelimit::IpLimiter,
+    /// HTTP connections open on the whole node (`limits.maxHttpConnections`).
+    pub http_conns: Arc<std::sync::atomic::AtomicUsize>,
     /// Client connections open on the whole node (`limits.maxConnections`); touched once per
     /// connect and disconnect, never per message.
     pub node_conns: Arc<std::sync::atomic::AtomicUsize>,

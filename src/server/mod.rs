@@ -119,6 +119,15 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
     // Resolve the shard count once, here: a pinned shard thread sees only its own core.
     let shards = config.effective_shards();
     config.shards = shards;
+    std::fs::create_dir_all(&config.root_dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot create rootDir {}: {e}", config.root_dir),
+        )
+    })?;
+    config.jwt.secret =
+        crate::auth::resolve_jwt_secret(&config.jwt.secret, std::path::Path::new(&config.root_dir))
+            .map_err(|e| io::Error::other(format!("jwt.secret: {e}")))?;
     let config = Arc::new(config);
     let addrs = config
         .listen_addrs()
@@ -163,18 +172,19 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         manager: manager_addr,
         wss: wss_addr,
     };
-    std::fs::create_dir_all(&config.root_dir).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot create rootDir {}: {e}", config.root_dir),
-        )
-    })?;
+    for warning in config.exposure_warnings(&addrs) {
+        tracing::warn!(target: "jindou::security", "{warning}");
+        if config.mode == "release" {
+            eprintln!("jindou: SECURITY WARNING: {warning}");
+        }
+    }
     // The webhook / datasource thread, off the shards (only when configured).
     let hub = crate::webhook::start(&config, shards)?;
     let shutdown = Shutdown::new(shards);
     let driver = DriverChoice::from_config(&config.runtime.driver);
     let mut threads = Vec::with_capacity(shards);
     let node_conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let http_conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let meshes = crate::runtime::build_mesh::<crate::shard::msg::ShardMsg>(
         shards,
         config.runtime.mesh_capacity,
@@ -193,6 +203,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         let shutdown = shutdown.clone();
         let manager_users = manager_users.clone();
         let node_conns = node_conns.clone();
+        let http_conns = http_conns.clone();
         let hub = hub.clone();
         let thread = std::thread::Builder::new()
             .name(format!("jindou-shard-{id}"))
@@ -212,6 +223,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
                         manager_users,
                         hub,
                         node_conns,
+                        http_conns,
                     )
                 });
                 if let Err(e) = result {

@@ -12,6 +12,7 @@ use crate::shard::Shard;
 use jindou_storage::{Store, StoreConfig, SyncPolicy};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -59,6 +60,10 @@ fn open_shard(
         scratch: Default::default(),
         globals: Default::default(),
         globals_ready: LocalStop::new(),
+        channel_creations: crate::runtime::ratelimit::KeyedLimiter::with_rate(
+            config.limits.channel_create_rate as f64,
+            config.limits.channel_create_rate.max(1) as f64,
+        ),
         hooks: hub.map(crate::webhook::ShardHooks::new),
         ctx,
     });
@@ -98,6 +103,7 @@ pub async fn run_shard(
     manager_users: Arc<Vec<crate::auth::ManagerUser>>,
     hub: Option<Arc<crate::webhook::Hub>>,
     node_conns: Arc<std::sync::atomic::AtomicUsize>,
+    http_conns: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let shards = config.effective_shards();
     let conn_limiter =
@@ -113,6 +119,12 @@ pub async fn run_shard(
         started: Instant::now(),
         conn_limiter,
         api_limiter,
+        // The kernel spreads a client's connections over the shards: split rate and burst.
+        login_limiter: crate::runtime::ratelimit::IpLimiter::with_rate(
+            LOGIN_ATTEMPTS_PER_MINUTE / 60.0 / shards as f64,
+            (LOGIN_ATTEMPTS_PER_MINUTE / shards as f64).max(1.0),
+        ),
+        http_conns,
         node_conns,
         manager_users,
     });
@@ -213,7 +225,32 @@ pub async fn run_shard(
     tracing::info!(shard = id, "shard stopped");
 }
 
-/// Accepts HTTP connections until the shard stops; each connection is its own task.
+/// `/manager/login` attempts allowed per client address and minute (brute-force protection).
+pub const LOGIN_ATTEMPTS_PER_MINUTE: f64 = 10.0;
+
+/// The verdict of the per-address limits on one request, before it is routed: `None` lets it
+/// through. The API rate limit covers both ports; login attempts have their own limit.
+fn limited(
+    shard: &Shard,
+    peer: std::net::IpAddr,
+    path: &str,
+) -> Option<crate::api::http::Response> {
+    if path == "/manager/login" && !shard.ctx.login_limiter.allow(peer) {
+        crate::shard::stats::inc(&shard.stats.api_rate_limited);
+        return Some(crate::api::http::Response::error(
+            429,
+            "too many login attempts",
+        ));
+    }
+    if !shard.ctx.api_limiter.allow(peer) {
+        crate::shard::stats::inc(&shard.stats.api_rate_limited);
+        return Some(crate::api::http::Response::error(429, "too many requests"));
+    }
+    None
+}
+
+/// Accepts HTTP connections until the shard stops; each connection is its own task. Connections
+/// over `limits.maxHttpConnections` (node-wide) are closed at once.
 async fn accept_http(
     shard: Rc<Shard>,
     listener: monoio::net::TcpListener,
@@ -235,33 +272,34 @@ async fn accept_http(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let open = &shard.ctx.http_conns;
+                if open.fetch_add(1, Ordering::Relaxed) >= limits.max_http_connections {
+                    open.fetch_sub(1, Ordering::Relaxed);
+                    crate::shard::stats::inc(&shard.stats.http_conns_refused);
+                    drop(stream);
+                    continue;
+                }
                 let shard = shard.clone();
                 let in_flight = in_flight.clone();
                 monoio::spawn(async move {
                     in_flight.set(in_flight.get() + 1);
                     let stop = shard.ctx.stop.clone();
-                    if manager {
-                        serve_http(stream, settings, &stop, |req| {
-                            crate::api::monitor::route_manager(shard.clone(), req)
-                        })
-                        .await;
-                    } else {
-                        serve_http(stream, settings, &stop, |req| {
-                            let limited = !shard.ctx.api_limiter.allow(peer.ip());
-                            let shard = shard.clone();
-                            async move {
-                                if limited {
-                                    crate::shard::stats::inc(&shard.stats.api_rate_limited);
-                                    return crate::api::http::Response::error(
-                                        429,
-                                        "too many requests",
-                                    );
-                                }
+                    serve_http(stream, settings, &stop, |req| {
+                        let refused = limited(&shard, peer.ip(), &req.path);
+                        let shard = shard.clone();
+                        async move {
+                            if let Some(resp) = refused {
+                                return resp;
+                            }
+                            if manager {
+                                crate::api::monitor::route_manager(shard, req).await
+                            } else {
                                 crate::api::router::handle(shard, req).await
                             }
-                        })
-                        .await;
-                    }
+                        }
+                    })
+                    .await;
+                    shard.ctx.http_conns.fetch_sub(1, Ordering::Relaxed);
                     in_flight.set(in_flight.get() - 1);
                 });
             }

@@ -19,7 +19,8 @@ pub struct ChannelInfo {
     /// 1 = dissolved.
     #[serde(default)]
     pub disband: u8,
-    /// 1 = members may not send (person: this user may not send).
+    /// 1 = members may not send (reason 25); on a user's person channel: that user may send
+    /// nowhere.
     #[serde(default)]
     pub send_ban: u8,
     /// Stored, not enforced (as in v2).
@@ -108,6 +109,9 @@ pub fn group_permission(state: Option<&ChannelState>, ty: u8, from: &str) -> Opt
     if ch.info.disband == 1 {
         return Some(ReasonCode::DISBAND);
     }
+    if ch.info.send_ban == 1 {
+        return Some(ReasonCode::SEND_BAN);
+    }
     if ch.blacklist.contains(from) {
         return Some(ReasonCode::IN_BLACKLIST);
     }
@@ -171,6 +175,12 @@ mod tests {
             Some(ReasonCode::NOT_IN_WHITELIST)
         );
         assert_eq!(group_permission(Some(&white), 2, "b"), None);
+        let mut muted = g.clone();
+        muted.info.send_ban = 1;
+        assert_eq!(
+            group_permission(Some(&muted), 2, "a"),
+            Some(ReasonCode::SEND_BAN)
+        );
         // Info channels skip membership.
         assert_eq!(group_permission(Some(&g), 6, "z"), None);
         assert_eq!(group_permission(None, 6, "z"), None);

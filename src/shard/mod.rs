@@ -88,6 +88,8 @@ pub struct Shard {
     pub globals: RefCell<globals::Globals>,
     /// Raised once this shard holds shard 0's snapshot of the global tables.
     pub globals_ready: Rc<crate::runtime::LocalStop>,
+    /// Group channels created by each client connection's sends (`limits.channelCreateRate`).
+    pub channel_creations: crate::runtime::ratelimit::KeyedLimiter<msg::ConnRef>,
     /// The webhook thread and the datasource, when configured (`None`: neither).
     pub hooks: Option<crate::webhook::ShardHooks>,
 }

@@ -1,7 +1,7 @@
 //! The channel owner's half of a send: permission, de-duplication, append, group commit, then
 //! acknowledgement and fan-out (DESIGN message path steps 2–3).
 
-use super::channels::group_permission;
+use super::channels::{group_permission, ChannelState};
 use super::ids::{base_channel, now_millis, person_parts};
 use super::msg::{Delivered, SendOrigin, SendOutcome, SendReq, ShardMsg};
 use super::{stats, PendingCommit, Shard};
@@ -70,14 +70,17 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
         }
         return Ok(vec![Arc::from(a), Arc::from(b)]);
     }
+    // A user whose own person channel has `send_ban` may send nowhere (groups included).
+    let sender_banned = !system
+        && globals
+            .persons
+            .get(&*req.from_uid)
+            .is_some_and(|p| p.info.send_ban == 1);
     drop(globals);
-    let mut channels = shard.channels.borrow_mut();
-    if channels.get(base, req.channel_type).is_none()
-        && shard.ctx.config.channel.create_if_no_exist
-        && req.channel_type == ChannelType::GROUP.0
-    {
-        channels.get_or_create(base, req.channel_type);
+    if sender_banned {
+        return Err(ReasonCode::SEND_BAN);
     }
+    let mut channels = shard.channels.borrow_mut();
     let local = channels.get(base, req.channel_type);
     // A channel with no local subscribers may be described by the datasource (cached here).
     let from_datasource = match local {
@@ -85,8 +88,15 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
         _ => crate::datasource::cached_channel(shard, base, req.channel_type),
     };
     let state = from_datasource.as_deref().or(local);
+    // `channel.createIfNoExist`: an unknown group is judged as an empty one, and created only
+    // once the send is accepted (a refused send leaves nothing behind).
+    let create = state.is_none()
+        && shard.ctx.config.channel.create_if_no_exist
+        && req.channel_type == ChannelType::GROUP.0;
+    let empty = ChannelState::default();
+    let judged = if create { Some(&empty) } else { state };
     if system {
-        if let Some(ch) = state {
+        if let Some(ch) = judged {
             if ch.info.ban == 1 {
                 return Err(ReasonCode::BAN);
             }
@@ -94,12 +104,26 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
                 return Err(ReasonCode::DISBAND);
             }
         }
-    } else if let Some(reason) = group_permission(state, req.channel_type, &req.from_uid) {
+    } else if let Some(reason) = group_permission(judged, req.channel_type, &req.from_uid) {
         return Err(reason);
     }
-    Ok(state
+    let receivers = state
         .map(|c| c.subscribers.iter().cloned().collect())
-        .unwrap_or_default())
+        .unwrap_or_default();
+    if create {
+        // Creations by client connections are rate-bounded per connection.
+        if let SendOrigin::Conn { conn, .. } = req.origin {
+            if !shard
+                .channel_creations
+                .allow_at(conn, std::time::Instant::now())
+            {
+                stats::inc(&shard.stats.channel_create_limited);
+                return Err(ReasonCode::RATE_LIMIT);
+            }
+        }
+        channels.get_or_create(base, req.channel_type);
+    }
+    Ok(receivers)
 }
 
 /// Handles a send on the channel's owner shard.

@@ -33,6 +33,13 @@ pub struct ShardStats {
     pub message_rate_limited: Cell<u64>,
     /// Connections refused over `limits.maxConnections`.
     pub conns_refused: Cell<u64>,
+    /// HTTP connections refused over `limits.maxHttpConnections`.
+    pub http_conns_refused: Cell<u64>,
+    /// Sends refused because their connection created channels too fast
+    /// (`limits.channelCreateRate`).
+    pub channel_create_limited: Cell<u64>,
+    /// WebSocket connections cut for a flood of control frames.
+    pub control_floods_cut: Cell<u64>,
     /// Frames refused as malformed or oversized.
     pub bad_frames: Cell<u64>,
     /// Messages sent through REST `/message/send` (counted on the shard that took the request).

@@ -33,21 +33,48 @@ impl Server {
         Self::start_in(dir, extra)
     }
 
+    /// Starts the binary with its standard error captured: every line it writes there arrives
+    /// on the returned channel (the channel ends when the process does).
+    pub fn start_capturing(extra: &str) -> (Server, std::sync::mpsc::Receiver<String>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = Self::spawn_in(dir, extra, Stdio::piped());
+        let stderr = server.child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (server, rx)
+    }
+
     /// Starts the binary on an existing directory (restart after a stop or a kill).
     pub fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
+        Self::spawn_in(dir, extra, Stdio::inherit())
+    }
+
+    fn spawn_in(dir: tempfile::TempDir, extra: &str, stderr: Stdio) -> Server {
         let config_path = dir.path().join("jindou.yaml");
         let mut f = std::fs::File::create(&config_path).expect("config file");
-        let mut base = base_config(dir.path());
-        if extra.contains("logger:") {
-            base = base.replace("logger: {level: 3}\n", "");
-        }
+        // A top-level key in `extra` replaces the base config's line for it.
+        let overridden = |line: &str| {
+            let key = line.split(':').next().unwrap_or("");
+            extra.lines().any(|l| l.starts_with(&format!("{key}:")))
+        };
+        let base: String = base_config(dir.path())
+            .lines()
+            .filter(|l| !overridden(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
         write!(f, "{base}{extra}").unwrap();
         drop(f);
         let mut child = Command::new(env!("CARGO_BIN_EXE_jindou"))
             .arg("--config")
             .arg(&config_path)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn jindou");
         let stdout = child.stdout.take().expect("stdout");

@@ -335,6 +335,18 @@ impl WkClient {
         ack
     }
 
+    /// Sends and waits for the SENDACK; returns its reason, whatever it is.
+    pub fn send_ok_reason(
+        &mut self,
+        channel_id: &str,
+        channel_type: u8,
+        client_seq: u32,
+    ) -> ReasonCode {
+        let no = format!("{}-{client_seq}-{}", self.uid, rand::random::<u64>());
+        self.send(channel_id, channel_type, client_seq, &no, b"x", 0x02);
+        self.expect_sendack(client_seq).reason_code
+    }
+
     /// Reads until one packet is available or `timeout` passes (None also on close).
     pub fn recv_packet(&mut self, timeout: Duration) -> Option<Packet> {
         if let Some(p) = self.pending.pop_front() {

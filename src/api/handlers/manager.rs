@@ -1,8 +1,10 @@
-//! `POST /manager/login`: a manager user trades name and password for a JWT (spec §9.8).
+//! `POST /manager/login`: a manager user trades name and password for a JWT (spec §9.8). With no
+//! `auth.users` configured nobody can log in (there is no implicit guest). Attempts are limited
+//! per client address by the listener (`LOGIN_RATE_PER_MIN`).
 
 use super::body;
 use crate::api::http::{Request, Response};
-use crate::auth::issue_jwt;
+use crate::auth::{issue_jwt, secret_eq};
 use crate::shard::Shard;
 use serde::Deserialize;
 use serde_json::json;
@@ -25,15 +27,20 @@ pub fn login(shard: &Shard, req: &Request) -> Response {
         return Response::error(400, "username and password are required");
     }
     let cfg = &shard.ctx.config;
-    if cfg.jwt.secret.is_empty() {
-        return Response::error(400, "jwt.secret is not configured");
+    if shard.ctx.manager_users.is_empty() {
+        return Response::error(400, "manager login is off: no auth.users are configured");
     }
-    let Some(user) = shard
+    // Every user's password is compared (in constant time), so timing tells nothing about
+    // which names exist.
+    let user = shard
         .ctx
         .manager_users
         .iter()
-        .find(|u| u.name == l.username && u.password == l.password)
-    else {
+        .filter(|u| secret_eq(&l.password, &u.password))
+        .fold(None, |found, u| {
+            found.or((u.name == l.username).then_some(u))
+        });
+    let Some(user) = user else {
         return Response::error(400, "wrong username or password");
     };
     match issue_jwt(cfg, &user.name) {

@@ -168,10 +168,27 @@ pub async fn varz(shard: &Shard, req: &Request) -> Response {
         "slow_readers_cut": sum(|s| s.slow_readers_cut),
         "conns_refused": sum(|s| s.conns_refused),
         "bad_frames": sum(|s| s.bad_frames),
+
         "fsyncs": sum(|s| s.msg_commit.syncs),
         "group_commits": sum(|s| s.msg_commit.batches),
         "shards": shards,
     });
+    // State sizes and more limit hits (outside the macro: it has a recursion limit).
+    type Field = fn(&metrics::ShardSnapshot) -> u64;
+    let hits: [(&str, Field); 9] = [
+        ("idle_timeouts", |s| s.idle_timeouts),
+        ("users_known", |s| s.users_known),
+        ("channel_records", |s| s.channels),
+        ("conn_rate_limited", |s| s.conn_rate_limited),
+        ("api_rate_limited", |s| s.api_rate_limited),
+        ("message_rate_limited", |s| s.message_rate_limited),
+        ("http_conns_refused", |s| s.http_conns_refused),
+        ("channel_create_limited", |s| s.channel_create_limited),
+        ("control_floods_cut", |s| s.control_floods_cut),
+    ];
+    for (key, field) in hits {
+        v[key] = json!(sum(field));
+    }
     if req.query_param("show").as_deref() == Some("conn") {
         let limit = match num_param(req, "conn_limit", 20) {
             0 => 20,
