@@ -1,7 +1,13 @@
-//! The REST API on `httpAddr`: the HTTP floor, the router and the endpoint groups.
+//! The REST API on `httpAddr` and the manager listener: the HTTP floor (`http`), the listeners
+//! and their limits (`listener`, `state`), who may call what (`access`), the router and the
+//! endpoint groups (`router`, `handlers`), monitoring views (`monitor`).
 
 pub mod access;
 pub mod handlers;
 pub mod http;
+pub mod listener;
 pub mod monitor;
 pub mod router;
+pub mod state;
+
+pub use state::ApiState;

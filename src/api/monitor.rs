@@ -30,24 +30,20 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
 
 /// The manager listener's router (`manager.addr` when `manager.on`): the monitoring routes,
 /// `/status` (also at `/`), and `/health`, behind [`super::access::Policy::manager_port`].
-pub async fn route_manager(shard: Rc<Shard>, req: Request) -> Response {
-    let policy = super::access::Policy {
-        config: &shard.ctx.config,
-        users: &shard.ctx.manager_users,
-    };
-    if let Err(resp) = policy.manager_port(&req) {
+pub async fn route_manager(api: Rc<super::ApiState>, req: Request) -> Response {
+    if let Err(resp) = api.policy().manager_port(&req) {
         return resp;
     }
     if req.method == Method::Options {
         return Response::empty(204);
     }
     match (req.method, req.path.as_str()) {
-        (Method::Post, "/manager/login") => super::handlers::manager::login(&shard, &req),
+        (Method::Post, "/manager/login") => super::handlers::manager::login(&api, &req),
         (Method::Get | Method::Head, "/") => status::page(),
         (Method::Get | Method::Head, "/health") => {
             Response::json_text(200, &br#"{"status":"ok"}"#[..])
         }
-        _ => match route(&shard, &req).await {
+        _ => match route(&api.shard, &req).await {
             Some(resp) => resp,
             None => Response::error(404, &format!("no route for {}", req.path)),
         },

@@ -1,11 +1,10 @@
 //! Maps a request to its handler, after authentication. [`ROUTES`] lists every route with the
 //! access it needs; `docs/openapi.yaml` is checked against it by the tests.
 
-use super::access::Policy;
 use super::handlers::{channel, conversation, manager, message, route, stream, user};
 use super::http::{Method, Request, Response};
+use super::state::ApiState;
 use crate::auth::Access;
-use crate::shard::Shard;
 use std::rc::Rc;
 
 /// One route of the REST API.
@@ -88,20 +87,16 @@ pub fn access_of(method: Method, path: &str) -> Access {
 }
 
 /// Answers one request on the shard that accepted it.
-pub async fn handle(shard: Rc<Shard>, req: Request) -> Response {
+pub async fn handle(api: Rc<ApiState>, req: Request) -> Response {
     let access = access_of(req.method, &req.path);
-    let policy = Policy {
-        config: &shard.ctx.config,
-        users: &shard.ctx.manager_users,
-    };
-    let caller = match policy.api_port(&req, access) {
+    let caller = match api.policy().api_port(&req, access) {
         Ok(c) => c.audit_name(),
         Err(resp) => return resp,
     };
     if req.method == Method::Options {
         return Response::empty(204);
     }
-    let resp = dispatch(&shard, &req).await;
+    let resp = dispatch(&api, &req).await;
     let admin = req.path.starts_with("/channel") || req.path.starts_with("/user/");
     if admin && access == Access::Write && resp.status == 200 {
         audit(&caller, &req);
@@ -126,12 +121,12 @@ fn audit(caller: &str, req: &Request) {
     );
 }
 
-async fn dispatch(shard: &Rc<Shard>, req: &Request) -> Response {
-    let s = &**shard;
+async fn dispatch(api: &ApiState, req: &Request) -> Response {
+    let s = &*api.shard;
     let q = req;
     match (req.method, req.path.as_str()) {
         (Get | Method::Head, "/health") => Response::json_text(200, &br#"{"status":"ok"}"#[..]),
-        (Post, "/manager/login") => manager::login(s, q),
+        (Post, "/manager/login") => manager::login(api, q),
         (Post, "/user/token") => user::token(s, q).await,
         (Post, "/user/onlinestatus") => user::online_status(s, q).await,
         (Post, "/user/device_quit") => user::device_quit(s, q).await,

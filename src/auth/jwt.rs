@@ -32,7 +32,7 @@ pub struct Claims {
 /// Signs a JWT for `username` (HS256 with `jwt.secret`); returns it with its expiry.
 pub fn issue_jwt(config: &Config, username: &str) -> Result<(String, u64), String> {
     usable_secret(config)?;
-    let now = crate::shard::ids::now_millis() / 1000;
+    let now = crate::runtime::now_millis() / 1000;
     let exp = now + config.jwt.expire.get().as_secs();
     let claims = Claims {
         iss: config.jwt.issuer.clone(),

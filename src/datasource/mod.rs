@@ -17,14 +17,15 @@
 use crate::config::Config;
 use crate::proto::ChannelType;
 use crate::shard::channels::{ChannelInfo, ChannelState};
+use crate::shard::events::ChannelSource;
 use crate::shard::ids::base_channel;
-use crate::shard::msg::SendReq;
+use crate::shard::msg::{OwnerMsg, SendReq};
 use crate::shard::Shard;
-use crate::webhook::{bump, HookStats};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -146,19 +147,38 @@ pub struct Request {
     reply: oneshot::Sender<Result<Answer, String>>,
 }
 
+/// Datasource calls counted by the worker (atomics: written by one thread, read anywhere).
+#[derive(Debug, Default)]
+pub struct DsStats {
+    /// Calls made.
+    pub calls: AtomicU64,
+    /// Calls that failed or timed out.
+    pub failures: AtomicU64,
+}
+
 /// The shards' handle to the datasource (cheap to share: a queue sender and the settings).
 #[derive(Clone, Debug)]
 pub struct Client {
     /// Settings.
     pub cfg: DsConfig,
+    /// What the worker counted.
+    pub stats: Arc<DsStats>,
     tx: mpsc::Sender<Request>,
 }
 
 impl Client {
     /// A client and the receiving end the thread's [`worker`] serves.
-    pub fn new(cfg: DsConfig) -> (Client, mpsc::Receiver<Request>) {
+    pub fn new(cfg: DsConfig) -> (Client, Receiver) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Client { cfg, tx }, rx)
+        let stats = Arc::new(DsStats::default());
+        (
+            Client {
+                cfg,
+                stats: stats.clone(),
+                tx,
+            },
+            Receiver { rx, stats },
+        )
     }
 
     /// Asks the datasource; resolves within [`CALL_TIMEOUT`] (plus a margin) in every case.
@@ -176,8 +196,15 @@ impl Client {
     }
 }
 
+/// The worker's end of a [`Client`]'s queue.
+pub struct Receiver {
+    rx: mpsc::Receiver<Request>,
+    stats: Arc<DsStats>,
+}
+
 /// Serves datasource calls on the webhook thread until every [`Client`] is gone.
-pub async fn worker(cfg: DsConfig, mut rx: mpsc::Receiver<Request>, stats: Arc<HookStats>) {
+pub async fn worker(cfg: DsConfig, rx: Receiver) {
+    let Receiver { mut rx, stats } = rx;
     let http = match reqwest::Client::builder()
         .timeout(CALL_TIMEOUT)
         .connect_timeout(CALL_TIMEOUT)
@@ -197,10 +224,10 @@ pub async fn worker(cfg: DsConfig, mut rx: mpsc::Receiver<Request>, stats: Arc<H
         let cfg = cfg.clone();
         let stats = stats.clone();
         tokio::spawn(async move {
-            bump(&stats.datasource_calls, 1);
+            stats.calls.fetch_add(1, Ordering::Relaxed);
             let answer = answer(&http, &cfg, req.call).await;
             if answer.is_err() {
-                bump(&stats.datasource_failures, 1);
+                stats.failures.fetch_add(1, Ordering::Relaxed);
             }
             let _ = req.reply.send(answer);
         });
@@ -349,9 +376,10 @@ struct Cached {
 /// Sends held for one channel.
 type Held = Vec<Box<SendReq>>;
 
-/// A shard's cache of datasource channels (the channel owner's; no locks).
-#[derive(Default)]
-pub struct ShardCache {
+/// A shard's end of the datasource: the client and the channel owner's cache (no locks).
+/// Implements the shard's [`ChannelSource`] port.
+pub struct ShardDatasource {
+    client: Client,
     channels: RefCell<HashMap<(String, u8), Cached>>,
     /// Sends waiting for a channel's first load (an empty list: a background refresh). Its
     /// size is the number of look-ups in flight, bounded by `limits.datasourceLookups`.
@@ -360,7 +388,17 @@ pub struct ShardCache {
     held: std::cell::Cell<usize>,
 }
 
-impl ShardCache {
+impl ShardDatasource {
+    /// A shard's datasource over `client`.
+    pub fn new(client: Client) -> ShardDatasource {
+        ShardDatasource {
+            client,
+            channels: Default::default(),
+            waiting: Default::default(),
+            held: Default::default(),
+        }
+    }
+
     /// Channels cached now.
     pub fn len(&self) -> usize {
         self.channels.borrow().len()
@@ -372,81 +410,65 @@ impl ShardCache {
     }
 }
 
-fn client_of(shard: &Shard) -> Option<(&Client, &ShardCache)> {
-    let h = shard.hooks.as_ref()?;
-    Some((h.hub.datasource.as_ref()?, &h.datasource))
-}
+impl ChannelSource for ShardDatasource {
+    fn cached(&self, base: &str, ty: u8) -> Option<Rc<ChannelState>> {
+        let channels = self.channels.borrow();
+        channels.get(&(base.to_string(), ty))?.state.clone()
+    }
 
-/// The datasource's view of a channel, when cached (fresh or stale).
-pub(crate) fn cached_channel(shard: &Shard, base: &str, ty: u8) -> Option<Rc<ChannelState>> {
-    let (_, cache) = client_of(shard)?;
-    let channels = cache.channels.borrow();
-    channels.get(&(base.to_string(), ty))?.state.clone()
-}
-
-/// Called first by a send on the channel owner. Hands the send back when it can go on now;
-/// keeps it (and answers `None`) while the channel's data loads from the datasource, then
-/// resumes it with `resume`. Only group-like channels with no local subscribers are looked up.
-pub(crate) fn hold_send(
-    shard: &Rc<Shard>,
-    req: Box<SendReq>,
-    resume: fn(&Rc<Shard>, Box<SendReq>),
-) -> Option<Box<SendReq>> {
-    let Some((_, cache)) = client_of(shard) else {
-        return Some(req);
-    };
-    if !req.receivers.is_empty()
-        || req.channel_type == ChannelType::PERSON.0
-        || req.channel_type == ChannelType::TEMP.0
-    {
-        return Some(req);
-    }
-    let base = base_channel(&req.channel_id);
-    if shard
-        .channels
-        .borrow()
-        .get(base, req.channel_type)
-        .is_some_and(|c| !c.subscribers.is_empty())
-    {
-        return Some(req);
-    }
-    let key = (base.to_string(), req.channel_type);
-    let now = Instant::now();
-    let known = match cache.channels.borrow().get(&key) {
-        Some(c) if c.until > now => return Some(req),
-        Some(_) => true,
-        None => false,
-    };
-    let mut waiting = cache.waiting.borrow_mut();
-    let loading = waiting.contains_key(&key);
-    if !loading && waiting.len() >= shard.ctx.config.limits.datasource_lookups {
-        // Too many look-ups in flight: no new one; the send goes on with the local data.
-        return Some(req);
-    }
-    if known {
-        // Stale: go on with what we have and refresh in the background.
-        if !loading {
-            waiting.insert(key.clone(), Vec::new());
-            monoio::spawn(load(shard.clone(), key, resume));
+    /// Only group-like channels with no local subscribers are looked up.
+    fn hold(self: Rc<Self>, shard: &Rc<Shard>, req: Box<SendReq>) -> Option<Box<SendReq>> {
+        if !req.receivers.is_empty()
+            || req.channel_type == ChannelType::PERSON.0
+            || req.channel_type == ChannelType::TEMP.0
+        {
+            return Some(req);
         }
-        return Some(req);
+        let base = base_channel(&req.channel_id);
+        if shard
+            .channels
+            .borrow()
+            .get(base, req.channel_type)
+            .is_some_and(|c| !c.subscribers.is_empty())
+        {
+            return Some(req);
+        }
+        let key = (base.to_string(), req.channel_type);
+        let now = Instant::now();
+        let known = match self.channels.borrow().get(&key) {
+            Some(c) if c.until > now => return Some(req),
+            Some(_) => true,
+            None => false,
+        };
+        let mut waiting = self.waiting.borrow_mut();
+        let loading = waiting.contains_key(&key);
+        if !loading && waiting.len() >= shard.ctx.config.limits.datasource_lookups {
+            // Too many look-ups in flight: no new one; the send goes on with the local data.
+            return Some(req);
+        }
+        if known {
+            // Stale: go on with what we have and refresh in the background.
+            if !loading {
+                waiting.insert(key.clone(), Vec::new());
+                monoio::spawn(load(self.clone(), shard.clone(), key));
+            }
+            return Some(req);
+        }
+        if self.held.get() >= HELD_MAX {
+            return Some(req);
+        }
+        self.held.set(self.held.get() + 1);
+        waiting.entry(key.clone()).or_default().push(req);
+        if !loading {
+            monoio::spawn(load(self.clone(), shard.clone(), key));
+        }
+        None
     }
-    if cache.held.get() >= HELD_MAX {
-        return Some(req);
-    }
-    cache.held.set(cache.held.get() + 1);
-    waiting.entry(key.clone()).or_default().push(req);
-    if !loading {
-        monoio::spawn(load(shard.clone(), key, resume));
-    }
-    None
 }
 
 /// Loads one channel, caches it, resumes the sends that waited for it (in arrival order).
-async fn load(shard: Rc<Shard>, key: (String, u8), resume: fn(&Rc<Shard>, Box<SendReq>)) {
-    let Some((client, _)) = client_of(&shard) else {
-        return;
-    };
+async fn load(ds: Rc<ShardDatasource>, shard: Rc<Shard>, key: (String, u8)) {
+    let client = ds.client.clone();
     let ttl = client.cfg.cache_ttl;
     let result = client
         .call(Call::Channel {
@@ -454,12 +476,9 @@ async fn load(shard: Rc<Shard>, key: (String, u8), resume: fn(&Rc<Shard>, Box<Se
             ty: key.1,
         })
         .await;
-    let Some((_, cache)) = client_of(&shard) else {
-        return;
-    };
     let now = Instant::now();
     {
-        let mut channels = cache.channels.borrow_mut();
+        let mut channels = ds.channels.borrow_mut();
         if channels.len() >= CACHE_MAX {
             channels.retain(|_, c| c.until > now);
             if channels.len() >= CACHE_MAX {
@@ -488,20 +507,16 @@ async fn load(shard: Rc<Shard>, key: (String, u8), resume: fn(&Rc<Shard>, Box<Se
             }
         }
     }
-    let held = cache.waiting.borrow_mut().remove(&key).unwrap_or_default();
-    cache.held.set(cache.held.get() - held.len());
+    let held = ds.waiting.borrow_mut().remove(&key).unwrap_or_default();
+    ds.held.set(ds.held.get() - held.len());
     for req in held {
-        resume(&shard, req);
+        crate::shard::resume_send(&shard, req);
     }
 }
 
 /// Shard 0 at start-up: merges the datasource's system uids into the global tables (not
 /// persisted: they are the datasource's, asked again at each start). Retries a few times.
-pub async fn load_system_uids(shard: Rc<Shard>) {
-    let Some((client, _)) = client_of(&shard) else {
-        return;
-    };
-    let client = client.clone();
+pub async fn load_system_uids(shard: Rc<Shard>, client: Client) {
     for attempt in 1..=3 {
         match client.call(Call::SystemUids).await {
             Ok(Answer::Uids(uids)) => {
@@ -516,10 +531,9 @@ pub async fn load_system_uids(shard: Rc<Shard>) {
                 rec.apply_global(&mut shard.globals.borrow_mut());
                 for dst in 0..shard.ctx.slots.shards() {
                     if dst != shard.id() {
-                        shard.mesh.send(
-                            dst,
-                            crate::shard::msg::ShardMsg::GlobalOp(Box::new(rec.clone())),
-                        );
+                        shard
+                            .mesh
+                            .send(dst, OwnerMsg::GlobalOp(Box::new(rec.clone())).into());
                     }
                 }
                 return;

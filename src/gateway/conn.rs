@@ -1,13 +1,14 @@
 //! One client connection's shared state: who it is, its cipher, and its bounded outbound
 //! queue with a writer task that exists only while there is something to write.
 
+use super::table::ConnTable;
 use crate::proto::{
     ChannelType, ConnCipher, Disconnect, Encode, HeaderFlags, Packet, ReasonCode, Recv, Sendack,
     Setting, WkStr,
 };
 use crate::runtime::LocalStop;
 use crate::shard::msg::{Delivered, SendOutcome};
-use crate::shard::{stats, Shard};
+use crate::shard::stats;
 use bytes::BytesMut;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::tcp::TcpOwnedWriteHalf;
@@ -130,7 +131,7 @@ impl Conn {
     }
 
     /// Queues one encoded packet (framed for WebSocket) and makes sure a writer runs.
-    pub fn send_packet(self: &Rc<Self>, shard: &Rc<Shard>, packet: &impl Encode) {
+    pub fn send_packet(self: &Rc<Self>, gw: &Rc<ConnTable>, packet: &impl Encode) {
         if self.is_closed() {
             return;
         }
@@ -138,7 +139,7 @@ impl Conn {
         {
             let mut out = self.out.borrow_mut();
             let ok = if self.websocket {
-                let mut scratch = shard.scratch.borrow_mut();
+                let mut scratch = gw.scratch.borrow_mut();
                 scratch.clear();
                 let r = packet.encode(version, &mut scratch);
                 if r.is_ok() {
@@ -166,28 +167,28 @@ impl Conn {
             }
             let queued = out.len();
             drop(out);
-            if self.cut_if_over(shard, queued) {
+            if self.cut_if_over(gw, queued) {
                 return;
             }
         }
-        self.ensure_writer(shard);
+        self.ensure_writer(gw);
     }
 
     /// Every outbound path (packets, WebSocket control frames, TLS records) ends here: a queue
     /// past `limits.outboundBuffer` means a peer that does not read; it is cut off rather than
     /// buffered without end. True if the connection was cut.
-    fn cut_if_over(&self, shard: &Shard, queued: usize) -> bool {
+    fn cut_if_over(&self, gw: &ConnTable, queued: usize) -> bool {
         if queued <= self.out_limit {
             return false;
         }
-        stats::inc(&shard.stats.slow_readers_cut);
+        stats::inc(&gw.shard.stats.slow_readers_cut);
         tracing::info!(conn = self.id, "slow reader cut off: outbound buffer full");
         self.close();
         true
     }
 
     /// Queues TLS records produced by the handshake (already encrypted).
-    pub fn send_wire(self: &Rc<Self>, shard: &Rc<Shard>, bytes: &[u8]) {
+    pub fn send_wire(self: &Rc<Self>, gw: &Rc<ConnTable>, bytes: &[u8]) {
         if self.is_closed() || bytes.is_empty() {
             return;
         }
@@ -196,13 +197,13 @@ impl Conn {
             out.extend_from_slice(bytes);
             out.len()
         };
-        if !self.cut_if_over(shard, queued) {
-            self.ensure_writer(shard);
+        if !self.cut_if_over(gw, queued) {
+            self.ensure_writer(gw);
         }
     }
 
     /// Queues raw bytes (WebSocket handshake and control frames).
-    pub fn send_raw(self: &Rc<Self>, shard: &Rc<Shard>, bytes: &[u8]) {
+    pub fn send_raw(self: &Rc<Self>, gw: &Rc<ConnTable>, bytes: &[u8]) {
         if self.is_closed() {
             return;
         }
@@ -220,14 +221,14 @@ impl Conn {
             }
             out.len()
         };
-        if !self.cut_if_over(shard, queued) {
-            self.ensure_writer(shard);
+        if !self.cut_if_over(gw, queued) {
+            self.ensure_writer(gw);
         }
     }
 
-    fn ensure_writer(self: &Rc<Self>, shard: &Rc<Shard>) {
+    fn ensure_writer(self: &Rc<Self>, gw: &Rc<ConnTable>) {
         if let Some(w) = self.writer.borrow_mut().take() {
-            monoio::spawn(write_loop(shard.clone(), self.clone(), w));
+            monoio::spawn(write_loop(gw.clone(), self.clone(), w));
         }
     }
 
@@ -239,9 +240,9 @@ impl Conn {
     }
 
     /// Writes the SENDACK for one of this connection's sends.
-    pub fn send_ack(self: &Rc<Self>, shard: &Rc<Shard>, client_seq: u32, o: SendOutcome) {
+    pub fn send_ack(self: &Rc<Self>, gw: &Rc<ConnTable>, client_seq: u32, o: SendOutcome) {
         self.send_packet(
-            shard,
+            gw,
             &Sendack {
                 flags: HeaderFlags::EMPTY,
                 message_id: o.message_id,
@@ -254,14 +255,14 @@ impl Conn {
     }
 
     /// Writes a RECV of `msg` for receiver `uid`, encrypted for this connection.
-    pub fn push_recv(self: &Rc<Self>, shard: &Rc<Shard>, msg: &Arc<Delivered>, uid: &Arc<str>) {
+    pub fn push_recv(self: &Rc<Self>, gw: &Rc<ConnTable>, msg: &Arc<Delivered>, uid: &Arc<str>) {
         if self.is_closed() {
             return;
         }
-        let recv = build_recv(shard, self, msg, uid);
-        self.send_packet(shard, &recv);
-        stats::inc(&shard.stats.recvs_out);
-        shard.stats.recvs_by_type.inc(msg.channel_type);
+        let recv = build_recv(gw, self, msg, uid);
+        self.send_packet(gw, &recv);
+        stats::inc(&gw.shard.stats.recvs_out);
+        gw.shard.stats.recvs_by_type.inc(msg.channel_type);
         if !HeaderFlags::from_header(msg.flags).no_persist() {
             let mut unacked = self.unacked.borrow_mut();
             if unacked.len() >= MAX_UNACKED {
@@ -291,10 +292,10 @@ impl Conn {
     }
 
     /// Sends DISCONNECT (unless `reason` is 0) and closes once it is written.
-    pub fn kick(self: &Rc<Self>, shard: &Rc<Shard>, reason: ReasonCode) {
+    pub fn kick(self: &Rc<Self>, gw: &Rc<ConnTable>, reason: ReasonCode) {
         if reason.0 != 0 {
             self.send_packet(
-                shard,
+                gw,
                 &Packet::Disconnect(Disconnect {
                     reason_code: reason,
                     reason: WkStr::from_static("login in other device"),
@@ -302,8 +303,7 @@ impl Conn {
             );
             let conn = self.clone();
             monoio::spawn(async move {
-                let _ =
-                    monoio::time::timeout(std::time::Duration::from_secs(2), conn.drained()).await;
+                let _ = monoio::time::timeout(KICK_GRACE, conn.drained()).await;
                 conn.close();
             });
         } else {
@@ -313,7 +313,7 @@ impl Conn {
 }
 
 /// Builds the RECV one connection gets (spec wkproto §9.4).
-pub fn build_recv(shard: &Shard, conn: &Conn, msg: &Delivered, uid: &str) -> Recv {
+pub fn build_recv(gw: &ConnTable, conn: &Conn, msg: &Delivered, uid: &str) -> Recv {
     let own = uid == msg.from_uid.as_str();
     let mut flags = HeaderFlags::from_header(msg.flags);
     if own {
@@ -348,18 +348,21 @@ pub fn build_recv(shard: &Shard, conn: &Conn, msg: &Delivered, uid: &str) -> Rec
         payload: bytes::Bytes::new(),
     };
     let cipher = conn.cipher.borrow();
-    let mut scratch = shard.scratch.borrow_mut();
+    let mut scratch = gw.scratch.borrow_mut();
     scratch.clear();
     recv.seal(&msg.payload, cipher.as_ref(), &mut scratch);
     recv
 }
+
+/// How long a kicked connection gets to flush its DISCONNECT.
+pub const KICK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Largest outbound buffer a connection keeps between bursts.
 const KEEP_OUT_CAPACITY: usize = 64 * 1024;
 
 /// Writes the queue until it is empty, then hands the socket half back and ends, so an idle
 /// connection has no writer task and no buffer.
-async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf) {
+async fn write_loop(gw: Rc<ConnTable>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf) {
     let mut spare = BytesMut::new();
     loop {
         let buf = {
@@ -380,7 +383,7 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf) 
             conn.close();
             break;
         }
-        stats::add(&shard.stats.bytes_out, n);
+        stats::add(&gw.shard.stats.bytes_out, n);
         buf.clear();
         spare = if buf.capacity() > KEEP_OUT_CAPACITY {
             BytesMut::new()

@@ -1,53 +1,78 @@
-//! Client connections: TCP and WebSocket listeners and the connection state machine.
+//! Client connections: TCP, WebSocket and WSS listeners and the connection state machine.
 //!
-//! `session` reads and handles packets; `conn` holds a connection's shared state and its
-//! bounded outbound queue; `auth` is the uid owner's side of CONNECT; `ws` the WebSocket codec.
+//! `table` holds one shard's connections and their buffers; `session` reads and handles
+//! packets; `conn` holds a connection's shared state and its bounded outbound queue; `retry`
+//! resends unacknowledged RECVs; `ws` is the WebSocket codec, `tls` the WSS session. The
+//! uid owner's side of CONNECT lives with the owner, in `shard::sessions`.
 
-pub mod auth;
 pub mod conn;
 pub mod retry;
 pub mod session;
+pub mod table;
 pub mod tls;
 pub mod ws;
 
-use crate::shard::{stats, Shard};
+pub use table::ConnTable;
+
+use crate::proto::ReasonCode;
+use crate::shard::msg::ConnMsg;
+use crate::shard::stats;
 use std::rc::Rc;
+
+/// Handles one message for the connections of this shard.
+pub fn handle_conn(gw: &Rc<ConnTable>, msg: ConnMsg) {
+    match msg {
+        ConnMsg::Kick { conn_id, reason } => {
+            if let Some(conn) = gw.get(conn_id) {
+                conn.kick(gw, ReasonCode(reason));
+            }
+        }
+        ConnMsg::SendAck {
+            conn_id,
+            client_seq,
+            outcome,
+        } => {
+            if let Some(conn) = gw.get(conn_id) {
+                conn.send_ack(gw, client_seq, outcome);
+            }
+        }
+        ConnMsg::Push { msg, targets } => {
+            for (conn_id, uid) in targets {
+                if let Some(conn) = gw.get(conn_id) {
+                    conn.push_recv(gw, &msg, &uid);
+                }
+            }
+        }
+    }
+}
 
 /// Accepts client connections on one listener until the shard stops.
 pub async fn accept_clients(
-    shard: Rc<Shard>,
+    gw: Rc<ConnTable>,
     listener: monoio::net::TcpListener,
     websocket: bool,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) {
+    let stop = gw.shard.ctx.stop.clone();
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
-            _ = shard.ctx.stop.wait() => return,
+            _ = stop.wait() => return,
         };
         match accepted {
             Ok((stream, peer)) => {
-                if !shard.ctx.conn_limiter.allow(peer.ip()) {
-                    stats::inc(&shard.stats.conn_rate_limited);
+                if !gw.conn_limiter.allow(peer.ip()) {
+                    stats::inc(&gw.shard.stats.conn_rate_limited);
                     drop(stream);
                     continue;
                 }
-                let max = shard.ctx.config.limits.max_connections;
-                let open = shard
-                    .ctx
-                    .node_conns
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if open >= max {
-                    shard
-                        .ctx
-                        .node_conns
-                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                    stats::inc(&shard.stats.conns_refused);
+                if !gw.admit() {
+                    stats::inc(&gw.shard.stats.conns_refused);
                     drop(stream);
                     continue;
                 }
                 monoio::spawn(session::serve_client(
-                    shard.clone(),
+                    gw.clone(),
                     stream,
                     websocket,
                     tls.clone(),

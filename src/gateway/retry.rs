@@ -2,12 +2,13 @@
 //! than the retry interval is written again, at most `maxCount` times in all; after that the
 //! client catches up through sync.
 
-use crate::shard::Shard;
+use super::table::ConnTable;
 use std::rc::Rc;
 use std::time::Instant;
 
 /// Runs the shard's retry scanner until the shard stops.
-pub async fn run_retries(shard: Rc<Shard>) {
+pub async fn run_retries(gw: Rc<ConnTable>) {
+    let shard = &gw.shard;
     let cfg = shard.ctx.config.message_retry.clone();
     let scan = cfg
         .scan_interval
@@ -19,7 +20,7 @@ pub async fn run_retries(shard: Rc<Shard>) {
             _ = shard.ctx.stop.wait() => return,
         }
         let now = Instant::now();
-        let conns: Vec<_> = shard.conns.borrow().values().cloned().collect();
+        let conns = gw.all();
         for conn in conns {
             let due: Vec<_> = {
                 let mut unacked = conn.unacked.borrow_mut();
@@ -35,8 +36,8 @@ pub async fn run_retries(shard: Rc<Shard>) {
                     .collect()
             };
             for (msg, uid) in due {
-                let recv = super::conn::build_recv(&shard, &conn, &msg, &uid);
-                conn.send_packet(&shard, &recv);
+                let recv = super::conn::build_recv(&gw, &conn, &msg, &uid);
+                conn.send_packet(&gw, &recv);
             }
         }
     }

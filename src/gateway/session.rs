@@ -2,15 +2,17 @@
 //! WebSocket. Waits for readability before taking a buffer, so an idle connection holds none.
 
 use super::conn::{Conn, Identity};
+use super::table::ConnTable;
 use super::ws::{self, WsConn, WsError};
 use crate::proto::{
     connack_has_server_version, crypto, negotiate_version, ChannelType, Connack, Connect,
     DecodeError, Decoder, HeaderFlags, Packet, ReasonCode, Send, Suback, WkStr,
 };
 use crate::runtime::ratelimit::Bucket;
-use crate::shard::ids::{now_millis, person_fake_id, valid_id, CMD_SUFFIX};
-use crate::shard::msg::{AuthReq, ConnRef, SendOrigin, SendReq, ShardMsg};
-use crate::shard::{stats, Reply, Shard};
+use crate::shard::ids::{base_channel, now_millis, valid_id};
+use crate::shard::ingress::storage_channel;
+use crate::shard::msg::{AuthReq, OwnerMsg, SendOrigin, SendReq};
+use crate::shard::stats;
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, Splitable};
@@ -18,16 +20,12 @@ use monoio::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// WebSocket pings and pongs a client may send per second (a burst of twice that is allowed);
 /// a flood beyond it closes the connection with 1008 (policy violation).
 pub const CONTROL_FRAMES_PER_SEC: f64 = 20.0;
 
-/// Size of the read buffers lent to connections.
-const READ_BUF: usize = 16 * 1024;
-/// Most buffers kept in a shard's pool.
-const POOL_MAX: usize = 256;
+use super::table::READ_BUF;
 
 /// Why a session ended (for logs).
 #[derive(Debug)]
@@ -40,7 +38,7 @@ enum End {
 
 /// Serves one accepted client socket until it closes.
 pub async fn serve_client(
-    shard: Rc<Shard>,
+    gw: Rc<ConnTable>,
     stream: TcpStream,
     websocket: bool,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
@@ -48,28 +46,30 @@ pub async fn serve_client(
     let _ = stream.set_nodelay(true);
     let fd = stream.as_raw_fd();
     let (mut reader, writer) = stream.into_split();
-    let id = shard.new_conn_id();
-    let out_limit = shard.ctx.config.limits.outbound_buffer.get() as usize;
+    let id = gw.new_id();
+    let config = &gw.shard.ctx.config;
+    let out_limit = config.limits.outbound_buffer.get() as usize;
     let mut conn = Conn::new(id, fd, websocket, writer, out_limit);
     if let Some(config) = tls {
         match super::tls::Tls::new(config) {
             Ok(t) => conn.tls = Some(Box::new(std::cell::RefCell::new(t))),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start a TLS session");
+                gw.release();
                 return;
             }
         }
     }
     let conn = Rc::new(conn);
-    shard.conns.borrow_mut().insert(id, conn.clone());
-    stats::inc(&shard.stats.conns_accepted);
+    gw.insert(conn.clone());
+    stats::inc(&gw.shard.stats.conns_accepted);
     let mut session = Session {
-        connect_deadline: std::time::Instant::now() + shard.ctx.config.limits.connect_timeout.get(),
+        connect_deadline: std::time::Instant::now() + config.limits.connect_timeout.get(),
         control_bucket: Bucket::new(2.0 * CONTROL_FRAMES_PER_SEC),
         control_seen: 0,
-        shard: shard.clone(),
+        gw: gw.clone(),
         conn: conn.clone(),
-        decoder: Decoder::with_max_frame(shard.ctx.config.limits.max_frame_size.get() as usize),
+        decoder: Decoder::with_max_frame(config.limits.max_frame_size.get() as usize),
         ws: None,
         upgraded: !websocket,
         inbuf: None,
@@ -82,44 +82,23 @@ pub async fn serve_client(
         other => tracing::debug!(conn = id, end = ?other, "connection ended"),
     }
     if let Some(buf) = session.inbuf.take() {
-        give_back(&shard, buf);
+        gw.give_back(buf);
     }
     let authenticated = conn.uid();
     conn.close();
-    shard.conns.borrow_mut().remove(&id);
-    shard
-        .ctx
-        .node_conns
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    gw.remove(id);
+    gw.release();
     if let Some(uid) = authenticated {
-        stats::dec(&shard.stats.conns_live);
-        let owner = shard.user_owner(&uid);
-        shard.mesh.send(
+        stats::dec(&gw.shard.stats.conns_live);
+        let owner = gw.shard.user_owner(&uid);
+        gw.shard.mesh.send(
             owner,
-            ShardMsg::Unregister {
+            OwnerMsg::Unregister {
                 uid,
-                conn: ConnRef {
-                    shard: shard.id() as u16,
-                    id,
-                },
-            },
+                conn: gw.conn_ref(id),
+            }
+            .into(),
         );
-    }
-}
-
-fn take_buffer(shard: &Shard) -> BytesMut {
-    shard
-        .read_pool
-        .borrow_mut()
-        .pop()
-        .unwrap_or_else(|| BytesMut::with_capacity(READ_BUF))
-}
-
-fn give_back(shard: &Shard, mut buf: BytesMut) {
-    buf.clear();
-    let mut pool = shard.read_pool.borrow_mut();
-    if pool.len() < POOL_MAX && buf.capacity() >= READ_BUF && buf.capacity() <= 4 * READ_BUF {
-        pool.push(buf);
     }
 }
 
@@ -131,7 +110,7 @@ struct Session {
     control_bucket: Bucket,
     /// Control frames counted so far.
     control_seen: u64,
-    shard: Rc<Shard>,
+    gw: Rc<ConnTable>,
     conn: Rc<Conn>,
     decoder: Decoder,
     ws: Option<Box<WsConn>>,
@@ -146,7 +125,7 @@ struct Session {
 
 impl Session {
     async fn run(&mut self, reader: &mut monoio::net::tcp::TcpOwnedReadHalf) -> End {
-        let cfg = self.shard.ctx.config.clone();
+        let cfg = self.gw.shard.ctx.config.clone();
         loop {
             let limit = if self.conn.identity.borrow().is_some() {
                 cfg.conn_idle_time.get()
@@ -163,16 +142,13 @@ impl Session {
             };
             match ready {
                 Err(_) => {
-                    stats::inc(&self.shard.stats.idle_timeouts);
+                    stats::inc(&self.gw.shard.stats.idle_timeouts);
                     return End::Timeout;
                 }
                 Ok(Err(e)) => return End::Protocol(format!("poll: {e}")),
                 Ok(Ok(())) => {}
             }
-            let mut buf = self
-                .inbuf
-                .take()
-                .unwrap_or_else(|| take_buffer(&self.shard));
+            let mut buf = self.inbuf.take().unwrap_or_else(|| self.gw.take_buffer());
             if buf.capacity() - buf.len() < 1024 {
                 buf.reserve(READ_BUF);
             }
@@ -182,13 +158,13 @@ impl Session {
             let mut buf = slice.into_inner();
             match res {
                 Ok(0) => {
-                    give_back(&self.shard, buf);
+                    self.gw.give_back(buf);
                     return End::PeerClosed;
                 }
-                Ok(n) => stats::add(&self.shard.stats.bytes_in, n as u64),
+                Ok(n) => stats::add(&self.gw.shard.stats.bytes_in, n as u64),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => {
-                    give_back(&self.shard, buf);
+                    self.gw.give_back(buf);
                     return End::Protocol(format!("read: {e}"));
                 }
             }
@@ -199,24 +175,24 @@ impl Session {
                     .borrow_mut()
                     .receive(&buf, &mut self.plain, &mut wire_out);
                 buf.clear();
-                self.conn.send_wire(&self.shard, &wire_out);
+                self.conn.send_wire(&self.gw, &wire_out);
                 if let Err(e) = r {
-                    give_back(&self.shard, buf);
+                    self.gw.give_back(buf);
                     return End::Protocol(format!("tls: {e}"));
                 }
                 let mut plain = std::mem::take(&mut self.plain);
                 let r = Box::pin(self.process(&mut plain)).await;
                 self.plain = plain;
                 if let Err(end) = r {
-                    give_back(&self.shard, buf);
+                    self.gw.give_back(buf);
                     return end;
                 }
             } else if let Err(end) = Box::pin(self.process(&mut buf)).await {
-                give_back(&self.shard, buf);
+                self.gw.give_back(buf);
                 return end;
             }
             if buf.is_empty() {
-                give_back(&self.shard, buf);
+                self.gw.give_back(buf);
             } else {
                 self.inbuf = Some(buf);
             }
@@ -232,17 +208,17 @@ impl Session {
             return self.packets(buf, false).await;
         }
         if !self.upgraded {
-            let max_head = self.shard.ctx.config.limits.max_http_header.get() as usize;
+            let max_head = self.gw.shard.ctx.config.limits.max_http_header.get() as usize;
             match ws::parse_upgrade(buf, max_head) {
                 Ok(Some(up)) => {
-                    self.conn.send_raw(&self.shard, &up.accept_response);
+                    self.conn.send_raw(&self.gw, &up.accept_response);
                     self.upgraded = true;
                     self.ws = Some(Box::new(WsConn::new(self.decoder.max_frame() + 16)));
                 }
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     self.conn
-                        .send_raw(&self.shard, &ws::bad_request_response(&e.to_string()));
+                        .send_raw(&self.gw, &ws::bad_request_response(&e.to_string()));
                     self.conn.drained().await;
                     return Err(End::Protocol(e.to_string()));
                 }
@@ -255,7 +231,7 @@ impl Session {
                 None => return Ok(()),
             };
             if !control.is_empty() {
-                self.conn.send_raw(&self.shard, &control);
+                self.conn.send_raw(&self.gw, &control);
             }
             if let Some(w) = self.ws.as_mut() {
                 let seen = w.control_frames();
@@ -267,8 +243,8 @@ impl Session {
                 if flood {
                     let mut out = BytesMut::new();
                     w.close(1008, "control frame flood", &mut out);
-                    self.conn.send_raw(&self.shard, &out);
-                    stats::inc(&self.shard.stats.control_floods_cut);
+                    self.conn.send_raw(&self.gw, &out);
+                    stats::inc(&self.gw.shard.stats.control_floods_cut);
                     return Err(End::Protocol("websocket control frame flood".into()));
                 }
             }
@@ -292,7 +268,7 @@ impl Session {
                     if let Some(w) = self.ws.as_mut() {
                         let mut out = BytesMut::new();
                         w.close(e.close_code().unwrap_or(1002), "protocol error", &mut out);
-                        self.conn.send_raw(&self.shard, &out);
+                        self.conn.send_raw(&self.gw, &out);
                     }
                     return Err(End::Protocol(e.to_string()));
                 }
@@ -320,7 +296,7 @@ impl Session {
             match packet {
                 Packet::Send(send) => self.send(send).await,
                 Packet::Recvack(ack) => self.conn.acked(ack.message_id),
-                Packet::Ping => self.conn.send_packet(&self.shard, &Packet::Pong),
+                Packet::Ping => self.conn.send_packet(&self.gw, &Packet::Pong),
                 Packet::Sub(sub) => {
                     let channel = sub.channel_id.as_str().split('?').next().unwrap_or("");
                     let reason = if sub.channel_type != ChannelType::DATA {
@@ -329,7 +305,7 @@ impl Session {
                         ReasonCode::CHANNEL_NOT_EXIST
                     };
                     self.conn.send_packet(
-                        &self.shard,
+                        &self.gw,
                         &Suback {
                             sub_no: sub.sub_no.clone(),
                             channel_id: WkStr::copy_from_str(channel),
@@ -351,7 +327,7 @@ impl Session {
     }
 
     fn bad_frame(&self, e: DecodeError) -> End {
-        stats::inc(&self.shard.stats.bad_frames);
+        stats::inc(&self.gw.shard.stats.bad_frames);
         End::Protocol(format!("bad frame: {e}"))
     }
 
@@ -365,14 +341,14 @@ impl Session {
         let uid = c.uid.as_str();
         let refuse = |this: &Self, reason: ReasonCode| {
             this.conn.send_packet(
-                &this.shard,
+                &this.gw,
                 &Connack {
                     server_version,
                     time_diff,
                     reason_code: reason,
                     server_key: WkStr::EMPTY,
                     salt: WkStr::EMPTY,
-                    node_id: this.shard.ctx.config.cluster.node_id,
+                    node_id: this.gw.shard.ctx.config.cluster.node_id,
                 },
             );
         };
@@ -381,7 +357,7 @@ impl Session {
             self.conn.drained().await;
             return Err(End::Protocol(format!("invalid uid {uid:?}")));
         }
-        let keys = if self.shard.ctx.config.encryption {
+        let keys = if self.gw.shard.ctx.config.encryption {
             match crypto::server_handshake(c.client_key.as_str()) {
                 Ok(h) => Some(h),
                 Err(e) => {
@@ -394,11 +370,9 @@ impl Session {
             None
         };
         let uid: Arc<str> = Arc::from(uid);
-        let owner = self.shard.user_owner(&uid);
-        let me = ConnRef {
-            shard: self.shard.id() as u16,
-            id: self.conn.id,
-        };
+        let shard = &self.gw.shard;
+        let owner = shard.user_owner(&uid);
+        let me = self.gw.conn_ref(self.conn.id);
         let req = AuthReq {
             conn: me,
             uid: uid.clone(),
@@ -406,17 +380,15 @@ impl Session {
             device_flag: c.device_flag.0,
             device_id: c.device_id.to_string(),
         };
-        let verdict = match self
-            .shard
-            .ask(owner, |id| ShardMsg::Auth {
-                id,
-                req: Box::new(req),
+        let verdict = shard
+            .ask(&shard.asks.auth, owner, |id| {
+                OwnerMsg::Auth {
+                    id,
+                    req: Box::new(req),
+                }
+                .into()
             })
-            .await
-        {
-            Reply::Auth(r) => r,
-            _ => return Err(End::Protocol("unexpected reply to auth".into())),
-        };
+            .await;
         if verdict.reason != ReasonCode::SUCCESS.0 {
             refuse(self, ReasonCode(verdict.reason));
             self.conn.drained().await;
@@ -438,16 +410,16 @@ impl Session {
             device_id: c.device_id.to_string(),
             device_level: verdict.device_level,
         });
-        stats::inc(&self.shard.stats.conns_live);
+        stats::inc(&self.gw.shard.stats.conns_live);
         self.conn.send_packet(
-            &self.shard,
+            &self.gw,
             &Connack {
                 server_version,
                 time_diff,
                 reason_code: ReasonCode::SUCCESS,
                 server_key,
                 salt,
-                node_id: self.shard.ctx.config.cluster.node_id,
+                node_id: self.gw.shard.ctx.config.cluster.node_id,
             },
         );
         Ok(())
@@ -455,19 +427,19 @@ impl Session {
 
     /// SEND: decrypt, resolve the channel, forward to its owner (spec wkproto §9.3).
     async fn send(&mut self, send: Send) {
-        stats::inc(&self.shard.stats.sends_in);
+        stats::inc(&self.gw.shard.stats.sends_in);
         let Some(from) = self.conn.uid() else {
             return;
         };
-        let rate = self.shard.ctx.config.limits.message_rate;
+        let rate = self.gw.shard.ctx.config.limits.message_rate;
         if rate > 0 {
             let mut bucket = self.conn.send_bucket.get();
             let ok = bucket.take(rate as f64, rate as f64, std::time::Instant::now());
             self.conn.send_bucket.set(bucket);
             if !ok {
-                stats::inc(&self.shard.stats.message_rate_limited);
+                stats::inc(&self.gw.shard.stats.message_rate_limited);
                 return self.conn.send_ack(
-                    &self.shard,
+                    &self.gw,
                     send.client_seq,
                     crate::shard::msg::SendOutcome {
                         reason: ReasonCode::RATE_LIMIT.0,
@@ -479,7 +451,7 @@ impl Session {
         }
         let refuse = |this: &Self, reason: ReasonCode| {
             this.conn.send_ack(
-                &this.shard,
+                &this.gw,
                 send.client_seq,
                 crate::shard::msg::SendOutcome {
                     reason: reason.0,
@@ -488,8 +460,8 @@ impl Session {
                 },
             )
         };
-        if self.shard.ctx.config.logger.trace_on {
-            tracing::info!(target: "jindou::trace", shard = self.shard.id(), conn = self.conn.id,
+        if self.gw.shard.ctx.config.logger.trace_on {
+            tracing::info!(target: "jindou::trace", shard = self.gw.shard.id(), conn = self.conn.id,
                 client_msg_no = %send.client_msg_no, channel = %send.channel_id, "SEND received");
         }
         let plaintext = {
@@ -504,21 +476,11 @@ impl Session {
             return refuse(self, ReasonCode::CHANNEL_ID_ERROR);
         }
         let flags = send.flags;
-        let mut channel_id = if send.channel_type == ChannelType::PERSON {
-            person_fake_id(&from, target)
-        } else {
-            target.to_string()
-        };
-        let owner = self.shard.channel_owner(&channel_id);
-        if flags.sync_once() && send.channel_type != ChannelType::TEMP {
-            channel_id.push_str(CMD_SUFFIX);
-        }
+        let channel_id = storage_channel(&from, target, send.channel_type.0, flags.sync_once());
+        let owner = self.gw.shard.channel_owner(base_channel(&channel_id));
         let req = SendReq {
             origin: SendOrigin::Conn {
-                conn: ConnRef {
-                    shard: self.shard.id() as u16,
-                    id: self.conn.id,
-                },
+                conn: self.gw.conn_ref(self.conn.id),
                 client_seq: send.client_seq,
             },
             from_uid: from,
@@ -534,12 +496,10 @@ impl Session {
             payload: plaintext,
             receivers: Vec::new(),
         };
-        self.shard
+        self.gw
+            .shard
             .mesh
-            .send_wait(owner, ShardMsg::Send(Box::new(req)))
+            .send_wait(owner, OwnerMsg::Send(Box::new(req)).into())
             .await;
     }
 }
-
-/// How long a kicked connection gets to flush its DISCONNECT.
-pub const KICK_GRACE: Duration = Duration::from_secs(2);

@@ -9,4 +9,5 @@ pub mod prom;
 pub mod snapshot;
 pub mod timefmt;
 
-pub use snapshot::{collect, collect_conns, ConnRow, ShardSnapshot, Totals};
+pub use crate::shard::events::ConnRow;
+pub use snapshot::{collect, collect_conns, ShardSnapshot, Totals};

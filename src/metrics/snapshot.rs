@@ -1,6 +1,6 @@
 //! What one shard reports about itself, taken on that shard and gathered through the mesh.
 
-use crate::api::handlers::inspect_all;
+use crate::shard::events::ConnRow;
 use crate::shard::stats::{HistogramSnapshot, ShardStats};
 use crate::shard::Shard;
 use jindou_storage::CommitStats;
@@ -142,12 +142,7 @@ impl ShardSnapshot {
     /// Takes the snapshot; must run on `shard`'s own thread (thread CPU time).
     pub fn take(shard: &Shard) -> Self {
         let st: &ShardStats = &shard.stats;
-        let conns = shard.conns.borrow();
-        let (mut unacked, mut pending) = (0u64, 0u64);
-        for c in conns.values() {
-            unacked += c.unacked.borrow().len() as u64;
-            pending += c.queued() as u64;
-        }
+        let conns = shard.conn_view().map(|v| v.summary()).unwrap_or_default();
         let users = shard.users.borrow();
         let (mut users_known, mut users_online, mut sessions) = (0u64, 0u64, 0u64);
         for (_, u) in users.iter() {
@@ -159,7 +154,7 @@ impl ShardSnapshot {
         let mesh = shard.mesh.stats();
         Self {
             shard: shard.id(),
-            sockets: conns.len() as u64,
+            sockets: conns.sockets,
             conns_live: st.conns_live.get(),
             conns_accepted: st.conns_accepted.get(),
             sends_in: st.sends_in.get(),
@@ -196,8 +191,8 @@ impl ShardSnapshot {
             sessions,
             channels: shard.channels.borrow().len() as u64,
             stored_channels: store.messages.channel_count() as u64,
-            unacked,
-            pending_bytes: pending,
+            unacked: conns.unacked,
+            pending_bytes: conns.pending_bytes,
             msg_commit: store.messages.commit_stats().into(),
             meta_end_lsn: store.meta.end_lsn(),
             end_lsn: store.messages.end_lsn(),
@@ -259,82 +254,18 @@ impl Totals {
     }
 }
 
-/// Snapshots of every shard, in shard order (a shard that cannot answer is left out).
+/// Snapshots of every shard, in shard order.
 pub async fn collect(shard: &Shard) -> Vec<ShardSnapshot> {
-    inspect_all(shard, |s: &Shard| {
-        serde_json::to_value(ShardSnapshot::take(s)).unwrap_or_default()
-    })
-    .await
-    .into_iter()
-    .filter_map(|v| serde_json::from_value(v).ok())
-    .collect()
-}
-
-/// One client connection, as `/connz` lists it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ConnRow {
-    /// Node-wide id: `conn_id * 256 + shard`.
-    pub id: u64,
-    /// Id on its shard.
-    pub conn_id: u64,
-    /// Shard holding the socket.
-    pub shard: usize,
-    /// User id (empty before CONNECT).
-    pub uid: String,
-    /// Device flag (0 app, 1 web, 2 pc).
-    pub device_flag: u8,
-    /// 1 master, 0 slave.
-    pub device_level: u8,
-    /// Device id.
-    pub device_id: String,
-    /// Negotiated protocol version.
-    pub version: u8,
-    /// WebSocket rather than TCP.
-    pub websocket: bool,
-    /// Seconds connected.
-    pub uptime_secs: f64,
-    /// Outbound bytes queued.
-    pub pending_bytes: u64,
-    /// RECVs awaiting RECVACK.
-    pub unacked: u64,
+    shard.inspect_all(ShardSnapshot::take).await
 }
 
 /// Authenticated connections of every shard whose uid contains `uid_filter` (all if empty).
 pub async fn collect_conns(shard: &Shard, uid_filter: &str) -> Vec<ConnRow> {
     let filter = uid_filter.to_string();
-    let shards = shard.ctx.slots.shards() as u64;
-    inspect_all(shard, move |s: &Shard| {
-        let rows: Vec<ConnRow> = s
-            .conns
-            .borrow()
-            .values()
-            .filter_map(|c| {
-                let ident = c.identity.borrow();
-                let ident = ident.as_ref()?;
-                if !filter.is_empty() && !ident.uid.contains(filter.as_str()) {
-                    return None;
-                }
-                Some(ConnRow {
-                    id: c.id * shards.max(256) + s.id() as u64,
-                    conn_id: c.id,
-                    shard: s.id(),
-                    uid: ident.uid.to_string(),
-                    device_flag: ident.device_flag,
-                    device_level: ident.device_level,
-                    device_id: ident.device_id.clone(),
-                    version: c.version.get(),
-                    websocket: c.websocket,
-                    uptime_secs: c.since.elapsed().as_secs_f64(),
-                    pending_bytes: c.queued() as u64,
-                    unacked: c.unacked.borrow().len() as u64,
-                })
-            })
-            .collect();
-        serde_json::to_value(rows).unwrap_or_default()
-    })
-    .await
-    .into_iter()
-    .filter_map(|v| serde_json::from_value::<Vec<ConnRow>>(v).ok())
-    .flatten()
-    .collect()
+    shard
+        .inspect_all(move |s: &Shard| s.conn_view().map(|v| v.rows(&filter)).unwrap_or_default())
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }

@@ -17,6 +17,14 @@ pub use reply::{Replies, ReplyFuture};
 pub use shutdown::{LocalStop, Shutdown};
 pub use slots::{slot_of, SlotMap, SLOT_COUNT};
 
+/// Milliseconds since the Unix epoch (wall clock; 0 if the clock is before 1970).
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Pins the calling thread to `core` (modulo the cores this process may use); false if the
 /// system refused, which only costs locality.
 pub fn pin_to_core(core: usize) -> bool {

@@ -1,12 +1,10 @@
 //! Starting and stopping the whole server: bind the listener groups, build the mesh, start one
 //! pinned thread per shard, wait for SIGINT/SIGTERM, stop gracefully.
 
-mod context;
+mod dispatch;
 mod shard_main;
 
 pub use shard_main::store_config;
-
-pub use context::ShardCtx;
 
 use crate::config::Config;
 use crate::runtime::{listen::bind_group, DriverChoice, Shutdown};
@@ -213,18 +211,18 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
                 }
                 let result = crate::runtime::run_on(driver, |kind| {
                     tracing::info!(shard = id, driver = kind.name(), "shard started");
-                    shard_main::run_shard(
+                    shard_main::run_shard(shard_main::ShardParts {
                         id,
-                        kind,
+                        driver: kind,
                         config,
                         listeners,
                         mesh,
-                        shutdown.clone(),
+                        shutdown: shutdown.clone(),
                         manager_users,
                         hub,
                         node_conns,
                         http_conns,
-                    )
+                    })
                 });
                 if let Err(e) = result {
                     tracing::error!(shard = id, error = %e, "shard could not start its runtime");

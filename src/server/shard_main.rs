@@ -1,18 +1,20 @@
-//! The body of one shard: open its store, replay its metadata, start its tasks (mesh loop,
-//! committer, accept loops), and stop in order.
+//! The body of one shard: open its store, replay its metadata, plug its ports in, start its
+//! tasks (mesh loop, committer, accept loops), and stop in order.
 
-use super::{ShardCtx, ShardListeners, STOP_GRACE};
-use crate::api::http::{serve_http, ConnSettings, RequestLimits};
+use super::{ShardListeners, STOP_GRACE};
+use crate::api::listener::{accept_http, Port};
+use crate::api::ApiState;
 use crate::config::Config;
-use crate::runtime::{DriverKind, LocalStop, MeshEndpoint, Replies, Shutdown, SlotMap};
-use crate::shard::ids::MessageIds;
+use crate::gateway::ConnTable;
+use crate::runtime::{DriverKind, LocalStop, MeshEndpoint, Shutdown, SlotMap};
+use crate::shard::events::Ports;
 use crate::shard::meta::{MetaRecord, KIND_JSON};
-use crate::shard::msg::ShardMsg;
-use crate::shard::Shard;
+use crate::shard::msg::{OwnerMsg, ShardMsg};
+use crate::shard::{Shard, ShardCtx};
 use jindou_storage::{Store, StoreConfig, SyncPolicy};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,34 +41,10 @@ pub fn store_config(config: &Config, id: usize) -> StoreConfig {
 fn open_shard(
     ctx: Rc<ShardCtx>,
     mesh: MeshEndpoint<ShardMsg>,
-    hub: Option<Arc<crate::webhook::Hub>>,
+    ports: Ports,
 ) -> Result<Rc<Shard>, String> {
-    let config = &ctx.config;
-    let store = Store::open(&store_config(config, ctx.id)).map_err(|e| e.to_string())?;
-    let shards = ctx.slots.shards();
-    let shard = Rc::new(Shard {
-        mesh: mesh.into_local(),
-        replies: Rc::new(Replies::default()),
-        store: RefCell::new(store),
-        users: Default::default(),
-        channels: Default::default(),
-        conns: Default::default(),
-        next_conn_id: Cell::new(1),
-        ids: RefCell::new(MessageIds::new(config.cluster.node_id, ctx.id, shards)),
-        commits: Default::default(),
-        commit_waker: Cell::new(None),
-        stats: Default::default(),
-        read_pool: Default::default(),
-        scratch: Default::default(),
-        globals: Default::default(),
-        globals_ready: LocalStop::new(),
-        channel_creations: crate::runtime::ratelimit::KeyedLimiter::with_rate(
-            config.limits.channel_create_rate as f64,
-            config.limits.channel_create_rate.max(1) as f64,
-        ),
-        hooks: hub.map(crate::webhook::ShardHooks::new),
-        ctx,
-    });
+    let store = Store::open(&store_config(&ctx.config, ctx.id)).map_err(|e| e.to_string())?;
+    let shard = Rc::new(Shard::new(ctx, mesh.into_local(), store, ports));
     let mut replayed = 0usize;
     {
         let store = shard.store.borrow();
@@ -91,77 +69,122 @@ fn open_shard(
     Ok(shard)
 }
 
+/// Everything one shard thread starts with.
+pub struct ShardParts {
+    /// Shard id.
+    pub id: usize,
+    /// The I/O driver it runs on.
+    pub driver: DriverKind,
+    /// The effective configuration.
+    pub config: Arc<Config>,
+    /// Its listening sockets.
+    pub listeners: ShardListeners,
+    /// Its end of the mesh.
+    pub mesh: MeshEndpoint<ShardMsg>,
+    /// The node's stop signal.
+    pub shutdown: Arc<Shutdown>,
+    /// `auth.users`.
+    pub manager_users: Arc<Vec<crate::auth::ManagerUser>>,
+    /// The webhook/datasource thread, when configured.
+    pub hub: Option<Arc<crate::webhook::Hub>>,
+    /// Client connections open on the node.
+    pub node_conns: Arc<AtomicUsize>,
+    /// HTTP connections open on the node.
+    pub http_conns: Arc<AtomicUsize>,
+}
+
+/// The shard's ports: the webhook listens to its events, the datasource supplies channels.
+fn ports(hub: Option<&Arc<crate::webhook::Hub>>) -> Ports {
+    let mut ports = Ports::default();
+    if let Some(hub) = hub {
+        if hub.hook.is_some() {
+            ports.events = Rc::new(crate::webhook::ShardHooks::new(hub.clone()));
+        }
+        if let Some(client) = &hub.datasource {
+            ports.channel_source = Some(Rc::new(crate::datasource::ShardDatasource::new(
+                client.clone(),
+            )));
+        }
+    }
+    ports
+}
+
 /// Runs shard `id` until shutdown, then lets in-flight work finish within the grace period.
-#[allow(clippy::too_many_arguments)]
-pub async fn run_shard(
-    id: usize,
-    driver: DriverKind,
-    config: Arc<Config>,
-    listeners: ShardListeners,
-    mesh: MeshEndpoint<ShardMsg>,
-    shutdown: Arc<Shutdown>,
-    manager_users: Arc<Vec<crate::auth::ManagerUser>>,
-    hub: Option<Arc<crate::webhook::Hub>>,
-    node_conns: Arc<std::sync::atomic::AtomicUsize>,
-    http_conns: Arc<std::sync::atomic::AtomicUsize>,
-) {
-    let shards = config.effective_shards();
-    let conn_limiter =
-        crate::runtime::ratelimit::IpLimiter::new(config.limits.conn_rate_per_ip, shards);
-    let api_limiter =
-        crate::runtime::ratelimit::IpLimiter::new(config.limits.api_rate_per_ip, shards);
+pub async fn run_shard(p: ShardParts) {
+    let id = p.id;
+    let shards = p.config.effective_shards();
     let ctx = Rc::new(ShardCtx {
         id,
-        config,
-        driver,
+        config: p.config,
+        driver: p.driver,
         slots: SlotMap::new(shards),
         stop: LocalStop::new(),
         started: Instant::now(),
-        conn_limiter,
-        api_limiter,
-        // The kernel spreads a client's connections over the shards: split rate and burst.
-        login_limiter: crate::runtime::ratelimit::IpLimiter::with_rate(
-            LOGIN_ATTEMPTS_PER_MINUTE / 60.0 / shards as f64,
-            (LOGIN_ATTEMPTS_PER_MINUTE / shards as f64).max(1.0),
-        ),
-        http_conns,
-        node_conns,
-        manager_users,
     });
-    let shard = match open_shard(ctx.clone(), mesh, hub) {
+    let shard = match open_shard(ctx.clone(), p.mesh, ports(p.hub.as_ref())) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(shard = id, error = %e, "cannot open the store");
             eprintln!("jindou: shard {id} cannot open its store: {e}");
-            shutdown.fail();
+            p.shutdown.fail();
             return;
         }
     };
-    crate::webhook::prepare_cursor(&shard);
+    let gw = ConnTable::new(shard.clone(), p.node_conns);
+    let api = ApiState::new(shard.clone(), p.manager_users, p.http_conns);
+    if let Some(hub) = &p.hub {
+        crate::webhook::prepare_cursor(&shard, hub);
+        monoio::spawn(crate::webhook::notify_task(shard.clone(), hub.clone()));
+    }
     monoio::spawn(shard.mesh.clone().run_flusher());
-    monoio::spawn(crate::shard::run_mesh_loop(shard.clone()));
+    monoio::spawn(super::dispatch::run_mesh_loop(shard.clone(), gw.clone()));
     monoio::spawn(crate::shard::run_committer(shard.clone()));
-    monoio::spawn(crate::gateway::retry::run_retries(shard.clone()));
-    monoio::spawn(crate::webhook::notify_task(shard.clone()));
+    monoio::spawn(crate::gateway::retry::run_retries(gw.clone()));
     if id == crate::shard::globals::GLOBALS_OWNER {
         let snapshot = shard.globals.borrow().clone();
         for dst in 0..shards {
             if dst != id {
-                shard
-                    .mesh
-                    .send(dst, ShardMsg::GlobalsSnapshot(Box::new(snapshot.clone())));
+                let op = OwnerMsg::GlobalsSnapshot(Box::new(snapshot.clone()));
+                shard.mesh.send(dst, op.into());
             }
         }
         shard.globals_ready.stop();
-        monoio::spawn(crate::datasource::load_system_uids(shard.clone()));
+        if let Some(client) = p.hub.as_ref().and_then(|h| h.datasource.clone()) {
+            monoio::spawn(crate::datasource::load_system_uids(shard.clone(), client));
+        }
     }
     crate::shard::conversations::announce_channels(&shard);
     // Clients are served only once the global tables (permissions) are in place.
     monoio::select! {
         _ = shard.globals_ready.wait() => {},
-        _ = shutdown.wait(id) => return,
+        _ = p.shutdown.wait(id) => return,
     }
     let in_flight = Rc::new(Cell::new(0usize));
+    start_listeners(&gw, &api, p.listeners, &in_flight, &p.shutdown);
+    p.shutdown.wait(id).await;
+    ctx.stop.stop();
+    for c in gw.all() {
+        c.close();
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    while (in_flight.get() > 0 || !shard.commits_pending()) && Instant::now() < deadline {
+        monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    if let Err(e) = shard.store.borrow_mut().messages.flush_blocking() {
+        tracing::error!(shard = id, error = %e, "final flush failed");
+    }
+    tracing::info!(shard = id, "shard stopped");
+}
+
+/// Adopts the listeners bound on the main thread and spawns their accept loops.
+fn start_listeners(
+    gw: &Rc<ConnTable>,
+    api: &Rc<ApiState>,
+    listeners: ShardListeners,
+    in_flight: &Rc<Cell<usize>>,
+    shutdown: &Shutdown,
+) {
+    let id = gw.shard.id();
     let adopt = |l: std::net::TcpListener| monoio::net::TcpListener::from_std(l);
     match (
         adopt(listeners.http),
@@ -169,19 +192,9 @@ pub async fn run_shard(
         adopt(listeners.ws),
     ) {
         (Ok(http), Ok(tcp), Ok(ws)) => {
-            monoio::spawn(accept_http(shard.clone(), http, in_flight.clone(), false));
-            monoio::spawn(crate::gateway::accept_clients(
-                shard.clone(),
-                tcp,
-                false,
-                None,
-            ));
-            monoio::spawn(crate::gateway::accept_clients(
-                shard.clone(),
-                ws,
-                true,
-                None,
-            ));
+            monoio::spawn(accept_http(api.clone(), http, in_flight.clone(), Port::Api));
+            monoio::spawn(crate::gateway::accept_clients(gw.clone(), tcp, false, None));
+            monoio::spawn(crate::gateway::accept_clients(gw.clone(), ws, true, None));
         }
         _ => {
             tracing::error!(shard = id, "cannot adopt the listeners");
@@ -191,12 +204,8 @@ pub async fn run_shard(
     if let (Some(wss), Some(tls)) = (listeners.wss, listeners.tls) {
         match adopt(wss) {
             Ok(wss) => {
-                monoio::spawn(crate::gateway::accept_clients(
-                    shard.clone(),
-                    wss,
-                    true,
-                    Some(tls),
-                ));
+                let accept = crate::gateway::accept_clients(gw.clone(), wss, true, Some(tls));
+                monoio::spawn(accept);
             }
             Err(e) => tracing::error!(shard = id, error = %e, "cannot adopt the WSS listener"),
         }
@@ -204,109 +213,14 @@ pub async fn run_shard(
     if let Some(m) = listeners.manager {
         match adopt(m) {
             Ok(m) => {
-                monoio::spawn(accept_http(shard.clone(), m, in_flight.clone(), true));
+                monoio::spawn(accept_http(
+                    api.clone(),
+                    m,
+                    in_flight.clone(),
+                    Port::Manager,
+                ));
             }
             Err(e) => tracing::error!(shard = id, error = %e, "cannot adopt the manager listener"),
-        }
-    }
-    shutdown.wait(id).await;
-    ctx.stop.stop();
-    let conns: Vec<_> = shard.conns.borrow().values().cloned().collect();
-    for c in conns {
-        c.close();
-    }
-    let deadline = Instant::now() + STOP_GRACE;
-    while (in_flight.get() > 0 || !shard.commits.borrow().is_empty()) && Instant::now() < deadline {
-        monoio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    if let Err(e) = shard.store.borrow_mut().messages.flush_blocking() {
-        tracing::error!(shard = id, error = %e, "final flush failed");
-    }
-    tracing::info!(shard = id, "shard stopped");
-}
-
-/// `/manager/login` attempts allowed per client address and minute (brute-force protection).
-pub const LOGIN_ATTEMPTS_PER_MINUTE: f64 = 10.0;
-
-/// The verdict of the per-address limits on one request, before it is routed: `None` lets it
-/// through. The API rate limit covers both ports; login attempts have their own limit.
-fn limited(
-    shard: &Shard,
-    peer: std::net::IpAddr,
-    path: &str,
-) -> Option<crate::api::http::Response> {
-    if path == "/manager/login" && !shard.ctx.login_limiter.allow(peer) {
-        crate::shard::stats::inc(&shard.stats.api_rate_limited);
-        return Some(crate::api::http::Response::error(
-            429,
-            "too many login attempts",
-        ));
-    }
-    if !shard.ctx.api_limiter.allow(peer) {
-        crate::shard::stats::inc(&shard.stats.api_rate_limited);
-        return Some(crate::api::http::Response::error(429, "too many requests"));
-    }
-    None
-}
-
-/// Accepts HTTP connections until the shard stops; each connection is its own task. Connections
-/// over `limits.maxHttpConnections` (node-wide) are closed at once.
-async fn accept_http(
-    shard: Rc<Shard>,
-    listener: monoio::net::TcpListener,
-    in_flight: Rc<Cell<usize>>,
-    manager: bool,
-) {
-    let limits = &shard.ctx.config.limits;
-    let settings = ConnSettings {
-        limits: RequestLimits {
-            max_head: limits.max_http_header.get() as usize,
-            max_body: limits.max_http_body.get() as usize,
-        },
-        timeout: limits.http_timeout.get(),
-    };
-    loop {
-        let accepted = monoio::select! {
-            r = listener.accept() => r,
-            _ = shard.ctx.stop.wait() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let open = &shard.ctx.http_conns;
-                if open.fetch_add(1, Ordering::Relaxed) >= limits.max_http_connections {
-                    open.fetch_sub(1, Ordering::Relaxed);
-                    crate::shard::stats::inc(&shard.stats.http_conns_refused);
-                    drop(stream);
-                    continue;
-                }
-                let shard = shard.clone();
-                let in_flight = in_flight.clone();
-                monoio::spawn(async move {
-                    in_flight.set(in_flight.get() + 1);
-                    let stop = shard.ctx.stop.clone();
-                    serve_http(stream, settings, &stop, |req| {
-                        let refused = limited(&shard, peer.ip(), &req.path);
-                        let shard = shard.clone();
-                        async move {
-                            if let Some(resp) = refused {
-                                return resp;
-                            }
-                            if manager {
-                                crate::api::monitor::route_manager(shard, req).await
-                            } else {
-                                crate::api::router::handle(shard, req).await
-                            }
-                        }
-                    })
-                    .await;
-                    shard.ctx.http_conns.fetch_sub(1, Ordering::Relaxed);
-                    in_flight.set(in_flight.get() - 1);
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                monoio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
         }
     }
 }

@@ -11,13 +11,8 @@ use base64::Engine;
 use jindou_storage::{ArchivedMessageRecord, PullMode, RangeQuery};
 use serde_json::{json, Value};
 
-/// A read-only question run on a chosen shard (monitoring: counters, connection lists).
-pub type Inspect = Box<dyn FnOnce(&Shard) -> Value + Send>;
-
 /// A request for the owner of some state.
 pub enum ApiReq {
-    /// Runs a closure on the target shard and returns its JSON (monitoring, cluster views).
-    Inspect(Inspect),
     /// Register a device token (owner of `uid`).
     UserToken {
         /// User.
@@ -138,7 +133,6 @@ pub enum ApiReq {
 impl std::fmt::Debug for ApiReq {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ApiReq::Inspect(_) => f.write_str("Inspect"),
             ApiReq::UserToken { uid, .. } => write!(f, "UserToken({uid})"),
             ApiReq::ChannelUpsert { channel_id, .. } => write!(f, "ChannelUpsert({channel_id})"),
             ApiReq::List { channel_id, .. } => write!(f, "List({channel_id})"),
@@ -173,7 +167,6 @@ pub enum ApiResp {
 /// Executes a request on this (owner) shard.
 pub async fn execute(shard: &Shard, req: ApiReq) -> ApiResp {
     match req {
-        ApiReq::Inspect(f) => ApiResp::Json(f(shard)),
         ApiReq::UserToken {
             uid,
             device_flag,
@@ -513,10 +506,11 @@ async fn device_quit(shard: &Shard, uid: &str, flags: &[u8]) -> ApiResp {
         for conn in sessions {
             shard.mesh.send(
                 conn.shard as usize,
-                super::msg::ShardMsg::Kick {
+                super::msg::ConnMsg::Kick {
                     conn_id: conn.id,
                     reason: crate::proto::ReasonCode::CONNECT_KICK.0,
-                },
+                }
+                .into(),
             );
         }
     }

@@ -4,7 +4,7 @@
 //! message has to be written twice, and a crash loses no conversation.
 
 use super::ids::{base_channel, person_parts, CMD_SUFFIX, STREAM_SUFFIX};
-use super::msg::{ConvHint, ShardMsg};
+use super::msg::{ConvHint, OwnerMsg};
 use super::Shard;
 use crate::proto::ChannelType;
 use std::collections::BTreeMap;
@@ -55,7 +55,9 @@ pub fn announce_channels(shard: &Shard) {
     }
     for (dst, hints) in by_shard {
         for chunk in hints.chunks(HINT_BATCH) {
-            shard.mesh.send(dst, ShardMsg::ConvHints(chunk.to_vec()));
+            shard
+                .mesh
+                .send(dst, OwnerMsg::ConvHints(chunk.to_vec()).into());
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Delivery: the receivers' owner updates conversations and finds live sessions (step 4);
-//! the connection's shard writes RECV (step 5).
+//! Delivery on the receivers' owner: conversations, then the live sessions to reach (one
+//! `Push` per connection shard, written by the gateway there) and the offline receivers to
+//! announce (docs/architecture.md, "The message path").
 
 use super::ids::person_peer;
-use super::msg::{Delivered, ShardMsg};
+use super::msg::{ConnMsg, Delivered};
 use super::{stats, Shard};
 use crate::proto::{ChannelType, HeaderFlags};
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         && msg.message_seq > 0;
     let mut by_shard: BTreeMap<usize, Vec<(u64, Arc<str>)>> = BTreeMap::new();
     // Receivers with no live connection, for `msg.offline` (only collected when wanted).
-    let want_offline = crate::webhook::offline_wanted(shard, &msg);
+    let want_offline = shard.events.wants_offline(&msg);
     let mut offline = Vec::new();
     let now = super::ids::now_millis() as i64;
     let mut users = shard.users.borrow_mut();
@@ -79,7 +80,9 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         }
     }
     drop(users);
-    crate::webhook::offline(shard, &msg, offline);
+    if !offline.is_empty() {
+        shard.events.offline(shard, &msg, offline);
+    }
     if shard.ctx.config.logger.trace_on {
         tracing::info!(target: "jindou::trace", shard = shard.id(), message_id = msg.message_id,
             connection_shards = by_shard.len(), "delivered to receivers' sessions");
@@ -87,24 +90,11 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
     for (dst, targets) in by_shard {
         shard.mesh.send(
             dst,
-            ShardMsg::Push {
+            ConnMsg::Push {
                 msg: msg.clone(),
                 targets,
-            },
+            }
+            .into(),
         );
-    }
-}
-
-/// On the connections' shard: one RECV per target connection, encrypted for it.
-pub(crate) fn handle_push(
-    shard: &std::rc::Rc<Shard>,
-    msg: Arc<Delivered>,
-    targets: Vec<(u64, Arc<str>)>,
-) {
-    let conns = shard.conns.borrow();
-    for (conn_id, uid) in targets {
-        if let Some(conn) = conns.get(&conn_id) {
-            conn.push_recv(shard, &msg, &uid);
-        }
     }
 }

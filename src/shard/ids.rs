@@ -1,6 +1,6 @@
 //! Identifiers: person-channel fake ids (spec http-api §2), uid validation, and message ids.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+pub use crate::runtime::now_millis;
 
 /// Suffix of the channel that stores a conversation's CMD (sync-once) messages.
 pub const CMD_SUFFIX: &str = "____cmd";
@@ -47,14 +47,6 @@ pub fn person_peer<'a>(fake: &'a str, viewer: &str) -> &'a str {
 /// characters that build internal ids (`@`, `#`, `&`).
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && !id.contains(['@', '#', '&'])
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Epoch of message ids: 2024-01-01T00:00:00Z (41 bits of milliseconds last until 2093).

@@ -1,48 +1,68 @@
-//! The state one shard owns — its users, its channels, its message store, its connections —
-//! and the message path between shards (DESIGN "The message path").
+//! The state one shard owns — its users, its channels, its message store — and the owner's
+//! half of the message path (docs/architecture.md, "The message path").
 //!
 //! Every piece of state has one owner shard (by slot); other shards ask it through the mesh.
+//! The shard imports nothing from the rooms above it: what they care about goes out through
+//! the ports of [`events`], plugged in at start-up.
 
 pub mod api_ops;
 pub mod channels;
 pub mod conversations;
+pub mod ctx;
 mod deliver;
 mod dispatch;
+pub mod events;
 pub mod globals;
 pub mod ids;
+pub mod ingress;
 pub mod meta;
 pub mod msg;
 mod send;
+pub mod sessions;
 pub mod stats;
 pub mod users;
 
-pub use dispatch::run_mesh_loop;
-pub use send::run_committer;
+pub use ctx::ShardCtx;
+pub use dispatch::handle_owner;
+pub use send::{resume_send, run_committer};
 
-use crate::gateway::conn::Conn;
 use crate::runtime::{LocalMesh, Replies};
-use crate::server::ShardCtx;
 use channels::Channels;
+use events::{ChannelSource, ConnView, Events, Ports};
 use ids::MessageIds;
 use jindou_storage::Store;
-use msg::{AuthResult, SendOutcome, ShardMsg};
+use msg::{Answer, AuthResult, SendOutcome, ShardMsg};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use users::Users;
 
 /// Hash maps of shard state: ahash (fast, randomly seeded, so clients cannot force collisions).
 pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
-/// Answers awaited by tasks of this shard.
-#[derive(Debug)]
-pub enum Reply {
-    /// CONNECT verdict.
-    Auth(AuthResult),
-    /// REST send verdict.
-    Send(SendOutcome),
-    /// REST request answer.
-    Api(Box<api_ops::ApiResp>),
+/// The questions this shard's tasks have asked other shards, one table per kind of answer.
+#[derive(Default)]
+pub struct Asks {
+    /// CONNECT verdicts.
+    pub auth: Rc<Replies<AuthResult>>,
+    /// REST send verdicts.
+    pub send: Rc<Replies<SendOutcome>>,
+    /// Answers to REST requests.
+    pub api: Rc<Replies<api_ops::ApiResp>>,
+    /// Answers to monitoring questions.
+    pub inspect: Rc<Replies<msg::AnyAnswer>>,
+}
+
+impl Asks {
+    /// Hands an answer to the task awaiting it (nobody may wait any more: then it is dropped).
+    pub fn complete(&self, answer: Answer) {
+        match answer {
+            Answer::Auth { id, result } => self.auth.complete(id, result),
+            Answer::Send { id, outcome } => self.send.complete(id, outcome),
+            Answer::Api { id, resp } => self.api.complete(id, *resp),
+            Answer::Inspect { id, value } => self.inspect.complete(id, value),
+        };
+    }
 }
 
 /// A stored message waiting for its group commit before it is acknowledged and delivered.
@@ -54,24 +74,20 @@ pub(crate) struct PendingCommit {
     pub receivers: Vec<std::sync::Arc<str>>,
 }
 
-/// One shard: everything its tasks share (through `Rc`, never across threads).
+/// One shard: the state it owns, shared by its tasks through `Rc` (never across threads).
 pub struct Shard {
     /// Static context: id, config, slot map, stop signal.
     pub ctx: Rc<ShardCtx>,
     /// The mesh to other shards.
     pub mesh: Rc<LocalMesh<ShardMsg>>,
-    /// Pending questions to other shards.
-    pub replies: Rc<Replies<Reply>>,
+    /// Questions this shard's tasks wait on.
+    pub asks: Asks,
     /// This shard's message and meta logs.
     pub store: RefCell<Store>,
     /// Users this shard owns.
     pub users: RefCell<Users>,
     /// Channels this shard owns.
     pub channels: RefCell<Channels>,
-    /// Client connections this shard holds.
-    pub conns: RefCell<FastMap<u64, Rc<Conn>>>,
-    /// Next connection id.
-    pub next_conn_id: Cell<u64>,
     /// Message id generator.
     pub ids: RefCell<MessageIds>,
     /// Stored messages awaiting durability, in LSN order.
@@ -80,21 +96,26 @@ pub struct Shard {
     pub(crate) commit_waker: Cell<Option<std::task::Waker>>,
     /// Counters for monitoring.
     pub stats: stats::ShardStats,
-    /// Read buffers lent to connections while they have bytes to parse.
-    pub read_pool: RefCell<Vec<bytes::BytesMut>>,
-    /// Scratch space for encoding and encryption (split off, never held across awaits).
-    pub scratch: RefCell<bytes::BytesMut>,
     /// Replica of the global tables (system uids, person-channel lists).
     pub globals: RefCell<globals::Globals>,
     /// Raised once this shard holds shard 0's snapshot of the global tables.
     pub globals_ready: Rc<crate::runtime::LocalStop>,
     /// Group channels created by each client connection's sends (`limits.channelCreateRate`).
     pub channel_creations: crate::runtime::ratelimit::KeyedLimiter<msg::ConnRef>,
-    /// The webhook thread and the datasource, when configured (`None`: neither).
-    pub hooks: Option<crate::webhook::ShardHooks>,
+    /// Where events go (webhooks), a no-op without a listener.
+    pub events: Rc<dyn Events>,
+    /// Channel data from the business backend, when a datasource is configured.
+    pub channel_source: Option<Rc<dyn ChannelSource>>,
+    /// The connections held on this thread, for monitoring (set once the gateway exists).
+    conn_view: RefCell<Option<Weak<dyn ConnView>>>,
 }
 
 impl Shard {
+    /// Whether sends still wait for their group commit (graceful stop).
+    pub fn commits_pending(&self) -> bool {
+        !self.commits.borrow().is_empty()
+    }
+
     /// This shard's id.
     pub fn id(&self) -> usize {
         self.ctx.id
@@ -110,18 +131,96 @@ impl Shard {
         self.ctx.slots.shard_of(channel_id)
     }
 
-    /// Sends a question to `dst` and awaits the answer (through the mesh both ways).
-    pub async fn ask(&self, dst: usize, make: impl FnOnce(u64) -> ShardMsg) -> Reply {
-        let (id, answer) = self.replies.register();
+    /// A shard over an opened store, with the ports it announces through.
+    pub fn new(
+        ctx: Rc<ShardCtx>,
+        mesh: Rc<LocalMesh<ShardMsg>>,
+        store: Store,
+        ports: Ports,
+    ) -> Shard {
+        let cfg = &ctx.config;
+        let create_rate = cfg.limits.channel_create_rate;
+        Shard {
+            ids: RefCell::new(MessageIds::new(
+                cfg.cluster.node_id,
+                ctx.id,
+                ctx.slots.shards(),
+            )),
+            channel_creations: crate::runtime::ratelimit::KeyedLimiter::with_rate(
+                create_rate as f64,
+                create_rate.max(1) as f64,
+            ),
+            ctx,
+            mesh,
+            asks: Asks::default(),
+            store: RefCell::new(store),
+            users: Default::default(),
+            channels: Default::default(),
+            commits: Default::default(),
+            commit_waker: Cell::new(None),
+            stats: Default::default(),
+            globals: Default::default(),
+            globals_ready: crate::runtime::LocalStop::new(),
+            events: ports.events,
+            channel_source: ports.channel_source,
+            conn_view: RefCell::new(None),
+        }
+    }
+
+    /// Sends a question to `dst` and awaits its answer from `table` (through the mesh both
+    /// ways; the answer type is the table's).
+    pub async fn ask<R>(
+        &self,
+        table: &Rc<Replies<R>>,
+        dst: usize,
+        make: impl FnOnce(u64) -> ShardMsg,
+    ) -> R {
+        let (id, answer) = table.register();
         self.mesh.send_wait(dst, make(id)).await;
         answer.await
     }
 
-    /// Allocates a connection id.
-    pub fn new_conn_id(&self) -> u64 {
-        let id = self.next_conn_id.get();
-        self.next_conn_id.set(id + 1);
-        id
+    /// Runs `f` on shard `dst` and awaits its answer (read-only questions, monitoring).
+    pub async fn inspect<R, F>(&self, dst: usize, f: F) -> R
+    where
+        R: Send + 'static,
+        F: FnOnce(&Shard) -> R + Send + 'static,
+    {
+        let question = msg::Inspect(Box::new(
+            move |s: &Shard| -> Box<dyn std::any::Any + Send> { Box::new(f(s)) },
+        ));
+        let value = self
+            .ask(&self.asks.inspect, dst, |id| {
+                msg::OwnerMsg::Inspect { id, f: question }.into()
+            })
+            .await;
+        match value.downcast::<R>() {
+            Ok(v) => *v,
+            Err(_) => unreachable!("an inspect answer has the type its question returns"),
+        }
+    }
+
+    /// Runs `f` on every shard and collects the answers in shard order (monitoring views).
+    pub async fn inspect_all<R, F>(&self, f: F) -> Vec<R>
+    where
+        R: Send + 'static,
+        F: Fn(&Shard) -> R + Send + Clone + 'static,
+    {
+        let mut out = Vec::with_capacity(self.ctx.slots.shards());
+        for dst in 0..self.ctx.slots.shards() {
+            out.push(self.inspect(dst, f.clone()).await);
+        }
+        out
+    }
+
+    /// Plugs in the view of the connections held on this thread (at start-up).
+    pub fn set_conn_view(&self, view: Weak<dyn ConnView>) {
+        *self.conn_view.borrow_mut() = Some(view);
+    }
+
+    /// The connections held on this thread, if the gateway is up.
+    pub fn conn_view(&self) -> Option<Rc<dyn ConnView>> {
+        self.conn_view.borrow().as_ref()?.upgrade()
     }
 
     /// Appends a metadata change to this shard's meta log, applies it, and resolves once it is
@@ -149,7 +248,7 @@ impl Shard {
             for dst in 0..self.ctx.slots.shards() {
                 if dst != self.id() {
                     self.mesh
-                        .send(dst, ShardMsg::GlobalOp(Box::new(rec.clone())));
+                        .send(dst, msg::OwnerMsg::GlobalOp(Box::new(rec.clone())).into());
                 }
             }
         }

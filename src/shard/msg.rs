@@ -1,5 +1,6 @@
-//! What shards say to each other through the mesh: one enum, boxed where large so a ring slot
-//! stays small.
+//! What shards say to each other through the mesh, split by addressee: [`OwnerMsg`] for the
+//! owner of some state, [`ConnMsg`] for the connections a shard holds, [`Answer`] for a task
+//! awaiting a reply. Large payloads are boxed so a ring slot stays small ([`MESH_SLOT_BYTES`]).
 
 use crate::proto::WkStr;
 use bytes::Bytes;
@@ -12,6 +13,14 @@ pub struct ConnRef {
     pub shard: u16,
     /// Its id on that shard.
     pub id: u64,
+}
+
+impl ConnRef {
+    /// The node-wide connection id `/connz` lists and `user.onlinestatus` reports:
+    /// `id × 256 + shard` (a node has at most 256 shards).
+    pub fn node_wide_id(&self) -> u64 {
+        self.id * crate::runtime::SLOT_COUNT as u64 + self.shard as u64
+    }
 }
 
 /// Where the verdict on a send goes.
@@ -137,22 +146,27 @@ pub struct AuthResult {
     pub device_level: u8,
 }
 
-/// Every message the mesh carries.
+/// Every message the mesh carries, by addressee: the owner of some state (`shard`), the
+/// connections of the receiving shard (`gateway`), or a task awaiting an answer.
 #[derive(Debug)]
 pub enum ShardMsg {
-    /// Gateway → user owner: check and register a CONNECT; answer with `AuthReply`.
+    /// Work for the owner of a user, a channel or the global tables.
+    Owner(OwnerMsg),
+    /// Work for connections held by the receiving shard.
+    Conn(ConnMsg),
+    /// The answer to a question a task of the receiving shard asked.
+    Answer(Answer),
+}
+
+/// Work for the shard that owns the state it touches.
+#[derive(Debug)]
+pub enum OwnerMsg {
+    /// Gateway → user owner: check and register a CONNECT; answered with [`Answer::Auth`].
     Auth {
         /// Request id at the origin.
         id: u64,
         /// The request.
         req: Box<AuthReq>,
-    },
-    /// User owner → gateway.
-    AuthReply {
-        /// Request id.
-        id: u64,
-        /// Verdict.
-        result: AuthResult,
     },
     /// Gateway → user owner: this connection closed.
     Unregister {
@@ -161,16 +175,61 @@ pub enum ShardMsg {
         /// The connection.
         conn: ConnRef,
     },
-    /// → connection's shard: send DISCONNECT (when `reason` ≠ 0) and close.
+    /// → channel owner: append and deliver.
+    Send(Box<SendReq>),
+    /// Channel owner → user owner: update these users' conversations and reach their devices.
+    Deliver {
+        /// The message.
+        msg: Arc<Delivered>,
+        /// Receivers owned by the destination shard.
+        uids: Vec<Arc<str>>,
+    },
+    /// A REST request for the owner of some state; answered with [`Answer::Api`].
+    Api {
+        /// Request id at the origin.
+        id: u64,
+        /// The request.
+        req: Box<crate::shard::api_ops::ApiReq>,
+    },
+    /// A read-only question run on the receiving shard (monitoring); answered with
+    /// [`Answer::Inspect`].
+    Inspect {
+        /// Request id at the origin.
+        id: u64,
+        /// The question.
+        f: Inspect,
+    },
+    /// Shard 0 → all: a change of the global tables.
+    GlobalOp(Box<crate::shard::meta::MetaRecord>),
+    /// Shard 0 → all, at start-up: the whole global tables.
+    GlobalsSnapshot(Box<crate::shard::globals::Globals>),
+    /// Start-up: the newest message of channels, to rebuild receivers' conversations.
+    ConvHints(Vec<ConvHint>),
+}
+
+/// Whatever an [`Inspect`] question returns (downcast by the asker).
+pub type AnyAnswer = Box<dyn std::any::Any + Send>;
+
+/// A read-only question for another shard; its answer is downcast by the asker.
+pub struct Inspect(pub Box<dyn FnOnce(&crate::shard::Shard) -> AnyAnswer + Send>);
+
+impl std::fmt::Debug for Inspect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inspect(..)")
+    }
+}
+
+/// Work for the connections of the receiving shard.
+#[derive(Debug)]
+pub enum ConnMsg {
+    /// Send DISCONNECT (when `reason` ≠ 0) and close.
     Kick {
         /// Connection id on the receiving shard.
         conn_id: u64,
         /// DISCONNECT reason, 0 = close silently.
         reason: u8,
     },
-    /// → channel owner: append and deliver.
-    Send(Box<SendReq>),
-    /// Channel owner → origin shard: the verdict on a client's SEND.
+    /// Channel owner → the sending connection: the verdict on its SEND.
     SendAck {
         /// The sending connection's id.
         conn_id: u64,
@@ -179,20 +238,6 @@ pub enum ShardMsg {
         /// Outcome.
         outcome: SendOutcome,
     },
-    /// Channel owner → origin shard: the verdict on a REST send.
-    SendResult {
-        /// Request id.
-        id: u64,
-        /// Outcome.
-        outcome: SendOutcome,
-    },
-    /// Channel owner → user owner: update these users' conversations and reach their devices.
-    Deliver {
-        /// The message.
-        msg: Arc<Delivered>,
-        /// Receivers owned by the destination shard.
-        uids: Vec<Arc<str>>,
-    },
     /// User owner → connection shard: write RECV to these connections.
     Push {
         /// The message.
@@ -200,27 +245,73 @@ pub enum ShardMsg {
         /// (connection id, receiving uid).
         targets: Vec<(u64, Arc<str>)>,
     },
-    /// A REST request for the owner of some state; answered with `ApiReply`.
-    Api {
-        /// Request id at the origin.
+}
+
+/// Answers to questions, each kind completing its own table of pending asks.
+pub enum Answer {
+    /// The verdict on a CONNECT.
+    Auth {
+        /// Request id.
         id: u64,
-        /// The request.
-        req: Box<crate::shard::api_ops::ApiReq>,
+        /// Verdict.
+        result: AuthResult,
     },
-    /// Shard 0 → all: a change of the global tables.
-    GlobalOp(Box<crate::shard::meta::MetaRecord>),
-    /// Shard 0 → all, at start-up: the whole global tables.
-    GlobalsSnapshot(Box<crate::shard::globals::Globals>),
-    /// Start-up: the newest message of channels, to rebuild receivers' conversations.
-    ConvHints(Vec<ConvHint>),
-    /// The answer to `Api`.
-    ApiReply {
+    /// The verdict on a REST send.
+    Send {
+        /// Request id.
+        id: u64,
+        /// Outcome.
+        outcome: SendOutcome,
+    },
+    /// The owner's answer to a REST request.
+    Api {
         /// Request id.
         id: u64,
         /// The answer.
         resp: Box<crate::shard::api_ops::ApiResp>,
     },
+    /// The answer to an [`OwnerMsg::Inspect`].
+    Inspect {
+        /// Request id.
+        id: u64,
+        /// Whatever the question returned.
+        value: AnyAnswer,
+    },
 }
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Auth { id, result } => write!(f, "Auth({id}, {result:?})"),
+            Answer::Send { id, outcome } => write!(f, "Send({id}, {outcome:?})"),
+            Answer::Api { id, resp } => write!(f, "Api({id}, {resp:?})"),
+            Answer::Inspect { id, .. } => write!(f, "Inspect({id})"),
+        }
+    }
+}
+
+impl From<OwnerMsg> for ShardMsg {
+    fn from(m: OwnerMsg) -> Self {
+        ShardMsg::Owner(m)
+    }
+}
+
+impl From<ConnMsg> for ShardMsg {
+    fn from(m: ConnMsg) -> Self {
+        ShardMsg::Conn(m)
+    }
+}
+
+impl From<Answer> for ShardMsg {
+    fn from(m: Answer) -> Self {
+        ShardMsg::Answer(m)
+    }
+}
+
+/// A ring slot holds one `ShardMsg`: large payloads are boxed so the slot stays this small
+/// (a 40-byte addressee message behind the addressee tag).
+pub const MESH_SLOT_BYTES: usize = 48;
+const _: () = assert!(std::mem::size_of::<ShardMsg>() <= MESH_SLOT_BYTES);
 
 /// The newest message of one channel for one receiver (conversation rebuild at start-up).
 #[derive(Debug, Clone)]

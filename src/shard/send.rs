@@ -3,7 +3,7 @@
 
 use super::channels::{group_permission, ChannelState};
 use super::ids::{base_channel, now_millis, person_parts};
-use super::msg::{Delivered, SendOrigin, SendOutcome, SendReq, ShardMsg};
+use super::msg::{Answer, ConnMsg, Delivered, OwnerMsg, SendOrigin, SendOutcome, SendReq};
 use super::{stats, PendingCommit, Shard};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode, WkStr};
 use jindou_storage::NewMessage;
@@ -23,15 +23,16 @@ pub(crate) fn answer(shard: &Shard, origin: SendOrigin, outcome: SendOutcome) {
     match origin {
         SendOrigin::Conn { conn, client_seq } => shard.mesh.send(
             conn.shard as usize,
-            ShardMsg::SendAck {
+            ConnMsg::SendAck {
                 conn_id: conn.id,
                 client_seq,
                 outcome,
-            },
+            }
+            .into(),
         ),
         SendOrigin::Api { shard: s, id } => shard
             .mesh
-            .send(s as usize, ShardMsg::SendResult { id, outcome }),
+            .send(s as usize, Answer::Send { id, outcome }.into()),
         SendOrigin::None => {}
     }
 }
@@ -85,7 +86,10 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
     // A channel with no local subscribers may be described by the datasource (cached here).
     let from_datasource = match local {
         Some(c) if !c.subscribers.is_empty() => None,
-        _ => crate::datasource::cached_channel(shard, base, req.channel_type),
+        _ => shard
+            .channel_source
+            .as_ref()
+            .and_then(|src| src.cached(base, req.channel_type)),
     };
     let state = from_datasource.as_deref().or(local);
     // `channel.createIfNoExist`: an unknown group is judged as an empty one, and created only
@@ -129,9 +133,20 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
 /// Handles a send on the channel's owner shard.
 pub(crate) fn handle_send(shard: &Rc<Shard>, req: Box<SendReq>) {
     // Channels known only to the datasource are loaded first (the send resumes afterwards).
-    let Some(req) = crate::datasource::hold_send(shard, req, handle_send) else {
-        return;
+    let req = match &shard.channel_source {
+        Some(src) => match src.clone().hold(shard, req) {
+            Some(req) => req,
+            None => return,
+        },
+        None => req,
     };
+    resume_send(shard, req);
+}
+
+/// Goes on with a send once its channel's data is at hand (after a [`ChannelSource`] hold).
+///
+/// [`ChannelSource`]: super::events::ChannelSource
+pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
     let receivers = match receivers(shard, &req) {
         Ok(r) => r,
         Err(reason) => return refuse(shard, req.origin, reason),
@@ -296,10 +311,11 @@ pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: &[Arc<str>]
     for (dst, uids) in by_shard {
         shard.mesh.send(
             dst,
-            ShardMsg::Deliver {
+            OwnerMsg::Deliver {
                 msg: msg.clone(),
                 uids,
-            },
+            }
+            .into(),
         );
     }
 }

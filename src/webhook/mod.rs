@@ -28,6 +28,7 @@ pub use notify::{notify_task, prepare_cursor};
 pub use thread::start;
 
 use crate::config::Config;
+use crate::shard::events::{Events, Presence};
 use crate::shard::msg::Delivered;
 use crate::shard::{stats, Shard};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -137,10 +138,6 @@ pub struct HookStats {
     pub online_dropped: AtomicU64,
     /// Events waiting in the thread's queues now (offline + online + notify in flight).
     pub queue: AtomicU64,
-    /// Datasource calls made.
-    pub datasource_calls: AtomicU64,
-    /// Datasource calls that failed or timed out.
-    pub datasource_failures: AtomicU64,
 }
 
 /// A copy of [`HookStats`] for export.
@@ -166,10 +163,6 @@ pub struct HookStatsSnapshot {
     pub online_dropped: u64,
     /// See [`HookStats`].
     pub queue: u64,
-    /// See [`HookStats`].
-    pub datasource_calls: u64,
-    /// See [`HookStats`].
-    pub datasource_failures: u64,
 }
 
 impl HookStats {
@@ -187,8 +180,6 @@ impl HookStats {
             online_failures: g(&self.online_failures),
             online_dropped: g(&self.online_dropped),
             queue: g(&self.queue),
-            datasource_calls: g(&self.datasource_calls),
-            datasource_failures: g(&self.datasource_failures),
         }
     }
 }
@@ -263,98 +254,67 @@ impl Hub {
     }
 }
 
-/// What a shard holds of the webhook and datasource: the hub, and its own datasource cache.
+/// A shard's end of the webhook: implements the shard's [`Events`] port.
 pub struct ShardHooks {
     /// The shared handle.
     pub hub: Arc<Hub>,
-    /// Channels loaded from the datasource (owner shard only).
-    pub datasource: crate::datasource::ShardCache,
 }
 
 impl ShardHooks {
     /// This shard's view of the hub.
     pub fn new(hub: Arc<Hub>) -> ShardHooks {
-        ShardHooks {
-            hub,
-            datasource: Default::default(),
+        ShardHooks { hub }
+    }
+}
+
+impl Events for ShardHooks {
+    fn wants_offline(&self, msg: &Delivered) -> bool {
+        use crate::proto::{ChannelType, StreamFlag};
+        self.hub.offline_on()
+            && msg.channel_type != ChannelType::AGENT.0
+            // Stream chunks (not anchors) raise nothing.
+            && (msg.stream_no.is_empty() || msg.stream_flag == StreamFlag::START.0)
+    }
+
+    /// Raises `msg.offline` for `uids` (best effort: a full queue drops and counts).
+    fn offline(&self, shard: &Shard, msg: &Arc<Delivered>, uids: Vec<Arc<str>>) {
+        let Some(tx) = self.hub.offline.as_ref() else {
+            return;
+        };
+        let ev = OfflineEvent {
+            msg: msg.clone(),
+            to_uids: uids,
+        };
+        match tx.try_send(ev) {
+            Ok(()) => bump(&self.hub.stats.queue, 1),
+            Err(_) => {
+                bump(&self.hub.stats.offline_overflow, 1);
+                stats::inc(&shard.stats.webhook_dropped);
+            }
         }
     }
-}
 
-/// Whether the shard should collect offline receivers for `msg.offline` (cheap check on the
-/// delivery path).
-pub(crate) fn offline_wanted(shard: &Shard, msg: &Delivered) -> bool {
-    use crate::proto::{ChannelType, StreamFlag};
-    shard.hooks.as_ref().is_some_and(|h| h.hub.offline_on())
-        && msg.channel_type != ChannelType::AGENT.0
-        // Stream chunks (not anchors) raise nothing.
-        && (msg.stream_no.is_empty() || msg.stream_flag == StreamFlag::START.0)
-}
-
-/// Raises `msg.offline` for `to_uids` (best effort: a full queue drops and counts).
-pub(crate) fn offline(shard: &Shard, msg: &Arc<Delivered>, to_uids: Vec<Arc<str>>) {
-    if to_uids.is_empty() {
-        return;
-    }
-    let Some(h) = shard.hooks.as_ref() else {
-        return;
-    };
-    let Some(tx) = h.hub.offline.as_ref() else {
-        return;
-    };
-    let ev = OfflineEvent {
-        msg: msg.clone(),
-        to_uids,
-    };
-    match tx.try_send(ev) {
-        Ok(()) => bump(&h.hub.stats.queue, 1),
-        Err(_) => {
-            bump(&h.hub.stats.offline_overflow, 1);
-            stats::inc(&shard.stats.webhook_dropped);
-        }
-    }
-}
-
-/// Raises `user.onlinestatus` on the uid's owner shard after a session was added or removed:
-/// `uid-deviceFlag-online-connId-deviceOnlineCount-totalOnlineCount` (spec §11.4), the counts
-/// taken after the change.
-pub fn online_status(
-    shard: &Shard,
-    uid: &str,
-    device_flag: u8,
-    online: bool,
-    conn: crate::shard::msg::ConnRef,
-) {
-    let Some(h) = shard.hooks.as_ref() else {
-        return;
-    };
-    let Some(tx) = h.hub.online.as_ref() else {
-        return;
-    };
-    let (device, total) = shard
-        .users
-        .borrow()
-        .get(uid)
-        .map(|u| {
-            let device = u
-                .sessions
-                .iter()
-                .filter(|s| s.device_flag == device_flag)
-                .count();
-            (device, u.sessions.len())
-        })
-        .unwrap_or((0, 0));
-    // The node-wide connection id, as `/connz` shows it.
-    let conn_id = conn.id * 256 + conn.shard as u64;
-    let line = format!(
-        "{uid}-{device_flag}-{}-{conn_id}-{device}-{total}",
-        u8::from(online)
-    );
-    match tx.try_send(line) {
-        Ok(()) => bump(&h.hub.stats.queue, 1),
-        Err(_) => {
-            bump(&h.hub.stats.online_dropped, 1);
-            stats::inc(&shard.stats.webhook_dropped);
+    /// Raises `user.onlinestatus`:
+    /// `uid-deviceFlag-online-connId-deviceOnlineCount-totalOnlineCount` (spec §11.4).
+    fn presence(&self, shard: &Shard, p: Presence<'_>) {
+        let Some(tx) = self.hub.online.as_ref() else {
+            return;
+        };
+        let line = format!(
+            "{}-{}-{}-{}-{}-{}",
+            p.uid,
+            p.device_flag,
+            u8::from(p.online),
+            p.conn.node_wide_id(),
+            p.device_online,
+            p.total_online
+        );
+        match tx.try_send(line) {
+            Ok(()) => bump(&self.hub.stats.queue, 1),
+            Err(_) => {
+                bump(&self.hub.stats.online_dropped, 1);
+                stats::inc(&shard.stats.webhook_dropped);
+            }
         }
     }
 }

@@ -70,11 +70,8 @@ impl Pending {
 
 /// Fixes where `msg.notify` starts on a first start with the webhook on: the log's end *before*
 /// any task of the shard runs, so no message appended during start-up can be skipped.
-pub fn prepare_cursor(shard: &Shard) {
-    let Some(hooks) = shard.hooks.as_ref() else {
-        return;
-    };
-    let Some(cfg) = hooks.hub.hook.clone().filter(|c| c.notify_on) else {
+pub fn prepare_cursor(shard: &Shard, hub: &super::Hub) {
+    let Some(cfg) = hub.hook.clone().filter(|c| c.notify_on) else {
         return;
     };
     let path = cfg.cursor_path(shard.id());
@@ -85,11 +82,7 @@ pub fn prepare_cursor(shard: &Shard) {
 
 /// The shard's `msg.notify` task; returns at once when `msg.notify` is not configured. Runs
 /// until the shard stops, then persists its cursor.
-pub async fn notify_task(shard: Rc<Shard>) {
-    let Some(hooks) = shard.hooks.as_ref() else {
-        return;
-    };
-    let hub = hooks.hub.clone();
+pub async fn notify_task(shard: Rc<Shard>, hub: std::sync::Arc<super::Hub>) {
     let Some(cfg) = hub.hook.clone().filter(|c| c.notify_on) else {
         return;
     };

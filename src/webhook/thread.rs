@@ -204,11 +204,7 @@ pub fn start(config: &Config, shards: usize) -> io::Result<Option<Arc<Hub>>> {
                     }
                 }
                 if let (Some(d), Some(rx)) = (ds, ds_rx) {
-                    tasks.push(tokio::spawn(crate::datasource::worker(
-                        d,
-                        rx,
-                        stats.clone(),
-                    )));
+                    tasks.push(tokio::spawn(crate::datasource::worker(d, rx)));
                 }
                 for t in tasks {
                     let _ = t.await;

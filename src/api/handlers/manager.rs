@@ -4,8 +4,8 @@
 
 use super::body;
 use crate::api::http::{Request, Response};
+use crate::api::ApiState;
 use crate::auth::{issue_jwt, secret_eq};
-use crate::shard::Shard;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,7 +18,7 @@ struct Login {
 }
 
 /// Checks `auth.users` and returns `{username, token, exp, permissions}`.
-pub fn login(shard: &Shard, req: &Request) -> Response {
+pub fn login(api: &ApiState, req: &Request) -> Response {
     let l: Login = match body(req) {
         Ok(l) => l,
         Err(r) => return r,
@@ -26,15 +26,14 @@ pub fn login(shard: &Shard, req: &Request) -> Response {
     if l.username.is_empty() || l.password.is_empty() {
         return Response::error(400, "username and password are required");
     }
-    let cfg = &shard.ctx.config;
-    if shard.ctx.manager_users.is_empty() {
+    let cfg = &api.shard.ctx.config;
+    if api.users.is_empty() {
         return Response::error(400, "manager login is off: no auth.users are configured");
     }
     // Every user's password is compared (in constant time), so timing tells nothing about
     // which names exist.
-    let user = shard
-        .ctx
-        .manager_users
+    let user = api
+        .users
         .iter()
         .filter(|u| secret_eq(&l.password, &u.password))
         .fold(None, |found, u| {

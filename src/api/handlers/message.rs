@@ -5,8 +5,8 @@ use crate::api::http::{Request, Response};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode};
 use crate::shard::api_ops::{ApiReq, ApiResp};
 use crate::shard::ids::{base_channel, person_fake_id, valid_id, CMD_SUFFIX, SYSTEM_UID};
-use crate::shard::msg::{SendOrigin, SendReq, ShardMsg};
-use crate::shard::{Reply, Shard};
+use crate::shard::msg::{OwnerMsg, SendOrigin, SendReq};
+use crate::shard::Shard;
 use base64::Engine;
 use jindou_storage::{PullMode, RangeQuery};
 use serde::Deserialize;
@@ -121,9 +121,9 @@ pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> 
     };
     let owner = shard.channel_owner(base_channel(&o.channel_id));
     let me = shard.id() as u16;
-    let reply = shard
-        .ask(owner, |id| {
-            ShardMsg::Send(Box::new(SendReq {
+    let r = shard
+        .ask(&shard.asks.send, owner, |id| {
+            OwnerMsg::Send(Box::new(SendReq {
                 origin: SendOrigin::Api { shard: me, id },
                 from_uid: Arc::from(o.from_uid.as_str()),
                 channel_id: o.channel_id,
@@ -138,27 +138,25 @@ pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> 
                 payload: o.payload.into(),
                 receivers: o.receivers,
             }))
+            .into()
         })
         .await;
-    match reply {
-        Reply::Send(r) if r.reason == ReasonCode::SUCCESS.0 => Ok(Sent {
+    if r.reason == ReasonCode::SUCCESS.0 {
+        return Ok(Sent {
             message_id: r.message_id,
             message_seq: r.message_seq,
             client_msg_no,
-        }),
-        Reply::Send(r) => {
-            let reason = ReasonCode(r.reason);
-            Err(Response::json(
-                400,
-                &json!({
-                    "msg": format!("send refused: {}", reason.name().unwrap_or("unknown")),
-                    "status": 400,
-                    "reason_code": r.reason,
-                }),
-            ))
-        }
-        other => Err(Response::error(500, &format!("unexpected reply {other:?}"))),
+        });
     }
+    let reason = ReasonCode(r.reason);
+    Err(Response::json(
+        400,
+        &json!({
+            "msg": format!("send refused: {}", reason.name().unwrap_or("unknown")),
+            "status": 400,
+            "reason_code": r.reason,
+        }),
+    ))
 }
 
 /// Decodes a base64 payload, which must not be empty.

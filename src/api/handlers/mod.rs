@@ -11,8 +11,8 @@ pub mod user;
 
 use super::http::{Request, Response};
 use crate::shard::api_ops::{ApiReq, ApiResp};
-use crate::shard::msg::ShardMsg;
-use crate::shard::{Reply, Shard};
+use crate::shard::msg::OwnerMsg;
+use crate::shard::Shard;
 use serde::de::DeserializeOwned;
 
 /// Parses the JSON body into `T`; a 400 with the error envelope otherwise.
@@ -26,16 +26,15 @@ pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T, Response> {
 
 /// Runs `req` on shard `owner` and awaits its answer.
 pub async fn call_owner(shard: &Shard, owner: usize, req: ApiReq) -> ApiResp {
-    match shard
-        .ask(owner, |id| ShardMsg::Api {
-            id,
-            req: Box::new(req),
+    shard
+        .ask(&shard.asks.api, owner, |id| {
+            OwnerMsg::Api {
+                id,
+                req: Box::new(req),
+            }
+            .into()
         })
         .await
-    {
-        Reply::Api(resp) => *resp,
-        other => ApiResp::Error(format!("unexpected reply {other:?}")),
-    }
 }
 
 /// The standard response for an owner's answer: `{"status":200}`, the JSON as is, or 400.
@@ -50,20 +49,4 @@ pub fn respond(resp: ApiResp) -> Response {
 /// `{"status":200}`.
 pub fn ok() -> Response {
     Response::json_text(200, &br#"{"status":200}"#[..])
-}
-
-/// Runs `f` on every shard and collects the answers in shard order (monitoring views).
-pub async fn inspect_all<F>(shard: &Shard, f: F) -> Vec<serde_json::Value>
-where
-    F: Fn(&Shard) -> serde_json::Value + Send + Sync + Clone + 'static,
-{
-    let mut out = Vec::with_capacity(shard.ctx.slots.shards());
-    for dst in 0..shard.ctx.slots.shards() {
-        let f = f.clone();
-        match call_owner(shard, dst, ApiReq::Inspect(Box::new(move |s| f(s)))).await {
-            ApiResp::Json(v) => out.push(v),
-            other => out.push(serde_json::json!({ "error": format!("{other:?}") })),
-        }
-    }
-    out
 }

@@ -2,11 +2,10 @@
 //! the shard owning each, channels with their owner slot, shard and last seq.
 
 use super::num_param;
-use crate::api::handlers::{body, call_owner, inspect_all};
+use crate::api::handlers::body;
 use crate::api::http::{Method, Request, Response};
 use crate::metrics::timefmt;
 use crate::runtime::{slot_of, SLOT_COUNT};
-use crate::shard::api_ops::{ApiReq, ApiResp};
 use crate::shard::Shard;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -71,20 +70,19 @@ fn nodes(shard: &Shard, full: bool) -> Response {
 
 /// Channels (with settings or members) per slot, gathered from every shard.
 async fn channels_per_slot(shard: &Shard) -> Vec<u64> {
-    let per_shard = inspect_all(shard, |s: &Shard| {
-        let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
-        for (id, _) in known_channels(s) {
-            *counts.entry(slot_of(&id)).or_default() += 1;
-        }
-        serde_json::to_value(counts).unwrap_or_default()
-    })
-    .await;
-    let mut out = vec![0u64; SLOT_COUNT as usize];
-    for v in per_shard {
-        if let Ok(m) = serde_json::from_value::<BTreeMap<u16, u64>>(v) {
-            for (slot, n) in m {
-                out[slot as usize] += n;
+    let per_shard = shard
+        .inspect_all(|s: &Shard| {
+            let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
+            for (id, _) in known_channels(s) {
+                *counts.entry(slot_of(&id)).or_default() += 1;
             }
+            counts
+        })
+        .await;
+    let mut out = vec![0u64; SLOT_COUNT as usize];
+    for m in per_shard {
+        for (slot, n) in m {
+            out[slot as usize] += n;
         }
     }
     out
@@ -240,22 +238,13 @@ async fn facts_of(shard: &Shard, wanted: &[(String, u8)]) -> Vec<ChannelFacts> {
     let mut out = vec![ChannelFacts::default(); wanted.len()];
     for (owner, list) in by_owner {
         let ask = list.clone();
-        let resp = call_owner(
-            shard,
-            owner,
-            ApiReq::Inspect(Box::new(move |s: &Shard| {
-                let v: Vec<ChannelFacts> =
-                    ask.iter().map(|(_, id, ty)| facts(s, id, *ty)).collect();
-                serde_json::to_value(v).unwrap_or_default()
-            })),
-        )
-        .await;
-        if let ApiResp::Json(v) = resp {
-            if let Ok(found) = serde_json::from_value::<Vec<ChannelFacts>>(v) {
-                for ((i, _, _), f) in list.iter().zip(found) {
-                    out[*i] = f;
-                }
-            }
+        let found: Vec<ChannelFacts> = shard
+            .inspect(owner, move |s: &Shard| {
+                ask.iter().map(|(_, id, ty)| facts(s, id, *ty)).collect()
+            })
+            .await;
+        for ((i, _, _), f) in list.iter().zip(found) {
+            out[*i] = f;
         }
     }
     out
@@ -345,21 +334,16 @@ async fn channels(shard: &Shard, req: &Request) -> Response {
         0 => 20,
         n => n as usize,
     };
-    let per_shard = inspect_all(shard, move |s: &Shard| {
-        let keys = known_channels(s);
-        let found: Vec<ChannelFacts> = keys
-            .iter()
-            .map(|(id, ty)| facts(s, id, *ty))
-            .filter(|f| filter.accepts(f))
-            .collect();
-        serde_json::to_value(found).unwrap_or_default()
-    })
-    .await;
-    let mut all: Vec<ChannelFacts> = per_shard
-        .into_iter()
-        .filter_map(|v| serde_json::from_value::<Vec<ChannelFacts>>(v).ok())
-        .flatten()
-        .collect();
+    let per_shard = shard
+        .inspect_all(move |s: &Shard| -> Vec<ChannelFacts> {
+            known_channels(s)
+                .iter()
+                .map(|(id, ty)| facts(s, id, *ty))
+                .filter(|f| filter.accepts(f))
+                .collect()
+        })
+        .await;
+    let mut all: Vec<ChannelFacts> = per_shard.into_iter().flatten().collect();
     all.sort_by(|a, b| {
         (b.last_time, b.last_seq)
             .cmp(&(a.last_time, a.last_seq))

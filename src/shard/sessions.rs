@@ -1,10 +1,12 @@
-//! The user owner's side of CONNECT: token check, device replacement rules, session registry.
+//! The user owner's side of CONNECT: token check, device replacement rules, and the registry
+//! of live sessions (which connection on which shard), announced as presence events.
 
+use super::events::Presence;
+use super::msg::{AuthReq, AuthResult, ConnMsg, ConnRef};
+use super::users::{sessions_to_replace, Session};
+use super::Shard;
 use crate::auth::secret_eq;
 use crate::proto::ReasonCode;
-use crate::shard::msg::{AuthReq, AuthResult, ConnRef, ShardMsg};
-use crate::shard::users::{sessions_to_replace, Session};
-use crate::shard::Shard;
 
 fn fail(reason: ReasonCode) -> AuthResult {
     AuthResult {
@@ -53,14 +55,15 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
         user.sessions.retain(|s| s.conn != conn);
         shard.mesh.send(
             conn.shard as usize,
-            ShardMsg::Kick {
+            ConnMsg::Kick {
                 conn_id: conn.id,
                 reason: if notify {
                     ReasonCode::CONNECT_KICK.0
                 } else {
                     0
                 },
-            },
+            }
+            .into(),
         );
     }
     user.sessions.push(Session {
@@ -70,11 +73,11 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
         device_level: level,
     });
     drop(users);
-    // user.onlinestatus: the replaced sessions went offline, this one came online.
+    // The replaced sessions went offline, this one came online.
     for (conn, flag) in replaced {
-        crate::webhook::online_status(shard, &req.uid, flag, false, conn);
+        announce(shard, &req.uid, flag, false, conn);
     }
-    crate::webhook::online_status(shard, &req.uid, req.device_flag, true, req.conn);
+    announce(shard, &req.uid, req.device_flag, true, req.conn);
     AuthResult {
         reason: ReasonCode::SUCCESS.0,
         device_level: level,
@@ -97,6 +100,34 @@ pub fn unregister(shard: &Shard, uid: &str, conn: ConnRef) {
         flag
     };
     if let Some(flag) = device_flag {
-        crate::webhook::online_status(shard, uid, flag, false, conn);
+        announce(shard, uid, flag, false, conn);
     }
+}
+
+/// Announces a session change with the user's session counts after it.
+fn announce(shard: &Shard, uid: &str, device_flag: u8, online: bool, conn: ConnRef) {
+    let (device_online, total_online) = shard
+        .users
+        .borrow()
+        .get(uid)
+        .map(|u| {
+            let device = u
+                .sessions
+                .iter()
+                .filter(|s| s.device_flag == device_flag)
+                .count();
+            (device, u.sessions.len())
+        })
+        .unwrap_or((0, 0));
+    shard.events.presence(
+        shard,
+        Presence {
+            uid,
+            device_flag,
+            online,
+            conn,
+            device_online,
+            total_online,
+        },
+    );
 }
