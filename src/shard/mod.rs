@@ -84,6 +84,8 @@ pub struct Shard {
     pub asks: Asks,
     /// This shard's message and meta logs.
     pub store: RefCell<Store>,
+    /// The replicated log of the slots this shard hosts (single node: the message log).
+    pub log: crate::cluster::SlotLog,
     /// Users this shard owns.
     pub users: RefCell<Users>,
     /// Channels this shard owns.
@@ -154,6 +156,7 @@ impl Shard {
             mesh,
             asks: Asks::default(),
             store: RefCell::new(store),
+            log: crate::cluster::SlotLog::local(),
             users: Default::default(),
             channels: Default::default(),
             commits: Default::default(),

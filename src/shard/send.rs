@@ -151,62 +151,74 @@ pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
         Ok(r) => r,
         Err(reason) => return refuse(shard, req.origin, reason),
     };
-    let flags = HeaderFlags::from_header(req.flags);
-    let timestamp = (now_millis() / 1000) as i32;
-    let mut store = shard.store.borrow_mut();
-    if !req.client_msg_no.is_empty() {
-        if let Some(hit) =
-            store
-                .messages
-                .find_client_msg_no(&req.channel_id, req.channel_type, &req.client_msg_no)
-        {
-            // A retried send: acknowledge the stored message again, deliver nothing twice.
-            // If the original still waits for its group commit, so does this answer: a
-            // SENDACK means durable, for the retry as much as for the original.
-            let durable = hit.lsn < store.messages.durable_lsn();
-            drop(store);
-            let outcome = SendOutcome {
-                reason: ReasonCode::SUCCESS.0,
+    if answer_retry(shard, &req) {
+        return;
+    }
+    let delivered = delivered(shard, &req);
+    if HeaderFlags::from_header(req.flags).no_persist() {
+        return send_unpersisted(shard, req.origin, delivered, &receivers);
+    }
+    propose_and_queue(shard, &req, delivered, receivers);
+}
+
+/// A retried send (same `client_msg_no` in the de-duplication window) is acknowledged with
+/// the stored message and delivers nothing twice. If the original still waits for its
+/// commit, so does this answer: a SENDACK means durable, for the retry as much as for the
+/// original. True if `req` was such a retry.
+fn answer_retry(shard: &Shard, req: &SendReq) -> bool {
+    if req.client_msg_no.is_empty() {
+        return false;
+    }
+    let store = shard.store.borrow();
+    let Some(hit) =
+        store
+            .messages
+            .find_client_msg_no(&req.channel_id, req.channel_type, &req.client_msg_no)
+    else {
+        return false;
+    };
+    let committed = shard.log.is_committed(&store.messages, hit.lsn);
+    drop(store);
+    let outcome = SendOutcome {
+        reason: ReasonCode::SUCCESS.0,
+        message_id: hit.message_id,
+        message_seq: hit.message_seq,
+    };
+    if committed {
+        answer(shard, req.origin, outcome);
+        return true;
+    }
+    // The queue stays in ticket order: wait for the later of the original and the tail.
+    let tail = shard.commits.borrow().back().map_or(hit.lsn, |p| p.lsn);
+    queue_commit(
+        shard,
+        PendingCommit {
+            lsn: tail.max(hit.lsn),
+            received: std::time::Instant::now(),
+            origin: req.origin,
+            msg: Arc::new(Delivered {
                 message_id: hit.message_id,
                 message_seq: hit.message_seq,
-            };
-            if durable {
-                return answer(shard, req.origin, outcome);
-            }
-            let mut commits = shard.commits.borrow_mut();
-            // The queue stays in LSN order: wait for the later of the original and the tail.
-            let lsn = commits.back().map_or(hit.lsn, |p| p.lsn.max(hit.lsn));
-            commits.push_back(PendingCommit {
-                lsn,
-                received: std::time::Instant::now(),
-                origin: req.origin,
-                msg: Arc::new(Delivered {
-                    message_id: hit.message_id,
-                    message_seq: hit.message_seq,
-                    ..Default::default()
-                }),
-                receivers: Vec::new(),
-            });
-            if commits.len() == 1 {
-                if let Some(w) = shard.commit_waker.take() {
-                    w.wake();
-                }
-            }
-            return;
-        }
-    }
-    let message_id = shard.ids.borrow_mut().next_id();
-    let base_channel = base_channel(&req.channel_id);
-    let mut delivered = Delivered {
-        message_id,
+                ..Default::default()
+            }),
+            receivers: Vec::new(),
+        },
+    );
+    true
+}
+
+/// The message as receivers get it (text fields as wire strings, copied once).
+fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
+    Delivered {
+        message_id: shard.ids.borrow_mut().next_id(),
         message_seq: 0,
         client_msg_no: WkStr::copy_from_str(&req.client_msg_no),
         from_uid: WkStr::copy_from_str(&req.from_uid),
-        channel_id: WkStr::copy_from_str(base_channel),
+        channel_id: WkStr::copy_from_str(base_channel(&req.channel_id)),
         channel_type: req.channel_type,
         flags: req.flags,
         setting: req.setting,
-        timestamp,
+        timestamp: (now_millis() / 1000) as i32,
         expire: req.expire,
         topic: WkStr::copy_from_str(&req.topic),
         stream_no: WkStr::copy_from_str(&req.stream_no),
@@ -216,69 +228,88 @@ pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
             SendOrigin::Conn { conn, .. } => Some(conn),
             _ => None,
         },
-    };
-    if flags.no_persist() {
-        drop(store);
-        answer(
-            shard,
-            req.origin,
-            SendOutcome {
-                reason: ReasonCode::SUCCESS.0,
-                message_id,
-                message_seq: 0,
-            },
-        );
-        fan_out(shard, Arc::new(delivered), &receivers);
-        return;
     }
-    let header = storage_header(flags);
-    let t0 = std::time::Instant::now();
-    let appended = store.messages.append(
-        &req.channel_id,
-        req.channel_type,
-        NewMessage {
-            message_id,
-            client_msg_no: req.client_msg_no.clone(),
-            from_uid: req.from_uid.to_string(),
-            setting: req.setting,
-            header,
-            timestamp,
-            expire: req.expire,
-            topic: req.topic.clone(),
-            stream_no: req.stream_no.clone(),
-            stream_id: 0,
-            stream_flag: req.stream_flag,
-            payload: req.payload.to_vec(),
+}
+
+/// A no-persist message: acknowledged and delivered at once, never stored.
+fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers: &[Arc<str>]) {
+    answer(
+        shard,
+        origin,
+        SendOutcome {
+            reason: ReasonCode::SUCCESS.0,
+            message_id: msg.message_id,
+            message_seq: 0,
         },
     );
-    drop(store);
+    fan_out(shard, Arc::new(msg), receivers);
+}
+
+/// Proposes the message to its slot's log and queues it for acknowledgement and fan-out once
+/// committed; a refused proposal is answered with a system error.
+fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers: Vec<Arc<str>>) {
+    let t0 = std::time::Instant::now();
+    let proposed = {
+        let mut store = shard.store.borrow_mut();
+        shard.log.propose_message(
+            &mut store.messages,
+            &req.channel_id,
+            req.channel_type,
+            NewMessage {
+                message_id: msg.message_id,
+                client_msg_no: req.client_msg_no.clone(),
+                from_uid: req.from_uid.to_string(),
+                setting: req.setting,
+                header: storage_header(HeaderFlags::from_header(req.flags)),
+                timestamp: msg.timestamp,
+                expire: req.expire,
+                topic: req.topic.clone(),
+                stream_no: req.stream_no.clone(),
+                stream_id: 0,
+                stream_flag: req.stream_flag,
+                payload: req.payload.to_vec(),
+            },
+        )
+    };
     shard.stats.append_latency.observe_duration(t0.elapsed());
-    match appended {
-        Ok(a) => {
+    match proposed {
+        Ok(p) => {
             if shard.ctx.config.logger.trace_on {
-                tracing::info!(target: "jindou::trace", shard = shard.id(), message_id, seq = a.message_seq,
-                    channel = %req.channel_id, client_msg_no = %req.client_msg_no, "appended");
+                tracing::info!(target: "jindou::trace", shard = shard.id(), message_id = msg.message_id,
+                    seq = p.message_seq, channel = %req.channel_id, client_msg_no = %req.client_msg_no, "appended");
             }
             stats::inc(&shard.stats.messages_stored);
             shard.stats.stored_by_type.inc(req.channel_type);
-            delivered.message_seq = a.message_seq;
-            let mut commits = shard.commits.borrow_mut();
-            commits.push_back(PendingCommit {
-                lsn: a.lsn,
-                received: t0,
-                origin: req.origin,
-                msg: Arc::new(delivered),
-                receivers,
-            });
-            if commits.len() == 1 {
-                if let Some(w) = shard.commit_waker.take() {
-                    w.wake();
-                }
-            }
+            msg.message_seq = p.message_seq;
+            queue_commit(
+                shard,
+                PendingCommit {
+                    lsn: p.ticket,
+                    received: t0,
+                    origin: req.origin,
+                    msg: Arc::new(msg),
+                    receivers,
+                },
+            );
         }
         Err(e) => {
             tracing::warn!(channel = %req.channel_id, error = %e, "append refused");
             refuse(shard, req.origin, ReasonCode::SYSTEM_ERROR);
+        }
+    }
+}
+
+/// Queues a send for the committer, waking it when the queue was empty.
+fn queue_commit(shard: &Shard, p: PendingCommit) {
+    let mut commits = shard.commits.borrow_mut();
+    debug_assert!(
+        commits.back().is_none_or(|q| q.lsn <= p.lsn),
+        "commits stay in ticket order"
+    );
+    commits.push_back(p);
+    if commits.len() == 1 {
+        if let Some(w) = shard.commit_waker.take() {
+            w.wake();
         }
     }
 }
@@ -337,7 +368,7 @@ pub async fn run_committer(shard: Rc<Shard>) {
             Some(p) => p.lsn,
             None => continue,
         };
-        let wait = shard.store.borrow().messages.wait_durable(target);
+        let wait = shard.log.committed(&shard.store.borrow().messages, target);
         let waited = std::time::Instant::now();
         let result = wait.await;
         shard
@@ -347,6 +378,7 @@ pub async fn run_committer(shard: Rc<Shard>) {
         let done: Vec<PendingCommit> = {
             let mut commits = shard.commits.borrow_mut();
             let n = commits.iter().take_while(|p| p.lsn <= target).count();
+            debug_assert!(n > 0, "the tail awaited is in the queue");
             commits.drain(..n).collect()
         };
         shard.stats.commit_batch.observe(done.len() as f64);

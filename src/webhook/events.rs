@@ -28,7 +28,7 @@ pub(crate) fn notify_body(batch: &NotifyBatch) -> (Vec<u8>, u64) {
         if n > 0 {
             out.push(b',');
         }
-        let v = crate::shard::api_ops::message_json(rec, "");
+        let v = crate::json::message_json(rec, "");
         // Writing a JSON value into memory cannot fail.
         let _ = serde_json::to_writer(&mut out, &v);
         n += 1;

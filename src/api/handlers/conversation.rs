@@ -1,12 +1,12 @@
 //! Conversation endpoints (spec http-api §8). Conversations live on the user's owner shard;
 //! their recent messages are read from each channel's owner shard.
 
-use super::message::storage_id;
 use super::{body, call_owner, respond};
 use crate::api::http::{Request, Response};
 use crate::proto::ChannelType;
 use crate::shard::api_ops::{ApiReq, ApiResp};
-use crate::shard::ids::{person_fake_id, SYSTEM_UID};
+use crate::shard::ids::SYSTEM_UID;
+use crate::shard::ingress::storage_channel;
 use crate::shard::meta::MetaRecord;
 use crate::shard::users::Conversation;
 use crate::shard::Shard;
@@ -145,7 +145,7 @@ pub async fn sync(shard: &Shard, req: &Request) -> Response {
         if conv.deleted_to_seq > 0 {
             bound = bound.max(conv.deleted_to_seq + 1);
         }
-        let sid = storage_id(&r.uid, &id, ty);
+        let sid = storage_channel(&r.uid, &id, ty, false);
         wanted.push((sid.clone(), ty, bound, r.msg_count, false));
         meta.push((id, ty, sid, conv, client));
     }
@@ -284,7 +284,7 @@ pub async fn set_unread(shard: &Shard, req: &Request, clear: bool) -> Response {
     if r.uid.is_empty() || r.channel_id.is_empty() || r.channel_type == 0 {
         return Response::error(400, "uid, channel_id and channel_type are required");
     }
-    let sid = storage_id(&r.uid, &r.channel_id, r.channel_type);
+    let sid = storage_channel(&r.uid, &r.channel_id, r.channel_type, false);
     let last = match newest_seq(shard, &sid, r.channel_type).await {
         Ok(l) => l,
         Err(resp) => return resp,
@@ -317,7 +317,7 @@ pub async fn delete(shard: &Shard, req: &Request) -> Response {
     if r.uid.is_empty() || r.channel_id.is_empty() || r.channel_type == 0 {
         return Response::error(400, "uid, channel_id and channel_type are required");
     }
-    let sid = storage_id(&r.uid, &r.channel_id, r.channel_type);
+    let sid = storage_channel(&r.uid, &r.channel_id, r.channel_type, false);
     let last = match newest_seq(shard, &sid, r.channel_type).await {
         Ok(l) => l,
         Err(resp) => return resp,
@@ -356,11 +356,7 @@ pub async fn channels(shard: &Shard, req: &Request) -> Response {
     let rows: Vec<Value> = convs
         .into_iter()
         .map(|(id, ty, _)| {
-            let sid = if ty == ChannelType::PERSON.0 {
-                person_fake_id(&r.uid, &id)
-            } else {
-                id
-            };
+            let sid = storage_channel(&r.uid, &id, ty, false);
             json!({"channel_id": sid, "channel_type": ty})
         })
         .collect();

@@ -4,7 +4,8 @@ use super::{body, call_owner, respond};
 use crate::api::http::{Request, Response};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode};
 use crate::shard::api_ops::{ApiReq, ApiResp};
-use crate::shard::ids::{base_channel, person_fake_id, valid_id, CMD_SUFFIX, SYSTEM_UID};
+use crate::shard::ids::{base_channel, valid_id, CMD_SUFFIX, SYSTEM_UID};
+use crate::shard::ingress::storage_channel;
 use crate::shard::msg::{OwnerMsg, SendOrigin, SendReq};
 use crate::shard::Shard;
 use base64::Engine;
@@ -171,15 +172,6 @@ pub fn decode_payload(text: &str) -> Result<Vec<u8>, Response> {
     }
 }
 
-/// The storage id of a channel as a REST caller names it.
-pub fn storage_id(from_uid: &str, channel_id: &str, channel_type: u8) -> String {
-    if channel_type == ChannelType::PERSON.0 {
-        person_fake_id(from_uid, channel_id)
-    } else {
-        channel_id.to_string()
-    }
-}
-
 /// The sender of a REST message: the system uid when none is given (spec §4.1).
 pub fn sender(from_uid: String) -> String {
     if from_uid.is_empty() {
@@ -239,10 +231,7 @@ pub async fn send(shard: &Shard, req: &Request) -> Response {
                 .collect(),
         )
     } else {
-        let mut id = storage_id(&from_uid, &r.channel_id, r.channel_type);
-        if flags.sync_once() && r.channel_type != ChannelType::TEMP.0 {
-            id.push_str(CMD_SUFFIX);
-        }
+        let id = storage_channel(&from_uid, &r.channel_id, r.channel_type, flags.sync_once());
         (id, r.channel_type, Vec::new())
     };
     let out = Outgoing {
@@ -305,11 +294,17 @@ pub async fn send_batch(shard: &Shard, req: &Request) -> Response {
             reasons.push("uid has a reserved character".to_string());
             continue;
         }
+        let flags = r.header.flags();
         let out = Outgoing {
-            flags: r.header.flags(),
+            flags,
             setting: 0,
             from_uid: r.from_uid.clone(),
-            channel_id: person_fake_id(&r.from_uid, &uid),
+            channel_id: storage_channel(
+                &r.from_uid,
+                &uid,
+                ChannelType::PERSON.0,
+                flags.sync_once(),
+            ),
             channel_type: ChannelType::PERSON.0,
             client_msg_no: String::new(),
             stream_no: String::new(),
@@ -351,7 +346,7 @@ pub async fn fetch(shard: &Shard, req: &Request) -> Response {
     if r.channel_id.is_empty() {
         return Response::error(400, "channel_id is required");
     }
-    let channel_id = storage_id(&r.login_uid, &r.channel_id, r.channel_type);
+    let channel_id = storage_channel(&r.login_uid, &r.channel_id, r.channel_type, false);
     let owner = shard.channel_owner(&channel_id);
     respond(
         call_owner(
@@ -502,7 +497,7 @@ pub async fn channel_sync(shard: &Shard, req: &Request) -> Response {
     if r.channel_id.is_empty() || r.login_uid.is_empty() {
         return Response::error(400, "login_uid and channel_id are required");
     }
-    let channel_id = storage_id(&r.login_uid, &r.channel_id, r.channel_type);
+    let channel_id = storage_channel(&r.login_uid, &r.channel_id, r.channel_type, false);
     let owner = shard.channel_owner(&channel_id);
     respond(
         call_owner(

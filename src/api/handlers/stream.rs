@@ -4,10 +4,11 @@
 //! `/channel/messagesync` returns each anchor with its chunks in `streams`.
 
 use super::body;
-use super::message::{decode_payload, send_message, sender, storage_id, HeaderJson, Outgoing};
+use super::message::{decode_payload, send_message, sender, HeaderJson, Outgoing};
 use crate::api::http::{Request, Response};
 use crate::proto::{Setting, StreamFlag};
 use crate::shard::ids::{valid_id, STREAM_SUFFIX};
+use crate::shard::ingress::storage_channel;
 use crate::shard::Shard;
 use serde::Deserialize;
 use serde_json::json;
@@ -46,7 +47,7 @@ pub async fn open(shard: &Shard, req: &Request) -> Response {
     let out = Outgoing {
         flags: r.header.flags(),
         setting: Setting::STREAM.bits(),
-        channel_id: storage_id(&from_uid, &r.channel_id, r.channel_type),
+        channel_id: storage_channel(&from_uid, &r.channel_id, r.channel_type, false),
         from_uid,
         channel_type: r.channel_type,
         client_msg_no: r.client_msg_no,
@@ -80,7 +81,7 @@ pub async fn chunk_message(
         setting: Setting::STREAM.bits(),
         channel_id: format!(
             "{}{STREAM_SUFFIX}",
-            storage_id(&from_uid, &channel_id, channel_type)
+            storage_channel(&from_uid, &channel_id, channel_type, false)
         ),
         from_uid,
         channel_type,
