@@ -6,7 +6,6 @@ use crate::api::http::{serve_http, ConnSettings, RequestLimits};
 use crate::config::Config;
 use crate::runtime::{DriverKind, LocalStop, MeshEndpoint, Replies, Shutdown, SlotMap};
 use crate::shard::ids::MessageIds;
-use crate::shard::meta::{MetaRecord, KIND_JSON};
 use crate::shard::msg::ShardMsg;
 use crate::shard::Shard;
 use jindou_storage::{Store, StoreConfig, SyncPolicy};
@@ -58,31 +57,27 @@ fn open_shard(
         read_pool: Default::default(),
         scratch: Default::default(),
         globals: Default::default(),
+        stored_system_uids: Default::default(),
+        compactor: crate::shard::compact::Compactor::new(config.storage.meta_snapshot_ops),
         globals_ready: LocalStop::new(),
         hooks: hub.map(crate::webhook::ShardHooks::new),
         ctx,
     });
-    let mut replayed = 0usize;
-    {
-        let store = shard.store.borrow();
-        for op in store.meta.replay() {
-            let op = op.map_err(|e| e.to_string())?;
-            if op.kind != KIND_JSON {
-                continue;
-            }
-            match serde_json::from_slice::<MetaRecord>(op.bytes) {
-                Ok(rec) => {
-                    rec.apply(
-                        &mut shard.channels.borrow_mut(),
-                        &mut shard.users.borrow_mut(),
-                    );
-                    replayed += 1;
-                }
-                Err(e) => return Err(format!("meta record at {} is unreadable: {e}", op.lsn)),
-            }
-        }
-    }
-    tracing::info!(shard = shard.id(), replayed, "metadata restored");
+    let started = Instant::now();
+    let restored = {
+        let mut store = shard.store.borrow_mut();
+        shard.with_owned_meta(|m| crate::shard::snapshot::restore(&mut store.meta, m))?
+    };
+    tracing::info!(
+        shard = shard.id(),
+        snapshot_bytes = restored.snapshot_bytes,
+        snapshot_lsn = restored.snapshot_lsn,
+        channels = restored.counts.channels,
+        users = restored.counts.users,
+        replayed = restored.replayed,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "metadata restored"
+    );
     Ok(shard)
 }
 
@@ -131,6 +126,7 @@ pub async fn run_shard(
     monoio::spawn(crate::shard::run_committer(shard.clone()));
     monoio::spawn(crate::gateway::retry::run_retries(shard.clone()));
     monoio::spawn(crate::webhook::notify_task(shard.clone()));
+    monoio::spawn(crate::shard::compact::run_compactor(shard.clone()));
     if id == crate::shard::globals::GLOBALS_OWNER {
         let snapshot = shard.globals.borrow().clone();
         for dst in 0..shards {
