@@ -8,6 +8,7 @@ mod common;
 #[path = "common/wk.rs"]
 mod wk;
 
+use common::pipeline::Pipeline;
 use common::*;
 use jindou::proto::ReasonCode;
 use serde_json::{json, Value};
@@ -351,64 +352,6 @@ fn metadata_survives_kill9_across_snapshots() {
     assert_eq!(payloads, vec![b64("cmd3")]);
 }
 
-/// A keep-alive HTTP/1.1 connection that pipelines requests and reads the answers in order.
-struct Pipeline {
-    s: std::net::TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Pipeline {
-    fn connect(addr: SocketAddr) -> Pipeline {
-        let s = std::net::TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        s.set_nodelay(true).unwrap();
-        Pipeline { s, buf: Vec::new() }
-    }
-
-    /// Sends every request at once, then checks each answer is `{"status":200}`.
-    fn run(&mut self, reqs: &[(&str, String)]) {
-        use std::io::{Read, Write};
-        let mut out = Vec::new();
-        for (path, body) in reqs {
-            out.extend_from_slice(
-                format!(
-                    "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-        }
-        self.s.write_all(&out).unwrap();
-        let mut chunk = [0u8; 65536];
-        for (path, body) in reqs {
-            loop {
-                if let Some(head_end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&self.buf[..head_end]).to_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length: "))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if self.buf.len() >= head_end + 4 + len {
-                        let answer = &self.buf[head_end + 4..head_end + 4 + len];
-                        assert_eq!(
-                            answer,
-                            br#"{"status":200}"#,
-                            "{path} {body}: {}",
-                            String::from_utf8_lossy(answer)
-                        );
-                        self.buf.drain(..head_end + 4 + len);
-                        break;
-                    }
-                }
-                let n = self.s.read(&mut chunk).expect("read");
-                assert!(n > 0, "connection closed");
-                self.buf.extend_from_slice(&chunk[..n]);
-            }
-        }
-    }
-}
-
 /// The `i`-th request of the measurement and how many metadata changes it makes. Channels
 /// `g0..g{channels}` are created first (with ten members: two changes each); then tokens
 /// (a third of the rest), subscriber additions (a quarter), read positions (a quarter),
@@ -498,7 +441,7 @@ fn restart_after_a_million_metadata_changes() {
                             (p, b)
                         })
                         .collect();
-                    conn.run(&reqs);
+                    conn.run_ok(&reqs);
                 }
                 mine = (channels..requests).filter(|i| i % threads == t).collect();
                 for chunk in mine.chunks(batch as usize) {
@@ -509,7 +452,7 @@ fn restart_after_a_million_metadata_changes() {
                             (p, b)
                         })
                         .collect();
-                    conn.run(&reqs);
+                    conn.run_ok(&reqs);
                 }
             });
         }

@@ -13,6 +13,7 @@ pub mod globals;
 pub mod ids;
 pub mod meta;
 pub mod msg;
+pub mod reads;
 mod send;
 pub mod snapshot;
 pub mod stats;
