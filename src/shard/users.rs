@@ -103,6 +103,11 @@ impl Users {
         self.map.iter()
     }
 
+    /// Makes room for `n` more users (loading a snapshot).
+    pub fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
+    }
+
     /// Users with at least one live session.
     pub fn online_count(&self) -> usize {
         self.map.values().filter(|u| !u.sessions.is_empty()).count()

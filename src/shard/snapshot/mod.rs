@@ -35,7 +35,7 @@ mod tests;
 pub use restore::{restore, Restored};
 pub use wire::WireError;
 
-use super::channels::{ChannelInfo, Channels};
+use super::channels::{ChannelInfo, ChannelState, Channels};
 use super::globals::{Globals, PersonAcl};
 use super::meta::OwnedMeta;
 use super::users::{Conversation, DeviceToken, Users};
@@ -178,28 +178,30 @@ pub fn decode(bytes: &[u8], into: &mut OwnedMeta<'_>) -> Result<Counts, WireErro
     }
     // Smallest encodings: channel = id + type + info + three counts; user = uid + three counts.
     let n = r.count(1 + 1 + 5 + 12)?;
+    into.channels.reserve(n);
     for _ in 0..n {
         let id = r.str()?;
         let ty = r.u8()?;
         let info = read_info(&mut r)?;
-        let ch = into.channels.get_or_create(id, ty);
-        ch.info = info;
-        counts.entries += read_list(&mut r, |s| {
-            ch.subscribers.insert(Arc::from(s));
-        })?;
-        counts.entries += read_list(&mut r, |s| {
-            ch.blacklist.insert(s.to_string());
-        })?;
-        counts.entries += read_list(&mut r, |s| {
-            ch.whitelist.insert(s.to_string());
-        })?;
+        let subscribers = read_set(&mut r, |s| Arc::<str>::from(s))?;
+        let blacklist = read_set(&mut r, str::to_string)?;
+        let whitelist = read_set(&mut r, str::to_string)?;
+        counts.entries += subscribers.len() + blacklist.len() + whitelist.len();
         counts.channels += 1;
+        *into.channels.get_or_create(id, ty) = ChannelState {
+            info,
+            subscribers,
+            blacklist,
+            whitelist,
+        };
     }
     let n = r.count(1 + 12)?;
+    into.users.reserve(n);
     for _ in 0..n {
         let uid = r.str()?;
         let user = into.users.entry(uid);
         let tokens = r.count(3)?;
+        user.tokens.reserve(tokens);
         for _ in 0..tokens {
             let flag = r.u8()?;
             let token = r.str()?.to_string();
@@ -213,6 +215,7 @@ pub fn decode(bytes: &[u8], into: &mut OwnedMeta<'_>) -> Result<Counts, WireErro
             );
         }
         let convs = r.count(5)?;
+        user.conversations.reserve(convs);
         for _ in 0..convs {
             let id = r.str()?.to_string();
             let ty = r.u8()?;
@@ -242,23 +245,20 @@ pub fn decode(bytes: &[u8], into: &mut OwnedMeta<'_>) -> Result<Counts, WireErro
         counts.entries += tokens + convs + cmds;
     }
     if r.u8()? == 1 {
-        counts.entries += read_list(&mut r, |s| {
-            into.system_uids.insert(s.to_string());
-            into.globals.system_uids.insert(s.to_string());
-        })?;
+        let uids = read_set(&mut r, str::to_string)?;
+        counts.entries += uids.len();
+        into.globals.system_uids.extend(uids.iter().cloned());
+        into.system_uids.extend(uids);
         let n = r.count(1 + 5 + 8)?;
+        into.globals.persons.reserve(n);
         for _ in 0..n {
             let uid = r.str()?.to_string();
-            let mut acl = PersonAcl {
+            let acl = PersonAcl {
                 info: read_info(&mut r)?,
-                ..Default::default()
+                blacklist: read_set(&mut r, str::to_string)?,
+                whitelist: read_set(&mut r, str::to_string)?,
             };
-            counts.entries += read_list(&mut r, |s| {
-                acl.blacklist.insert(s.to_string());
-            })?;
-            counts.entries += read_list(&mut r, |s| {
-                acl.whitelist.insert(s.to_string());
-            })?;
+            counts.entries += acl.blacklist.len() + acl.whitelist.len();
             into.globals.persons.insert(uid, acl);
         }
     }
@@ -282,10 +282,16 @@ fn read_info(r: &mut Reader<'_>) -> Result<ChannelInfo, WireError> {
     Ok(info)
 }
 
-fn read_list(r: &mut Reader<'_>, mut add: impl FnMut(&str)) -> Result<usize, WireError> {
+/// A list written by `write_list`, as a set. The encoder writes sets in order, so this
+/// collects a sorted vector and builds the tree in bulk instead of inserting one by one.
+fn read_set<T: Ord>(
+    r: &mut Reader<'_>,
+    make: impl Fn(&str) -> T,
+) -> Result<BTreeSet<T>, WireError> {
     let n = r.count(1)?;
+    let mut items = Vec::with_capacity(n);
     for _ in 0..n {
-        add(r.str()?);
+        items.push(make(r.str()?));
     }
-    Ok(n)
+    Ok(items.into_iter().collect())
 }

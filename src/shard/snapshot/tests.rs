@@ -420,3 +420,123 @@ fn derived_state_is_left_out() {
     assert_eq!(counts, Counts::default());
     assert!(Model::decoded(&bytes).users.get("u0").is_none());
 }
+
+/// Measurement (`cargo test --release --lib measure_snapshot_format -- --ignored --nocapture`):
+/// this format against serde_json on a state of about a million entries.
+#[test]
+#[ignore = "a measurement"]
+fn measure_snapshot_format() {
+    use serde::{Deserialize, Serialize};
+    use std::time::Instant;
+    let mut m = Model::default();
+    for c in 0..50_000u64 {
+        let ch = m.channels.get_or_create(&format!("group-{c}"), 2);
+        for k in 0..10u64 {
+            ch.subscribers
+                .insert(Arc::from(format!("user-{}", (c * 7 + k) % 200_000)));
+        }
+    }
+    for u in 0..200_000u64 {
+        let user = m.users.entry(&format!("user-{u}"));
+        user.tokens.insert(
+            0,
+            DeviceToken {
+                token: format!("token-{u}-0123456789abcdef"),
+                device_level: 1,
+            },
+        );
+        for k in 0..2u64 {
+            user.conversations.insert(
+                (format!("group-{}", (u * 3 + k) % 50_000), 2),
+                Conversation {
+                    readed_to_msg_seq: u + k,
+                    last_msg_seq: u + k + 5,
+                    unread: 5,
+                    positioned: true,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    let view = MetaView {
+        channels: &m.channels,
+        users: &m.users,
+        globals: None,
+    };
+    // The compactor presizes the buffer from the previous snapshot: measure that case.
+    let hint = encode(&view, 0).0.len();
+    let t = Instant::now();
+    let (bytes, counts) = encode(&view, hint + hint / 8);
+    let enc = t.elapsed();
+    let t = Instant::now();
+    let back = Model::decoded(&bytes);
+    let dec = t.elapsed();
+    assert!(back.canon() == m.canon(), "the state round-trips");
+    println!(
+        "binary v1: {} entries, {} bytes, encode {:.0} ms, decode {:.0} ms",
+        counts.entries + counts.channels + counts.users,
+        bytes.len(),
+        enc.as_secs_f64() * 1e3,
+        dec.as_secs_f64() * 1e3
+    );
+    // The same data as serde_json (borrowed on the way out, owned on the way in).
+    type JsonUser = (
+        String,
+        Vec<(u8, DeviceToken)>,
+        Vec<(String, u8, u64, u64, u64)>,
+    );
+    #[derive(Serialize, Deserialize)]
+    struct J {
+        channels: Vec<(String, u8, ChannelInfo, Vec<String>)>,
+        users: Vec<JsonUser>,
+    }
+    let t = Instant::now();
+    let j = J {
+        channels: m
+            .channels
+            .iter()
+            .map(|((id, ty), c)| {
+                (
+                    id.clone(),
+                    *ty,
+                    c.info.clone(),
+                    c.subscribers.iter().map(|s| s.to_string()).collect(),
+                )
+            })
+            .collect(),
+        users: m
+            .users
+            .iter()
+            .map(|(uid, u)| {
+                (
+                    uid.to_string(),
+                    u.tokens.iter().map(|(f, t)| (*f, t.clone())).collect(),
+                    u.conversations
+                        .iter()
+                        .map(|((id, ty), c)| {
+                            (
+                                id.clone(),
+                                *ty,
+                                c.readed_to_msg_seq,
+                                c.deleted_to_seq,
+                                c.last_msg_seq,
+                            )
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    };
+    let json = serde_json::to_vec(&j).unwrap();
+    let jenc = t.elapsed();
+    let t = Instant::now();
+    let parsed: J = serde_json::from_slice(&json).unwrap();
+    let jdec = t.elapsed();
+    assert_eq!(parsed.users.len(), 200_000);
+    println!(
+        "serde_json: {} bytes, encode {:.0} ms, parse only (not yet into the maps) {:.0} ms",
+        json.len(),
+        jenc.as_secs_f64() * 1e3,
+        jdec.as_secs_f64() * 1e3
+    );
+}
