@@ -410,6 +410,9 @@ pub struct StorageOpts {
     pub retention_age: ConfigDuration,
     /// Delete the oldest segments beyond this total per shard; 0 = no limit.
     pub retention_size: ByteSize,
+    /// Snapshot a shard's metadata (and drop the meta log behind it) after this many logged
+    /// changes, so a restart replays at most about this many.
+    pub meta_snapshot_ops: u64,
 }
 
 impl Default for StorageOpts {
@@ -421,6 +424,7 @@ impl Default for StorageOpts {
             segment_size: ByteSize::mib(64),
             retention_age: ConfigDuration::default(),
             retention_size: ByteSize::default(),
+            meta_snapshot_ops: crate::shard::compact::DEFAULT_SNAPSHOT_OPS,
         }
     }
 }

@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::gateway::ConnTable;
 use crate::runtime::{DriverKind, LocalStop, MeshEndpoint, Shutdown, SlotMap};
 use crate::shard::events::Ports;
-use crate::shard::meta::{MetaRecord, KIND_JSON};
 use crate::shard::msg::{OwnerMsg, ShardMsg};
 use crate::shard::{Shard, ShardCtx};
 use jindou_storage::{Store, StoreConfig, SyncPolicy};
@@ -45,27 +44,21 @@ fn open_shard(
 ) -> Result<Rc<Shard>, String> {
     let store = Store::open(&store_config(&ctx.config, ctx.id)).map_err(|e| e.to_string())?;
     let shard = Rc::new(Shard::new(ctx, mesh.into_local(), store, ports));
-    let mut replayed = 0usize;
-    {
-        let store = shard.store.borrow();
-        for op in store.meta.replay() {
-            let op = op.map_err(|e| e.to_string())?;
-            if op.kind != KIND_JSON {
-                continue;
-            }
-            match serde_json::from_slice::<MetaRecord>(op.bytes) {
-                Ok(rec) => {
-                    rec.apply(
-                        &mut shard.channels.borrow_mut(),
-                        &mut shard.users.borrow_mut(),
-                    );
-                    replayed += 1;
-                }
-                Err(e) => return Err(format!("meta record at {} is unreadable: {e}", op.lsn)),
-            }
-        }
-    }
-    tracing::info!(shard = shard.id(), replayed, "metadata restored");
+    let started = Instant::now();
+    let restored = {
+        let mut store = shard.store.borrow_mut();
+        shard.with_owned_meta(|m| crate::shard::snapshot::restore(&mut store.meta, m))?
+    };
+    tracing::info!(
+        shard = shard.id(),
+        snapshot_bytes = restored.snapshot_bytes,
+        snapshot_lsn = restored.snapshot_lsn,
+        channels = restored.counts.channels,
+        users = restored.counts.users,
+        replayed = restored.replayed,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "metadata restored"
+    );
     Ok(shard)
 }
 
@@ -140,6 +133,7 @@ pub async fn run_shard(p: ShardParts) {
     monoio::spawn(super::dispatch::run_mesh_loop(shard.clone(), gw.clone()));
     monoio::spawn(crate::shard::run_committer(shard.clone()));
     monoio::spawn(crate::gateway::retry::run_retries(gw.clone()));
+    monoio::spawn(crate::shard::compact::run_compactor(shard.clone()));
     if id == crate::shard::globals::GLOBALS_OWNER {
         let snapshot = shard.globals.borrow().clone();
         for dst in 0..shards {

@@ -5,10 +5,8 @@ use super::channels::ChannelInfo;
 use super::meta::{ListKind, ListMode, MetaRecord};
 use super::users::DeviceToken;
 use super::Shard;
-use crate::json::message_json;
 use crate::proto::ChannelType;
-use base64::Engine;
-use jindou_storage::{PullMode, RangeQuery};
+use jindou_storage::RangeQuery;
 use serde_json::{json, Value};
 
 /// A request for the owner of some state.
@@ -86,9 +84,11 @@ pub enum ApiReq {
     /// Newest messages of several channels at or after a bound (conversation recents).
     Recents {
         /// (storage channel id, type, lowest seq, most messages, ascending order).
-        channels: Vec<(String, u8, u64, usize, bool)>,
+        channels: Vec<super::reads::RecentsWanted>,
         /// The viewer.
         viewer: String,
+        /// Byte budget of the answer (see [`super::reads::MAX_ANSWER_BYTES`]).
+        max_bytes: usize,
     },
     /// Live connections of these users (owner of each).
     OnlineStatus {
@@ -111,10 +111,12 @@ pub enum ApiReq {
         /// Which list.
         list: ListKind,
     },
-    /// A user's conversations as stored (owner of the user).
+    /// A user's conversations as stored (owner of the user), most recent first.
     Conversations {
         /// User.
         uid: String,
+        /// At most this many (`conversation.userMaxCount`).
+        max: usize,
     },
     /// A user's CMD channels with unread messages.
     CmdChannels {
@@ -122,6 +124,8 @@ pub enum ApiReq {
         uid: String,
         /// Remember these returned seqs for the next `/message/syncack`.
         pending: Vec<((String, u8), u64)>,
+        /// At most this many channels.
+        max: usize,
     },
     /// Commit the seqs returned by the last CMD sync as read.
     CmdAck {
@@ -260,7 +264,7 @@ pub async fn execute(shard: &Shard, req: ApiReq) -> ApiResp {
             channel_type,
             login_uid,
             query,
-        } => message_sync(shard, &channel_id, channel_type, &login_uid, query),
+        } => super::reads::message_sync(shard, &channel_id, channel_type, &login_uid, query).await,
         ApiReq::MaxSeq {
             channel_id,
             channel_type,
@@ -275,16 +279,23 @@ pub async fn execute(shard: &Shard, req: ApiReq) -> ApiResp {
             seqs,
             ids,
             client_msg_nos,
-        } => fetch(
-            shard,
-            &channel_id,
-            channel_type,
-            &viewer,
-            &seqs,
-            &ids,
-            &client_msg_nos,
-        ),
-        ApiReq::Recents { channels, viewer } => recents(shard, &channels, &viewer),
+        } => {
+            super::reads::fetch(
+                shard,
+                &channel_id,
+                channel_type,
+                &viewer,
+                &seqs,
+                &ids,
+                &client_msg_nos,
+            )
+            .await
+        }
+        ApiReq::Recents {
+            channels,
+            viewer,
+            max_bytes,
+        } => super::reads::recents(shard, &channels, &viewer, max_bytes).await,
         ApiReq::OnlineStatus { uids } => {
             let users = shard.users.borrow();
             let rows: Vec<Value> = uids
@@ -327,20 +338,29 @@ pub async fn execute(shard: &Shard, req: ApiReq) -> ApiResp {
             };
             ApiResp::Json(json!(uids))
         }
-        ApiReq::Conversations { uid } => {
+        ApiReq::Conversations { uid, max } => {
             let users = shard.users.borrow();
-            let rows: Vec<Value> = users
+            let mut convs: Vec<_> = users
                 .get(&uid)
-                .map(|u| {
-                    u.conversations
-                        .iter()
-                        .map(|((id, ty), c)| json!({"channel_id": id, "channel_type": ty, "conv": c}))
-                        .collect()
-                })
+                .map(|u| u.conversations.iter().collect())
                 .unwrap_or_default();
+            let newest_first =
+                |a: &(&(String, u8), &super::users::Conversation),
+                 b: &(&(String, u8), &super::users::Conversation)| {
+                    b.1.timestamp.cmp(&a.1.timestamp)
+                };
+            if convs.len() > max && max > 0 {
+                convs.select_nth_unstable_by(max - 1, newest_first);
+            }
+            convs.truncate(max);
+            convs.sort_by(newest_first);
+            let rows: Vec<Value> = convs
+                .into_iter()
+                .map(|((id, ty), c)| json!({"channel_id": id, "channel_type": ty, "conv": c}))
+                .collect();
             ApiResp::Json(Value::Array(rows))
         }
-        ApiReq::CmdChannels { uid, pending } => {
+        ApiReq::CmdChannels { uid, pending, max } => {
             let mut users = shard.users.borrow_mut();
             let user = users.entry(&uid);
             if !pending.is_empty() {
@@ -351,6 +371,7 @@ pub async fn execute(shard: &Shard, req: ApiReq) -> ApiResp {
                 .cmd_channels
                 .iter()
                 .filter(|(_, (last, read))| last > read)
+                .take(max)
                 .map(|((id, ty), (last, read))| json!([id, ty, last, read]))
                 .collect();
             ApiResp::Json(Value::Array(rows))
@@ -377,87 +398,6 @@ pub async fn execute(shard: &Shard, req: ApiReq) -> ApiResp {
             ApiResp::Ok
         }
     }
-}
-
-/// Looks up specific messages: seq hits, then id hits, then client_msg_no hits.
-fn fetch(
-    shard: &Shard,
-    channel_id: &str,
-    channel_type: u8,
-    viewer: &str,
-    seqs: &[u64],
-    ids: &[i64],
-    nos: &[String],
-) -> ApiResp {
-    let store = shard.store.borrow();
-    let mut out = Vec::new();
-    for &seq in seqs {
-        if let Ok(Some(m)) = store.messages.get_by_seq(channel_id, channel_type, seq) {
-            out.push(message_json(m.record, viewer));
-        }
-    }
-    for &id in ids {
-        if let Ok(Some(m)) = store.messages.get_by_message_id(id) {
-            if m.record.channel_id.as_str() == channel_id && m.record.channel_type == channel_type {
-                out.push(message_json(m.record, viewer));
-            }
-        }
-    }
-    for no in nos {
-        if let Some(hit) = store
-            .messages
-            .find_client_msg_no(channel_id, channel_type, no)
-        {
-            if let Ok(Some(m)) =
-                store
-                    .messages
-                    .get_by_seq(channel_id, channel_type, hit.message_seq)
-            {
-                out.push(message_json(m.record, viewer));
-            }
-        }
-    }
-    ApiResp::Json(json!({"start_message_seq": 0, "end_message_seq": 0, "more": 0, "messages": out}))
-}
-
-/// For each channel: its newest seq and up to `limit` messages with seq ≥ bound.
-fn recents(shard: &Shard, channels: &[(String, u8, u64, usize, bool)], viewer: &str) -> ApiResp {
-    let store = shard.store.borrow();
-    let mut out = Vec::with_capacity(channels.len());
-    for (id, ty, bound, limit, ascending) in channels {
-        let max = store.messages.max_seq(id, *ty);
-        let lo = (*bound).max(store.messages.first_seq(id, *ty)).max(1);
-        let mut msgs = Vec::new();
-        if max >= lo && *limit > 0 {
-            let q = if *ascending {
-                RangeQuery {
-                    start_seq: lo,
-                    end_seq: 0,
-                    limit: *limit,
-                    pull_mode: PullMode::Up,
-                }
-            } else {
-                RangeQuery {
-                    start_seq: max,
-                    end_seq: lo - 1,
-                    limit: *limit,
-                    pull_mode: PullMode::Down,
-                }
-            };
-            if let Ok(r) = store.messages.read_range(id, *ty, q) {
-                msgs = r
-                    .messages
-                    .iter()
-                    .map(|m| message_json(m.record, viewer))
-                    .collect();
-                if !*ascending {
-                    msgs.reverse();
-                }
-            }
-        }
-        out.push(json!({"channel_id": id, "channel_type": ty, "last_seq": max, "messages": msgs}));
-    }
-    ApiResp::Json(Value::Array(out))
 }
 
 /// Blanks the tokens of `uid`'s devices and disconnects their sessions (spec §7.3).
@@ -521,93 +461,5 @@ async fn persist(shard: &Shard, rec: MetaRecord) -> ApiResp {
     match shard.persist_meta(rec).await {
         Ok(()) => ApiResp::Ok,
         Err(e) => ApiResp::Error(format!("could not store the change: {e}")),
-    }
-}
-
-fn message_sync(
-    shard: &Shard,
-    channel_id: &str,
-    channel_type: u8,
-    login_uid: &str,
-    q: RangeQuery,
-) -> ApiResp {
-    let store = shard.store.borrow();
-    let read = match store.messages.read_range(channel_id, channel_type, q) {
-        Ok(r) => r,
-        Err(e) => return ApiResp::Error(format!("could not read messages: {e}")),
-    };
-    let n = read.messages.len();
-    let boundary = match q.pull_mode {
-        PullMode::Down => read.messages.first(),
-        PullMode::Up => read.messages.last(),
-    }
-    .map(|m| u64::from(m.record.message_seq));
-    let more = if q.limit == 0 {
-        1
-    } else if n < q.limit || (q.end_seq != 0 && boundary == Some(q.end_seq)) {
-        0
-    } else {
-        1
-    };
-    let mut messages: Vec<Value> = read
-        .messages
-        .iter()
-        .map(|m| message_json(m.record, login_uid))
-        .collect();
-    attach_streams(&store, channel_id, channel_type, &mut messages);
-    ApiResp::Json(json!({
-        "start_message_seq": q.start_seq,
-        "end_message_seq": q.end_seq,
-        "more": more,
-        "messages": messages,
-    }))
-}
-
-/// Most stream chunks read back for one history page.
-const MAX_STREAM_CHUNKS: usize = 10_000;
-
-/// Adds `streams` (the stored chunks, in order) to every stream anchor among `messages`.
-fn attach_streams(
-    store: &jindou_storage::Store,
-    channel_id: &str,
-    channel_type: u8,
-    messages: &mut [Value],
-) {
-    if !messages.iter().any(|m| m.get("stream_no").is_some()) {
-        return;
-    }
-    let side = format!("{channel_id}{}", super::ids::STREAM_SUFFIX);
-    let q = RangeQuery {
-        start_seq: 0,
-        end_seq: 0,
-        limit: MAX_STREAM_CHUNKS,
-        pull_mode: PullMode::Up,
-    };
-    let Ok(chunks) = store.messages.read_range(&side, channel_type, q) else {
-        return;
-    };
-    for m in messages.iter_mut() {
-        let Some(no) = m
-            .get("stream_no")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        let streams: Vec<Value> = chunks
-            .messages
-            .iter()
-            .filter(|c| c.record.stream_no.as_str() == no)
-            .map(|c| {
-                let id = i64::from(c.record.message_id);
-                json!({
-                    "stream_id": id,
-                    "stream_idstr": id.to_string(),
-                    "stream_no": no,
-                    "payload": base64::engine::general_purpose::STANDARD.encode(c.record.payload.as_slice()),
-                })
-            })
-            .collect();
-        m["streams"] = Value::Array(streams);
     }
 }

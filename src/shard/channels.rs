@@ -71,6 +71,11 @@ impl Channels {
         self.map.remove(&(id.to_string(), ty))
     }
 
+    /// Makes room for `n` more channels (loading a snapshot).
+    pub fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
+    }
+
     /// Number of channels.
     pub fn len(&self) -> usize {
         self.map.len()

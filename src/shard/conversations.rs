@@ -84,7 +84,9 @@ pub fn apply_hints(shard: &Shard, hints: Vec<ConvHint>) {
             .conversations
             .entry((seen, h.channel_type))
             .or_default();
-        if h.last_seq > conv.last_msg_seq {
+        // `>=`: a position restored from the meta log may already name this seq, but not the
+        // message's id and time.
+        if h.last_seq >= conv.last_msg_seq {
             conv.last_msg_seq = h.last_seq;
             conv.last_message_id = h.message_id;
             conv.timestamp = h.timestamp as i64;

@@ -5,6 +5,7 @@ use super::channels::{ChannelInfo, Channels};
 use super::globals::Globals;
 use super::users::{DeviceToken, Users};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Meta log record kind of a [`MetaRecord`] (JSON).
@@ -135,6 +136,19 @@ impl MetaRecord {
         }
     }
 
+    /// Applies the change on the shard whose meta log holds it (when it is appended and at
+    /// replay): its channels and users and, for a global change (only in the globals owner's
+    /// log), the global tables and the stored system uids.
+    pub fn apply_owned(&self, m: &mut OwnedMeta<'_>) {
+        self.apply(m.channels, m.users);
+        if self.is_global() {
+            self.apply_global(m.globals);
+            if let MetaRecord::SystemUids { mode, uids } = self {
+                apply_list(m.system_uids, *mode, uids.iter().cloned());
+            }
+        }
+    }
+
     /// Applies the change to the shard's state (at the time of the call and at replay).
     pub fn apply(&self, channels: &mut Channels, users: &mut Users) {
         if self.is_global() {
@@ -150,16 +164,17 @@ impl MetaRecord {
                 deleted_to,
                 cmd,
             } => {
-                let user = users.entry(uid);
                 let key = (channel_id.clone(), *channel_type);
                 if *cmd {
-                    let e = user.cmd_channels.entry(key).or_default();
-                    if let Some(r) = readed_to {
-                        e.1 = e.1.max(*r);
-                        e.0 = e.0.max(*r);
+                    // A CMD read position only moves forward; 0 carries nothing.
+                    if let Some(r) = readed_to.filter(|r| *r > 0) {
+                        let e = users.entry(uid).cmd_channels.entry(key).or_default();
+                        e.1 = e.1.max(r);
+                        e.0 = e.0.max(r);
                     }
                 } else {
-                    let conv = user.conversations.entry(key).or_default();
+                    let conv = users.entry(uid).conversations.entry(key).or_default();
+                    conv.positioned = true;
                     if let Some(r) = readed_to {
                         conv.readed_to_msg_seq = *r;
                         conv.last_msg_seq = conv.last_msg_seq.max(*r);
@@ -221,12 +236,21 @@ impl MetaRecord {
     }
 }
 
+/// The state one shard's meta log rebuilds, borrowed to apply a change or load a snapshot.
+pub struct OwnedMeta<'a> {
+    /// Channels the shard owns.
+    pub channels: &'a mut Channels,
+    /// Users the shard owns.
+    pub users: &'a mut Users,
+    /// The global tables (written only on their owner shard).
+    pub globals: &'a mut Globals,
+    /// System uids as stored in the globals owner's meta log (the replica in `globals` also
+    /// holds the datasource's, which are never persisted).
+    pub system_uids: &'a mut BTreeSet<String>,
+}
+
 /// Applies a list change to a set.
-pub fn apply_list<T: Ord>(
-    set: &mut std::collections::BTreeSet<T>,
-    mode: ListMode,
-    items: impl Iterator<Item = T>,
-) {
+pub fn apply_list<T: Ord>(set: &mut BTreeSet<T>, mode: ListMode, items: impl Iterator<Item = T>) {
     match mode {
         ListMode::Add => set.extend(items),
         ListMode::Set => {

@@ -7,6 +7,7 @@
 
 pub mod api_ops;
 pub mod channels;
+pub mod compact;
 pub mod conversations;
 pub mod ctx;
 mod deliver;
@@ -17,8 +18,10 @@ pub mod ids;
 pub mod ingress;
 pub mod meta;
 pub mod msg;
+pub mod reads;
 mod send;
 pub mod sessions;
+pub mod snapshot;
 pub mod stats;
 pub mod users;
 
@@ -100,6 +103,11 @@ pub struct Shard {
     pub stats: stats::ShardStats,
     /// Replica of the global tables (system uids, person-channel lists).
     pub globals: RefCell<globals::Globals>,
+    /// On the globals owner: the system uids as stored in its meta log (`globals` also holds
+    /// the datasource's, which are never persisted). Empty elsewhere.
+    pub stored_system_uids: RefCell<std::collections::BTreeSet<String>>,
+    /// When to snapshot the meta log.
+    pub compactor: compact::Compactor,
     /// Raised once this shard holds shard 0's snapshot of the global tables.
     pub globals_ready: Rc<crate::runtime::LocalStop>,
     /// Group channels created by each client connection's sends (`limits.channelCreateRate`).
@@ -142,6 +150,7 @@ impl Shard {
     ) -> Shard {
         let cfg = &ctx.config;
         let create_rate = cfg.limits.channel_create_rate;
+        let snapshot_ops = cfg.storage.meta_snapshot_ops;
         Shard {
             ids: RefCell::new(MessageIds::new(
                 cfg.cluster.node_id,
@@ -163,6 +172,8 @@ impl Shard {
             commit_waker: Cell::new(None),
             stats: Default::default(),
             globals: Default::default(),
+            stored_system_uids: Default::default(),
+            compactor: compact::Compactor::new(snapshot_ops),
             globals_ready: crate::runtime::LocalStop::new(),
             events: ports.events,
             channel_source: ports.channel_source,
@@ -228,6 +239,11 @@ impl Shard {
 
     /// Appends a metadata change to this shard's meta log, applies it, and resolves once it is
     /// durable. An error means the change is not acknowledged.
+    ///
+    /// The change is applied in the same turn as the append (no await between), so the state
+    /// always reflects exactly the ops logged so far: a meta snapshot encoded in any turn
+    /// covers precisely the ops below the log's end. A global change reaches the other
+    /// shards' replicas once it is durable.
     pub async fn persist_meta(&self, rec: meta::MetaRecord) -> Result<(), String> {
         debug_assert!(
             !rec.is_global() || self.id() == globals::GLOBALS_OWNER,
@@ -239,15 +255,12 @@ impl Shard {
                 .meta
                 .append(meta::KIND_JSON, &rec.encode())
                 .map_err(|e| e.to_string())?;
+            self.compactor.note_ops(store.meta.ops_since_snapshot());
             store.meta.wait_durable(lsn)
         };
-        rec.apply(
-            &mut self.channels.borrow_mut(),
-            &mut self.users.borrow_mut(),
-        );
+        self.with_owned_meta(|m| rec.apply_owned(m));
         let result = wait.await.map_err(|e| e.to_string());
         if result.is_ok() && rec.is_global() {
-            rec.apply_global(&mut self.globals.borrow_mut());
             for dst in 0..self.ctx.slots.shards() {
                 if dst != self.id() {
                     self.mesh
@@ -256,6 +269,16 @@ impl Shard {
             }
         }
         result
+    }
+
+    /// Runs `f` on the state this shard's meta log rebuilds, borrowed mutably.
+    pub fn with_owned_meta<R>(&self, f: impl FnOnce(&mut meta::OwnedMeta<'_>) -> R) -> R {
+        f(&mut meta::OwnedMeta {
+            channels: &mut self.channels.borrow_mut(),
+            users: &mut self.users.borrow_mut(),
+            globals: &mut self.globals.borrow_mut(),
+            system_uids: &mut self.stored_system_uids.borrow_mut(),
+        })
     }
 
     /// The owner of a user-keyed change (conversation positions, tokens).

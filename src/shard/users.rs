@@ -46,6 +46,10 @@ pub struct Conversation {
     /// Messages up to this seq are hidden from sync (`/conversations/delete`).
     #[serde(default)]
     pub deleted_to_seq: u64,
+    /// A read or delete position was recorded for it in the meta log: meta snapshots keep
+    /// such conversations; the others are derived state, rebuilt from the message logs.
+    #[serde(skip)]
+    pub positioned: bool,
 }
 
 /// Everything a shard keeps about one user it owns.
@@ -97,6 +101,11 @@ impl Users {
     /// Every user.
     pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &UserState)> {
         self.map.iter()
+    }
+
+    /// Makes room for `n` more users (loading a snapshot).
+    pub fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
     }
 
     /// Users with at least one live session.

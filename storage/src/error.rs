@@ -42,6 +42,8 @@ pub enum StoreError {
     SyncFailed(String),
     /// The store was dropped while the caller waited for durability.
     Closed,
+    /// A meta snapshot is already being written (one at a time).
+    SnapshotBusy,
     /// A snapshot, checkpoint or index file is malformed.
     BadFile {
         /// The file.
@@ -86,6 +88,7 @@ impl StoreError {
             },
             StoreError::SyncFailed(s) => StoreError::SyncFailed(s.clone()),
             StoreError::Closed => StoreError::Closed,
+            StoreError::SnapshotBusy => StoreError::SnapshotBusy,
             StoreError::BadFile { path, reason } => StoreError::BadFile {
                 path: path.clone(),
                 reason: reason.clone(),
@@ -126,6 +129,7 @@ impl fmt::Display for StoreError {
                 write!(f, "fsync failed, durability lost until reopen: {s}")
             }
             StoreError::Closed => write!(f, "the store was closed"),
+            StoreError::SnapshotBusy => write!(f, "a meta snapshot is already being written"),
             StoreError::BadFile { path, reason } => {
                 write!(f, "bad file {}: {reason}", path.display())
             }

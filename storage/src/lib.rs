@@ -30,8 +30,10 @@ pub use config::{StoreConfig, SyncPolicy};
 pub use dedup::DedupHit;
 pub use error::{Result, StoreError};
 pub use message::{ArchivedMessageRecord, MessageRecord, MessageView, NewMessage};
-pub use meta::{MetaLog, MetaOp, Snapshot};
-pub use store::{Appended, Maintenance, MessageStore, PullMode, RangeQuery, RangeRead};
+pub use meta::{MetaLog, MetaOp, PendingSnapshot, Snapshot, WrittenSnapshot};
+pub use store::{
+    Appended, Maintenance, MessageStore, PlannedRange, PullMode, RangeQuery, RangeRead,
+};
 
 /// A shard's whole store: its message log and its meta log.
 pub struct Store {

@@ -60,6 +60,17 @@ pub struct RangeQuery {
     pub pull_mode: PullMode,
 }
 
+/// The seqs a range query selects: `lo..=hi`, inclusive, after retention (empty if `lo > hi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedRange {
+    /// First seq.
+    pub lo: u64,
+    /// Last seq.
+    pub hi: u64,
+    /// `Some(first_available_seq)` when part of the requested range was deleted by retention.
+    pub truncated_before: Option<u64>,
+}
+
 /// Messages of a range read, ascending by seq.
 #[derive(Debug)]
 pub struct RangeRead<'a> {
@@ -459,18 +470,33 @@ impl MessageStore {
         channel_type: u8,
         q: RangeQuery,
     ) -> Result<RangeRead<'_>> {
-        let empty = RangeRead {
-            messages: Vec::new(),
-            truncated_before: None,
-        };
-        let Some(no) = self.idx.find(channel_id, channel_type) else {
-            return Ok(empty);
-        };
+        match self.plan_range(channel_id, channel_type, q) {
+            None => Ok(RangeRead {
+                messages: Vec::new(),
+                truncated_before: None,
+            }),
+            Some(plan) => Ok(RangeRead {
+                messages: self.read_seqs(channel_id, channel_type, plan.lo, plan.hi)?,
+                truncated_before: plan.truncated_before,
+            }),
+        }
+    }
+
+    /// The seqs a [`RangeQuery`] selects, without reading them (`None`, or a plan with
+    /// `lo > hi`: none), so that a large range can be read in slices with
+    /// [`MessageStore::read_seqs`].
+    pub fn plan_range(
+        &self,
+        channel_id: &str,
+        channel_type: u8,
+        q: RangeQuery,
+    ) -> Option<PlannedRange> {
+        let no = self.idx.find(channel_id, channel_type)?;
         let ch = self.idx.channel(no);
         let max = ch.max_seq();
         let first = ch.first_seq();
         if q.limit == 0 || max == 0 {
-            return Ok(empty);
+            return None;
         }
         let limit = q.limit as u64;
         // Inclusive seq range [lo, hi] wanted, before retention.
@@ -490,7 +516,7 @@ impl MessageStore {
                 }
                 PullMode::Down => {
                     if q.end_seq > q.start_seq {
-                        return Ok(empty);
+                        return None;
                     }
                     let hi = q.start_seq.min(max);
                     let floor = q.end_seq + 1;
@@ -500,9 +526,31 @@ impl MessageStore {
         };
         let truncated_before = (lo < first).then_some(first);
         let lo = lo.max(first);
-        let mut messages =
-            Vec::with_capacity(hi.saturating_sub(lo).saturating_add(1).min(limit) as usize);
-        let mut seq = lo;
+        debug_assert!(lo > hi || hi - lo < limit);
+        Some(PlannedRange {
+            lo,
+            hi,
+            truncated_before,
+        })
+    }
+
+    /// The messages with seqs `lo..=hi` of a channel, ascending (every seq in the range must
+    /// still be stored; an empty range reads nothing).
+    pub fn read_seqs(
+        &self,
+        channel_id: &str,
+        channel_type: u8,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Vec<MessageView<'_>>> {
+        let Some(no) = self.idx.find(channel_id, channel_type) else {
+            return Ok(Vec::new());
+        };
+        let ch = self.idx.channel(no);
+        let first = ch.first_seq();
+        let hi = hi.min(ch.max_seq());
+        let mut messages = Vec::with_capacity(hi.saturating_sub(lo).saturating_add(1) as usize);
+        let mut seq = lo.max(1);
         while seq <= hi {
             let lsn = ch.lsn(seq).ok_or(StoreError::TruncatedByRetention {
                 first_available: first,
@@ -510,11 +558,7 @@ impl MessageStore {
             messages.push(view_at(&self.log, lsn)?);
             seq += 1;
         }
-        debug_assert!(messages.len() as u64 <= limit);
-        Ok(RangeRead {
-            messages,
-            truncated_before,
-        })
+        Ok(messages)
     }
 
     /// The message with this id, if stored (and not deleted by retention).

@@ -427,7 +427,7 @@ fn meta_log_ops_and_snapshots() {
         assert_eq!(ops, (0..1000).collect::<Vec<_>>());
         let segs_before = std::fs::read_dir(dir.path().join("meta")).unwrap().count();
         assert!(segs_before > 2);
-        m.write_snapshot(b"state@300").await.unwrap();
+        m.write_snapshot(b"state@300".to_vec()).await.unwrap();
         let lsn = m.append(9, b"after").unwrap();
         m.wait_durable(lsn).await.unwrap();
         drop(m);

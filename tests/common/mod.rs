@@ -2,6 +2,8 @@
 //! addresses from the line it prints, and stop it.
 #![allow(dead_code)]
 
+pub mod pipeline;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -8,13 +8,15 @@ use crate::shard::api_ops::{ApiReq, ApiResp};
 use crate::shard::ids::SYSTEM_UID;
 use crate::shard::ingress::storage_channel;
 use crate::shard::meta::MetaRecord;
+use crate::shard::reads::{self, RecentsWanted};
 use crate::shard::users::Conversation;
 use crate::shard::Shard;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 
-/// A user's stored conversations: (channel id as seen, type, state).
+/// A user's stored conversations, most recent first, at most `conversation.userMaxCount`:
+/// (channel id as seen, type, state).
 async fn conversations_of(
     shard: &Shard,
     uid: &str,
@@ -25,6 +27,7 @@ async fn conversations_of(
         owner,
         ApiReq::Conversations {
             uid: uid.to_string(),
+            max: shard.ctx.config.conversation.user_max_count,
         },
     )
     .await
@@ -42,22 +45,31 @@ async fn conversations_of(
     }
 }
 
-/// A recents request for one channel: (storage id, type, lowest seq, most messages, ascending).
-type Wanted = (String, u8, u64, usize, bool);
+/// One channel's recents as its owner answered.
+struct Recent {
+    /// Newest seq of the channel.
+    newest: u64,
+    /// Messages with seq ≥ the bound.
+    messages: Vec<Value>,
+    /// The answer's byte budget cut them short (there are messages ≥ the bound).
+    capped: bool,
+}
 
-/// Asks each channel's owner for recents; returns storage id → (newest seq, messages).
+/// Asks each channel's owner for recents (the answer's byte budget shared between the
+/// owners); returns storage id → recents.
 async fn recents(
     shard: &Shard,
-    wanted: Vec<Wanted>,
+    wanted: Vec<RecentsWanted>,
     viewer: &str,
-) -> HashMap<(String, u8), (u64, Vec<Value>)> {
-    let mut by_owner: BTreeMap<usize, Vec<Wanted>> = BTreeMap::new();
+) -> HashMap<(String, u8), Recent> {
+    let mut by_owner: BTreeMap<usize, Vec<RecentsWanted>> = BTreeMap::new();
     for w in wanted {
         by_owner
             .entry(shard.channel_owner(&w.0))
             .or_default()
             .push(w);
     }
+    let max_bytes = reads::MAX_ANSWER_BYTES / by_owner.len().max(1);
     let mut out = HashMap::new();
     for (owner, channels) in by_owner {
         if let ApiResp::Json(Value::Array(rows)) = call_owner(
@@ -66,16 +78,23 @@ async fn recents(
             ApiReq::Recents {
                 channels,
                 viewer: viewer.to_string(),
+                max_bytes,
             },
         )
         .await
         {
-            for row in rows {
+            for mut row in rows {
                 let id = row["channel_id"].as_str().unwrap_or_default().to_string();
                 let ty = row["channel_type"].as_u64().unwrap_or(0) as u8;
-                let last = row["last_seq"].as_u64().unwrap_or(0);
-                let msgs = row["messages"].as_array().cloned().unwrap_or_default();
-                out.insert((id, ty), (last, msgs));
+                let recent = Recent {
+                    newest: row["last_seq"].as_u64().unwrap_or(0),
+                    messages: match row["messages"].take() {
+                        Value::Array(a) => a,
+                        _ => Vec::new(),
+                    },
+                    capped: row["capped"].as_bool().unwrap_or(false),
+                };
+                out.insert((id, ty), recent);
             }
         }
     }
@@ -98,7 +117,11 @@ struct SyncJson {
     exclude_channel_types: Vec<u8>,
 }
 
-/// `POST /conversation/sync`.
+/// `POST /conversation/sync`: the user's conversations (at most `conversation.userMaxCount`,
+/// most recent first) with up to `msg_count` recent messages each, capped at
+/// [`reads::MAX_RECENTS_PER_CHANNEL`] and at [`reads::MAX_RECENTS_TOTAL`] in all (shared
+/// evenly). A conversation whose recents did not fit the answer's byte budget is listed with
+/// empty `recents`.
 pub async fn sync(shard: &Shard, req: &Request) -> Response {
     let r: SyncJson = match body(req) {
         Ok(r) => r,
@@ -120,12 +143,10 @@ pub async fn sync(shard: &Shard, req: &Request) -> Response {
             Some(((p.next()?.to_string(), ty), seq))
         })
         .collect();
-    let mut convs = match conversations_of(shard, &r.uid).await {
+    let convs = match conversations_of(shard, &r.uid).await {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    convs.sort_by_key(|c| std::cmp::Reverse(c.2.timestamp));
-    convs.truncate(shard.ctx.config.conversation.user_max_count);
     let mut wanted = Vec::new();
     let mut meta = Vec::new();
     for (id, ty, conv) in convs {
@@ -146,40 +167,48 @@ pub async fn sync(shard: &Shard, req: &Request) -> Response {
             bound = bound.max(conv.deleted_to_seq + 1);
         }
         let sid = storage_channel(&r.uid, &id, ty, false);
-        wanted.push((sid.clone(), ty, bound, r.msg_count, false));
+        wanted.push((sid.clone(), ty, bound, 0, false));
         meta.push((id, ty, sid, conv, client));
+    }
+    let per_channel = reads::recents_per_channel(r.msg_count, wanted.len());
+    for w in &mut wanted {
+        w.3 = per_channel;
     }
     let got = recents(shard, wanted, &r.uid).await;
     let mut items = Vec::new();
     for (id, ty, sid, conv, client) in meta {
-        let Some((newest, msgs)) = got.get(&(sid, ty)) else {
+        let Some(recent) = got.get(&(sid, ty)) else {
             continue;
         };
-        if msgs.is_empty() || client.is_some_and(|c| c >= *newest) {
+        let newest = recent.newest;
+        let msgs = &recent.messages;
+        if (msgs.is_empty() && !recent.capped) || client.is_some_and(|c| c >= newest) {
             continue;
         }
-        let first = &msgs[0];
-        let sent_by_me = first["from_uid"].as_str() == Some(r.uid.as_str());
+        let first = msgs.first();
+        let sent_by_me = first.is_some_and(|m| m["from_uid"].as_str() == Some(r.uid.as_str()));
         let readed = if sent_by_me {
-            *newest
+            newest
         } else {
             conv.readed_to_msg_seq
         };
         let unread = if sent_by_me {
             0
-        } else if *newest > readed {
+        } else if newest > readed {
             newest - readed
         } else {
             conv.unread
         };
-        let ts = first["timestamp"].as_i64().unwrap_or(conv.timestamp);
+        let ts = first
+            .and_then(|m| m["timestamp"].as_i64())
+            .unwrap_or(conv.timestamp);
         items.push(json!({
             "channel_id": id,
             "channel_type": ty,
             "unread": unread,
             "timestamp": ts,
             "last_msg_seq": newest,
-            "last_client_msg_no": first["client_msg_no"],
+            "last_client_msg_no": first.map_or(Value::from(""), |m| m["client_msg_no"].clone()),
             "offset_msg_seq": 0,
             "readed_to_msg_seq": readed,
             "version": ts.saturating_mul(1_000_000_000),
@@ -211,13 +240,24 @@ struct SyncMessagesJson {
     order_by_last: u8,
 }
 
-/// `POST /conversation/syncMessages` (storage ids).
+/// `POST /conversation/syncMessages` (storage ids): at most [`reads::MAX_SYNC_CHANNELS`]
+/// channels (more is a 400), `msg_count` (default 15) capped as for `/conversation/sync`.
 pub async fn sync_messages(shard: &Shard, req: &Request) -> Response {
     let r: SyncMessagesJson = match body(req) {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let count = r.msg_count.unwrap_or(15);
+    if r.channels.len() > reads::MAX_SYNC_CHANNELS {
+        return Response::error(
+            400,
+            &format!(
+                "at most {} channels per request ({} given)",
+                reads::MAX_SYNC_CHANNELS,
+                r.channels.len()
+            ),
+        );
+    }
+    let count = reads::recents_per_channel(r.msg_count.unwrap_or(15), r.channels.len());
     let asc = r.order_by_last == 0;
     let wanted = r
         .channels
@@ -239,7 +279,7 @@ pub async fn sync_messages(shard: &Shard, req: &Request) -> Response {
         .map(|c| {
             let msgs = got
                 .get(&(c.channel_id.clone(), c.channel_type))
-                .map(|g| g.1.clone())
+                .map(|g| g.messages.clone())
                 .unwrap_or_default();
             json!({"channel_id": c.channel_id, "channel_type": c.channel_type, "messages": msgs})
         })

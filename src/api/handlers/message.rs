@@ -7,6 +7,7 @@ use crate::shard::api_ops::{ApiReq, ApiResp};
 use crate::shard::ids::{base_channel, valid_id, CMD_SUFFIX, SYSTEM_UID};
 use crate::shard::ingress::storage_channel;
 use crate::shard::msg::{OwnerMsg, SendOrigin, SendReq};
+use crate::shard::reads;
 use crate::shard::Shard;
 use base64::Engine;
 use jindou_storage::{PullMode, RangeQuery};
@@ -337,7 +338,9 @@ struct FetchJson {
     client_msg_nos: Vec<String>,
 }
 
-/// `POST /messages`: specific messages of one channel by seq, id or client number.
+/// `POST /messages`: specific messages of one channel by seq, id or client number; at most
+/// [`reads::MAX_FETCH`] lookups in all (more is a 400: a capped answer would look like
+/// misses).
 pub async fn fetch(shard: &Shard, req: &Request) -> Response {
     let r: FetchJson = match body(req) {
         Ok(r) => r,
@@ -345,6 +348,16 @@ pub async fn fetch(shard: &Shard, req: &Request) -> Response {
     };
     if r.channel_id.is_empty() {
         return Response::error(400, "channel_id is required");
+    }
+    let lookups = r.message_seqs.len() + r.message_ids.len() + r.client_msg_nos.len();
+    if lookups > reads::MAX_FETCH {
+        return Response::error(
+            400,
+            &format!(
+                "at most {} message_seqs, message_ids and client_msg_nos together per request ({lookups} given)",
+                reads::MAX_FETCH
+            ),
+        );
     }
     let channel_id = storage_channel(&r.login_uid, &r.channel_id, r.channel_type, false);
     let owner = shard.channel_owner(&channel_id);
@@ -373,7 +386,9 @@ struct CmdSyncJson {
     limit: i64,
 }
 
-/// `POST /message/sync`: unread CMD messages of a user, oldest first, up to `limit`.
+/// `POST /message/sync`: unread CMD messages of a user, oldest first, up to `limit` (default
+/// [`reads::DEFAULT_CMD_SYNC`], capped at [`reads::MAX_CMD_SYNC`] and at the answer's byte
+/// budget; acknowledge and sync again for the rest).
 pub async fn cmd_sync(shard: &Shard, req: &Request) -> Response {
     let r: CmdSyncJson = match body(req) {
         Ok(r) => r,
@@ -385,7 +400,11 @@ pub async fn cmd_sync(shard: &Shard, req: &Request) -> Response {
     if shard.ctx.config.disable_cmd_message_sync {
         return Response::json_text(200, &b"[]"[..]);
     }
-    let limit = if r.limit == 0 { 200 } else { r.limit as usize };
+    let limit = if r.limit == 0 {
+        reads::DEFAULT_CMD_SYNC
+    } else {
+        (r.limit as u64).min(reads::MAX_CMD_SYNC as u64) as usize
+    };
     let owner = shard.user_owner(&r.uid);
     let channels = match call_owner(
         shard,
@@ -393,6 +412,7 @@ pub async fn cmd_sync(shard: &Shard, req: &Request) -> Response {
         ApiReq::CmdChannels {
             uid: r.uid.clone(),
             pending: Vec::new(),
+            max: limit,
         },
     )
     .await
@@ -402,8 +422,9 @@ pub async fn cmd_sync(shard: &Shard, req: &Request) -> Response {
     };
     let mut out = Vec::new();
     let mut pending = Vec::new();
+    let mut bytes_left = reads::MAX_ANSWER_BYTES;
     for ch in channels {
-        if out.len() >= limit {
+        if out.len() >= limit || bytes_left == 0 {
             break;
         }
         let id = ch[0].as_str().unwrap_or_default().to_string();
@@ -417,16 +438,22 @@ pub async fn cmd_sync(shard: &Shard, req: &Request) -> Response {
             ApiReq::Recents {
                 channels: vec![(id.clone(), ty, read + 1, want, true)],
                 viewer: r.uid.clone(),
+                max_bytes: bytes_left,
             },
         )
         .await;
         if let ApiResp::Json(serde_json::Value::Array(rows)) = got {
-            for row in rows {
-                if let Some(msgs) = row["messages"].as_array() {
+            for mut row in rows {
+                let used = row["bytes"].as_u64().unwrap_or(0) as usize;
+                bytes_left = bytes_left.saturating_sub(used);
+                if row["capped"].as_bool().unwrap_or(false) {
+                    bytes_left = 0;
+                }
+                if let serde_json::Value::Array(msgs) = row["messages"].take() {
                     if let Some(last) = msgs.last().and_then(|m| m["message_seq"].as_u64()) {
                         pending.push(((id.clone(), ty), last));
                     }
-                    out.extend(msgs.iter().cloned());
+                    out.extend(msgs);
                 }
             }
         }
@@ -437,6 +464,7 @@ pub async fn cmd_sync(shard: &Shard, req: &Request) -> Response {
         ApiReq::CmdChannels {
             uid: r.uid,
             pending,
+            max: 0,
         },
     )
     .await;
@@ -485,10 +513,9 @@ struct SyncJson {
     pull_mode: u8,
 }
 
-/// Most messages one sync returns.
-const MAX_SYNC: usize = 10_000;
-
-/// `POST /channel/messagesync`: a channel's history by seq range.
+/// `POST /channel/messagesync`: a channel's history by seq range, at most
+/// [`reads::MAX_PAGE`] messages and [`reads::MAX_ANSWER_BYTES`] per page (`more: 1` when
+/// there is more).
 pub async fn channel_sync(shard: &Shard, req: &Request) -> Response {
     let r: SyncJson = match body(req) {
         Ok(r) => r,
@@ -510,7 +537,7 @@ pub async fn channel_sync(shard: &Shard, req: &Request) -> Response {
                 query: RangeQuery {
                     start_seq: r.start_message_seq,
                     end_seq: r.end_message_seq,
-                    limit: r.limit.min(MAX_SYNC),
+                    limit: r.limit.min(reads::MAX_PAGE),
                     pull_mode: PullMode::from_wire(r.pull_mode),
                 },
             },
