@@ -163,12 +163,14 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         manager: manager_addr,
         wss: wss_addr,
     };
-    std::fs::create_dir_all(&config.root_dir).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot create rootDir {}: {e}", config.root_dir),
-        )
-    })?;
+    jindou_storage::dirs::create_dir_durable(std::path::Path::new(&config.root_dir)).map_err(
+        |e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create rootDir {}: {e}", config.root_dir),
+            )
+        },
+    )?;
     // The webhook / datasource thread, off the shards (only when configured).
     let hub = crate::webhook::start(&config, shards)?;
     let shutdown = Shutdown::new(shards);
