@@ -17,12 +17,17 @@ pub struct Server {
     pub config_path: PathBuf,
 }
 
-/// Config that puts every listener on a random loopback port and data in `dir`.
+/// Config that puts every listener on a random loopback port and data in `dir/data`.
 pub fn base_config(dir: &Path) -> String {
+    base_config_root(&dir.join("data"))
+}
+
+/// Config that puts every listener on a random loopback port and data in `root`.
+pub fn base_config_root(root: &Path) -> String {
     format!(
         "rootDir: {}\naddr: tcp://127.0.0.1:0\nwsAddr: ws://127.0.0.1:0\nhttpAddr: 127.0.0.1:0\n\
          manager: {{addr: 127.0.0.1:0}}\nshards: 2\nlogger: {{level: 3}}\n",
-        dir.join("data").display()
+        root.display()
     )
 }
 
@@ -35,9 +40,16 @@ impl Server {
 
     /// Starts the binary on an existing directory (restart after a stop or a kill).
     pub fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
+        let root = dir.path().join("data");
+        Self::start_on(dir, &root, extra)
+    }
+
+    /// Starts the binary with its config in `dir` and its data in `root` (which may be on
+    /// another filesystem, e.g. jindou-powerfs).
+    pub fn start_on(dir: tempfile::TempDir, root: &Path, extra: &str) -> Server {
         let config_path = dir.path().join("jindou.yaml");
         let mut f = std::fs::File::create(&config_path).expect("config file");
-        let mut base = base_config(dir.path());
+        let mut base = base_config_root(root);
         if extra.contains("logger:") {
             base = base.replace("logger: {level: 3}\n", "");
         }
