@@ -626,7 +626,7 @@ impl Model {
     /// Free bytes of the backing filesystem.
     pub fn free_bytes(&self) -> Res<u64> {
         let s = self.statfs()?;
-        Ok(s.f_bavail as u64 * s.f_frsize as u64)
+        Ok(s.f_bavail * s.f_frsize)
     }
 
     /// `statvfs` of the backing filesystem.
