@@ -1,7 +1,16 @@
 //! Crash safety of the whole server: clients send over TCP and REST while the server is
 //! `kill -9`ed at random moments; after each restart every acknowledged message is present
 //! exactly once, at its acknowledged seq, in order, and conversations agree with the logs.
-//! `CRASH_CYCLES` sets the number of kills (default 4; `scripts/crash-test.sh` runs hundreds).
+//!
+//! - `acknowledged_messages_survive_kill9`: kill -9 only (`CRASH_CYCLES`, default 4;
+//!   `scripts/crash-test.sh` runs hundreds). The page cache survives a kill: this proves the
+//!   logs' recovery, not their syncs.
+//! - `acknowledged_messages_survive_power_loss`: the data directory on jindou-powerfs; after
+//!   each kill the power is cut (everything not synced is lost, every other cut also tears the
+//!   last unsynced write) and the filesystem mounted afresh before the restart
+//!   (`POWERLOSS_CYCLES`, default 3).
+//! - `power_loss_test_catches_sync_policy_none`: the same with `storage.syncPolicy: none` must
+//!   find acknowledged messages lost, or the power-loss test proves nothing.
 
 mod common;
 #[path = "common/wk.rs"]
@@ -9,6 +18,7 @@ mod wk;
 
 use common::*;
 use jindou::proto::{Packet, ReasonCode};
+use jindou_powerfs::{PowerLossDisk, Tear};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +109,7 @@ fn rest_sender(http: std::net::SocketAddr, cycle: usize, acked: Acked, stop: Arc
 }
 
 /// Every acknowledged message of `channel` is stored once, at its seq; seqs are dense.
+/// Returns the number of stored messages, or the first violation.
 fn verify(
     http: std::net::SocketAddr,
     acked: &Acked,
@@ -106,7 +117,7 @@ fn verify(
     login: &str,
     channel: &str,
     ty: u8,
-) -> u64 {
+) -> Result<u64, String> {
     // Page upwards from seq 1 until `more` is 0: one sync returns at most 10,000 messages
     // (fewer when they pass the answer's byte cap).
     let mut msgs: Vec<serde_json::Value> = Vec::new();
@@ -117,9 +128,15 @@ fn verify(
             &json!({"login_uid": login, "channel_id": channel, "channel_type": ty,
                     "start_message_seq": msgs.len() + 1, "pull_mode": 1, "limit": 10000})
             .to_string(),
-        )
-        .json();
-        let page = sync["messages"].as_array().expect("messages").clone();
+        );
+        let sync = match sync.status {
+            200 => sync.json(),
+            s => return Err(format!("{key}: sync answered {s}: {:?}", sync.body)),
+        };
+        let page = sync["messages"]
+            .as_array()
+            .ok_or_else(|| format!("{key}: no messages in the sync"))?
+            .clone();
         let done = sync["more"] == 0 || page.is_empty();
         msgs.extend(page);
         if done {
@@ -129,7 +146,11 @@ fn verify(
     let mut by_payload: HashMap<String, u64> = HashMap::new();
     for (i, m) in msgs.iter().enumerate() {
         let seq = m["message_seq"].as_u64().unwrap();
-        assert_eq!(seq, i as u64 + 1, "{key}: seqs dense and in order");
+        if seq != i as u64 + 1 {
+            return Err(format!(
+                "{key}: seq {seq} at position {i}: not dense, in order"
+            ));
+        }
         use base64::Engine;
         let p = String::from_utf8(
             base64::engine::general_purpose::STANDARD
@@ -137,33 +158,78 @@ fn verify(
                 .unwrap(),
         )
         .unwrap();
-        assert!(
-            by_payload.insert(p.clone(), seq).is_none(),
-            "{key}: {p} stored twice"
-        );
+        if by_payload.insert(p.clone(), seq).is_some() {
+            return Err(format!("{key}: {p} stored twice"));
+        }
     }
     let a = acked.lock().unwrap();
-    for (p, seq) in a.get(key).into_iter().flatten() {
-        assert_eq!(
-            by_payload.get(p),
-            Some(seq),
-            "{key}: acknowledged {p} at seq {seq} lost or moved"
-        );
+    let mut lost: Vec<(u64, &String)> = a
+        .get(key)
+        .into_iter()
+        .flatten()
+        .filter(|(p, seq)| by_payload.get(*p) != Some(seq))
+        .map(|(p, seq)| (*seq, p))
+        .collect();
+    if !lost.is_empty() {
+        lost.sort();
+        let acked_n = a.get(key).map_or(0, |m| m.len());
+        let (seq, p) = lost[0];
+        return Err(format!(
+            "{key}: {} of {acked_n} acknowledged messages lost or moved (first: {p} at seq \
+             {seq}; {} stored)",
+            lost.len(),
+            msgs.len()
+        ));
     }
-    msgs.len() as u64
+    Ok(msgs.len() as u64)
 }
 
-#[test]
-fn acknowledged_messages_survive_kill9() {
-    let cycles: usize = std::env::var("CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+/// Verifies both channels and the receiver's conversation after a restart.
+fn verify_all(http: std::net::SocketAddr, acked: &Acked) -> Result<(), String> {
+    let person = verify(http, acked, "person", "tx", "rx", 1)?;
+    verify(http, acked, "group", "api", "g", 2)?;
+    // The receiver's conversation agrees with the log.
+    let conv = post(
+        http,
+        "/conversation/sync",
+        &json!({"uid": "rx", "msg_count": 1}).to_string(),
+    )
+    .json();
+    if person > 0 {
+        let c = conv
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["channel_id"] == "tx"))
+            .ok_or("no conversation of rx with tx")?;
+        if c["last_msg_seq"].as_u64() != Some(person) || c["unread"].as_u64() != Some(person) {
+            return Err(format!(
+                "conversation of rx with tx: {c} (rx never read; {person} messages stored)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a run of crash cycles did.
+struct Outcome {
+    cycles: usize,
+    acked: usize,
+    /// The first verification failure.
+    result: Result<(), String>,
+}
+
+/// `cycles` times: start the server (on `disk` if given), send over TCP and REST, kill -9 at
+/// a random moment, cut the power of `disk`, restart, verify.
+fn crash_cycles(cycles: usize, yaml: &str, mut disk: Option<&mut PowerLossDisk>) -> Outcome {
     let acked: Acked = Arc::default();
     let mut dir = tempfile::tempdir().unwrap();
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let root = match &disk {
+        Some(d) => d.path().join("data"),
+        None => dir.path().join("data"),
+    };
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(std::process::id());
+    let count = |acked: &Acked| -> usize { acked.lock().unwrap().values().map(|m| m.len()).sum() };
     for cycle in 0..cycles {
-        let server = Server::start_in(dir, &std::env::var("CRASH_YAML").unwrap_or_default());
+        let server = Server::start_on(dir, &root, yaml);
         let http = server.addr("http");
         if cycle == 0 {
             let r = post(
@@ -183,7 +249,23 @@ fn acknowledged_messages_survive_kill9() {
             let (a, s) = (acked.clone(), stop.clone());
             std::thread::spawn(move || rest_sender(http, cycle, a, s))
         };
-        // A random moment to crash (xorshift; this is the fault injection, not a wait).
+        // Crash while traffic flows: once this cycle's first message is acknowledged (opening
+        // the logs may take a while, on jindou-powerfs more), then at a random moment
+        // (xorshift; this is the fault injection, not a wait).
+        let per_key = |acked: &Acked| -> Vec<usize> {
+            let a = acked.lock().unwrap();
+            ["person", "group"]
+                .iter()
+                .map(|k| a.get(k).map_or(0, |m| m.len()))
+                .collect()
+        };
+        let before = per_key(&acked);
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < until
+            && per_key(&acked).iter().zip(&before).any(|(now, b)| now == b)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
@@ -192,36 +274,98 @@ fn acknowledged_messages_survive_kill9() {
         stop.store(true, Ordering::Relaxed);
         let _ = tcp.join();
         let _ = rest.join();
-        let server = Server::start_in(dir, "");
-        let http = server.addr("http");
-        let person = verify(http, &acked, "person", "tx", "rx", 1);
-        verify(http, &acked, "group", "api", "g", 2);
-        // The receiver's conversation agrees with the log.
-        let conv = post(
-            http,
-            "/conversation/sync",
-            &json!({"uid": "rx", "msg_count": 1}).to_string(),
-        )
-        .json();
-        if person > 0 {
-            let c = conv
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["channel_id"] == "tx")
-                .expect("conversation with tx");
-            assert_eq!(c["last_msg_seq"].as_u64(), Some(person));
-            assert_eq!(c["unread"].as_u64(), Some(person), "rx never read");
+        if let Some(d) = disk.as_deref_mut() {
+            let tear = if cycle % 2 == 1 {
+                Tear::Random(rng)
+            } else {
+                Tear::None
+            };
+            let cut = d.power_cut(tear).expect("power cut");
+            eprintln!("kill {}: {cut}", cycle + 1);
         }
+        let server = Server::start_on(dir, &root, "");
+        let result = verify_all(server.addr("http"), &acked);
         dir = server.kill9();
-        let acked_so_far: usize = acked.lock().unwrap().values().map(|m| m.len()).sum();
+        if let Err(e) = result {
+            return Outcome {
+                cycles: cycle + 1,
+                acked: count(&acked),
+                result: Err(format!("kill {}: {e}", cycle + 1)),
+            };
+        }
         eprintln!(
-            "kill {}: {acked_so_far} acknowledged messages verified",
-            cycle + 1
+            "kill {}: {} acknowledged messages verified",
+            cycle + 1,
+            count(&acked)
         );
     }
-    let a = acked.lock().unwrap();
-    let total: usize = a.values().map(|m| m.len()).sum();
-    eprintln!("{cycles} kills, {total} acknowledged messages verified");
-    assert!(total > 0, "something was acknowledged");
+    Outcome {
+        cycles,
+        acked: count(&acked),
+        result: Ok(()),
+    }
+}
+
+#[test]
+fn acknowledged_messages_survive_kill9() {
+    let cycles: usize = std::env::var("CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let yaml = std::env::var("CRASH_YAML").unwrap_or_default();
+    let o = crash_cycles(cycles, &yaml, None);
+    o.result.unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "{} kills, {} acknowledged messages verified",
+        o.cycles, o.acked
+    );
+    assert!(o.acked > 0, "something was acknowledged");
+}
+
+/// The filesystem's process when a power-loss test starts this binary for it.
+#[test]
+fn powerfs_daemon() {
+    jindou_powerfs::daemon_if_requested();
+}
+
+fn disk(t: &tempfile::TempDir) -> PowerLossDisk {
+    PowerLossDisk::new(t.path()).expect("mount jindou-powerfs")
+}
+
+#[test]
+fn acknowledged_messages_survive_power_loss() {
+    if jindou_powerfs::skip_requested("server crash test on jindou-powerfs") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mut d = disk(&t);
+    let yaml = std::env::var("CRASH_YAML").unwrap_or_default();
+    let o = crash_cycles(jindou_powerfs::cycles(3), &yaml, Some(&mut d));
+    o.result.unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "{} kills and power cuts, {} acknowledged messages verified",
+        o.cycles, o.acked
+    );
+    assert!(o.acked > 0, "something was acknowledged");
+}
+
+/// The test of the test: with `storage.syncPolicy: none` the server acknowledges before any
+/// sync, so a power cut must lose acknowledged messages and the verification must say so.
+#[test]
+fn power_loss_test_catches_sync_policy_none() {
+    if jindou_powerfs::skip_requested("server power-loss test with syncPolicy: none") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mut d = disk(&t);
+    let o = crash_cycles(2, "storage: {syncPolicy: none}\n", Some(&mut d));
+    assert!(o.acked > 0, "something was acknowledged");
+    let e = o
+        .result
+        .expect_err("syncPolicy none lost nothing at a power cut: the power-loss test is blind");
+    assert!(
+        e.contains("acknowledged messages lost"),
+        "unexpected failure: {e}"
+    );
+    eprintln!("syncPolicy none fails the power-loss test as it must: {e}");
 }

@@ -117,12 +117,14 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
     // Resolve the shard count once, here: a pinned shard thread sees only its own core.
     let shards = config.effective_shards();
     config.shards = shards;
-    std::fs::create_dir_all(&config.root_dir).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot create rootDir {}: {e}", config.root_dir),
-        )
-    })?;
+    jindou_storage::dirs::create_dir_durable(std::path::Path::new(&config.root_dir)).map_err(
+        |e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create rootDir {}: {e}", config.root_dir),
+            )
+        },
+    )?;
     config.jwt.secret =
         crate::auth::resolve_jwt_secret(&config.jwt.secret, std::path::Path::new(&config.root_dir))
             .map_err(|e| io::Error::other(format!("jwt.secret: {e}")))?;

@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod commit;
 pub mod config;
 pub mod dedup;
+pub mod dirs;
 pub mod error;
 pub mod index;
 pub mod log;
@@ -48,7 +49,7 @@ impl Store {
     /// `SyncPolicy::None`, call it inside the shard's monoio runtime built with
     /// `enable_timer()`: it spawns one syncer task per log.
     pub fn open(cfg: &StoreConfig) -> Result<Store> {
-        std::fs::create_dir_all(&cfg.dir)?;
+        dirs::create_dir_durable(&cfg.dir)?;
         Ok(Store {
             messages: MessageStore::open(cfg)?,
             meta: MetaLog::open(cfg)?,

@@ -42,7 +42,7 @@ impl Log {
     /// known valid (from an index checkpoint); only the rest is scanned. Unless the policy is
     /// `None`, this must run inside a monoio runtime with timers: it spawns the syncer.
     pub fn open(cfg: LogConfig, checkpoint: &dyn Fn(u64) -> Option<usize>) -> Result<Log> {
-        std::fs::create_dir_all(&cfg.dir)?;
+        crate::dirs::create_dir_durable(&cfg.dir)?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(&cfg.dir)? {
             let entry = entry?;

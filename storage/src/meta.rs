@@ -117,7 +117,7 @@ impl MetaLog {
     /// Unless the sync policy is `None`, call it inside the shard's monoio runtime.
     pub fn open(cfg: &StoreConfig) -> Result<MetaLog> {
         let dir = cfg.dir.join("meta");
-        std::fs::create_dir_all(&dir)?;
+        crate::dirs::create_dir_durable(&dir)?;
         let _ = std::fs::remove_file(dir.join(SNAP_TMP));
         let snap_path = dir.join(SNAP_NAME);
         let loaded = match std::fs::read(&snap_path) {

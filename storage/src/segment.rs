@@ -57,8 +57,10 @@ pub struct Segment {
 impl Segment {
     /// Creates and preallocates a new segment file `dir/<base>.seg` of `size` bytes.
     ///
-    /// The file is built under a temporary name and renamed, so a crash never leaves a
-    /// half-allocated segment under a real name. On ENOSPC the file is removed and
+    /// The file is built under a temporary name, its allocation made durable (fsync) and
+    /// renamed, so neither a crash nor a power cut ever leaves a half-allocated segment under
+    /// a real name (the log's directory sync may make the name durable before the group
+    /// commit's fdatasync of the new segment). On ENOSPC the file is removed and
     /// [`StoreError::DiskFull`] returned.
     pub fn create(dir: &Path, base: u64, size: u64) -> Result<Segment> {
         let path = dir.join(segment_name(base));
@@ -69,7 +71,7 @@ impl Segment {
             .create(true)
             .truncate(true)
             .open(&tmp)?;
-        if let Err(e) = fallocate(&file, size) {
+        if let Err(e) = fallocate(&file, size).and_then(|()| file.sync_all()) {
             drop(file);
             let _ = std::fs::remove_file(&tmp);
             return Err(StoreError::from_io(e));

@@ -147,7 +147,7 @@ impl MessageStore {
     /// call it inside the shard's monoio runtime (built with `enable_timer()`).
     pub fn open(cfg: &StoreConfig) -> Result<MessageStore> {
         let dir = cfg.dir.join("msg");
-        std::fs::create_dir_all(&dir)?;
+        crate::dirs::create_dir_durable(&dir)?;
         let mut cps: BTreeMap<u64, Checkpoint> = BTreeMap::new();
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;

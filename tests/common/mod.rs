@@ -19,12 +19,17 @@ pub struct Server {
     pub config_path: PathBuf,
 }
 
-/// Config that puts every listener on a random loopback port and data in `dir`.
+/// Config that puts every listener on a random loopback port and data in `dir/data`.
 pub fn base_config(dir: &Path) -> String {
+    base_config_root(&dir.join("data"))
+}
+
+/// Config that puts every listener on a random loopback port and data in `root`.
+pub fn base_config_root(root: &Path) -> String {
     format!(
         "rootDir: {}\naddr: tcp://127.0.0.1:0\nwsAddr: ws://127.0.0.1:0\nhttpAddr: 127.0.0.1:0\n\
          manager: {{addr: 127.0.0.1:0}}\nshards: 2\nlogger: {{level: 3}}\n",
-        dir.join("data").display()
+        root.display()
     )
 }
 
@@ -39,7 +44,8 @@ impl Server {
     /// on the returned channel (the channel ends when the process does).
     pub fn start_capturing(extra: &str) -> (Server, std::sync::mpsc::Receiver<String>) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut server = Self::spawn_in(dir, extra, Stdio::piped());
+        let root = dir.path().join("data");
+        let mut server = Self::spawn(dir, &root, extra, Stdio::piped());
         let stderr = server.child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -54,10 +60,17 @@ impl Server {
 
     /// Starts the binary on an existing directory (restart after a stop or a kill).
     pub fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
-        Self::spawn_in(dir, extra, Stdio::inherit())
+        let root = dir.path().join("data");
+        Self::start_on(dir, &root, extra)
     }
 
-    fn spawn_in(dir: tempfile::TempDir, extra: &str, stderr: Stdio) -> Server {
+    /// Starts the binary with its config in `dir` and its data in `root` (which may be on
+    /// another filesystem, e.g. jindou-powerfs).
+    pub fn start_on(dir: tempfile::TempDir, root: &Path, extra: &str) -> Server {
+        Self::spawn(dir, root, extra, Stdio::inherit())
+    }
+
+    fn spawn(dir: tempfile::TempDir, root: &Path, extra: &str, stderr: Stdio) -> Server {
         let config_path = dir.path().join("jindou.yaml");
         let mut f = std::fs::File::create(&config_path).expect("config file");
         // A top-level key in `extra` replaces the base config's line for it.
@@ -65,7 +78,7 @@ impl Server {
             let key = line.split(':').next().unwrap_or("");
             extra.lines().any(|l| l.starts_with(&format!("{key}:")))
         };
-        let base: String = base_config(dir.path())
+        let base: String = base_config_root(root)
             .lines()
             .filter(|l| !overridden(l))
             .map(|l| format!("{l}\n"))
