@@ -171,7 +171,7 @@ fn healthy_pair(tcp: SocketAddr, progress: Arc<AtomicU64>, stop: Arc<AtomicBool>
         let got = bob.expect_recv();
         assert_eq!(got.payload, body, "bob got message {n}");
         assert_eq!(got.recv.message_seq, seq, "bob's RECV seq");
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             // The other way round, and heartbeats, on both ends.
             seq += 1;
             let back = format!("back #{n}").into_bytes();

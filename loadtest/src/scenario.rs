@@ -5,7 +5,13 @@ use crate::engine::{ConnPlan, Plan, SendPlan};
 /// `pairs`: P pairs (a_i, b_i), each side sending to the other. Connection 2i is a_i, 2i+1 is
 /// b_i, so with two threads every pair spans both threads.
 pub fn pairs(prefix: &str, pairs: usize) -> Plan {
-    let uid = |i: usize| format!("{prefix}-p{}{}", i / 2, if i % 2 == 0 { 'a' } else { 'b' });
+    let uid = |i: usize| {
+        format!(
+            "{prefix}-p{}{}",
+            i / 2,
+            if i.is_multiple_of(2) { 'a' } else { 'b' }
+        )
+    };
     Plan {
         conns: (0..pairs * 2)
             .map(|i| {

@@ -165,7 +165,7 @@ impl FileData {
         if size < self.size {
             let first_gone = size.div_ceil(PAGE);
             self.pages.split_off(&first_gone);
-            if size % PAGE != 0 {
+            if !size.is_multiple_of(PAGE) {
                 if let Some(page) = self.pages.get_mut(&(size / PAGE)) {
                     page[(size % PAGE) as usize..].fill(0);
                 }

@@ -1,14 +1,32 @@
-//! The cluster room: nodes, which node leads each slot, and the replicated log of the slots a
-//! shard hosts. The shard sees only this interface — who leads a slot ([`Placement`]), and its
-//! [`SlotLog`]: propose an entry, learn when it committed — never the consensus library or the
-//! node transport behind it.
+//! The cluster room: the members, which node leads each slot, the replication groups and the
+//! links between nodes. The shard sees only this interface — who leads a slot, propose a
+//! command and learn what applying it answered, send a frame to another node — never the
+//! consensus library's internals, which stay in here.
 //!
-//! Single-node mode (no `cluster.initNodes`): this node leads every slot, and a shard's own
-//! segment log is the replicated log; an entry commits when the group commit that holds it
-//! is durable, exactly as without a cluster.
+//! - [`topology`]: members (`cluster.initNodes`) and each slot's replicas (a rotation whose
+//!   first node is the preferred leader).
+//! - [`RaftShard`] (`host`): a shard's groups — one openraft group per slot it hosts — with
+//!   their raft log (`wal`, `logstore`), state machines (`machine`, applying through the
+//!   [`Host`] port) and links (`net`).
+//! - [`SlotLog`], [`Placement`]: single-node mode, where this node leads every slot and the
+//!   shard's own message log is the log (a commit is the group commit's fdatasync).
 
+mod codec;
+mod host;
 mod log;
+mod logstore;
+mod machine;
+mod net;
 mod placement;
+mod ports;
+mod topology;
+mod types;
+mod wal;
 
+pub use host::{ProposeError, RaftShard, Timing};
 pub use log::{Proposal, SlotLog};
-pub use placement::{Leader, NodeId, Placement};
+pub use net::NetStats;
+pub use placement::{Leader, Placement};
+pub use ports::{Host, LocalFuture};
+pub use topology::{parse_member, Member, NodeId, Topology};
+pub use types::{Applied, GroupId};

@@ -1,7 +1,8 @@
 //! Who leads each slot: this node, another node, or nobody known yet (an election runs).
 
-/// A node's id (`cluster.nodeId`, at most 1023: it is part of every message id).
-pub type NodeId = u64;
+use super::host::RaftShard;
+use super::topology::NodeId;
+use std::rc::Rc;
 
 /// Who serves a slot's state now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -10,20 +11,32 @@ pub enum Leader {
     Local,
     /// Another node: requests are forwarded there.
     Remote(NodeId),
-    /// No leader is known (an election is running); callers retry or refuse as retryable.
+    /// No leader is known (an election is running); callers wait or refuse as retryable.
     Unknown,
 }
 
-/// Slot → leading node, as this node knows it.
-#[derive(Clone, Debug)]
+/// Slot → leading node, as one shard of this node knows it.
+#[derive(Clone)]
 pub struct Placement {
     node_id: NodeId,
+    raft: Option<Rc<RaftShard>>,
 }
 
 impl Placement {
     /// One node leading every slot.
     pub fn single(node_id: NodeId) -> Placement {
-        Placement { node_id }
+        Placement {
+            node_id,
+            raft: None,
+        }
+    }
+
+    /// The placement of a cluster member, from its shard's groups.
+    pub fn cluster(raft: Rc<RaftShard>) -> Placement {
+        Placement {
+            node_id: raft.node_id(),
+            raft: Some(raft),
+        }
     }
 
     /// This node's id.
@@ -31,9 +44,22 @@ impl Placement {
         self.node_id
     }
 
+    /// The shard's groups, in cluster mode.
+    pub fn raft(&self) -> Option<&Rc<RaftShard>> {
+        self.raft.as_ref()
+    }
+
+    /// Whether this node is alone (no replication).
+    pub fn is_single(&self) -> bool {
+        self.raft.is_none()
+    }
+
     /// Who leads `slot`.
-    pub fn leader(&self, _slot: u16) -> Leader {
-        Leader::Local
+    pub fn leader(&self, slot: u16) -> Leader {
+        match &self.raft {
+            None => Leader::Local,
+            Some(r) => r.leader(slot),
+        }
     }
 }
 

@@ -350,14 +350,43 @@ impl Default for MessageRetry {
 pub struct Cluster {
     /// Node id (≤ 1023, part of every message id).
     pub node_id: u64,
-    /// Inter-node listener.
+    /// Inter-node listener, `tcp://host:port`; shard `k` listens on `port + k`.
     pub addr: String,
-    /// Address other nodes dial.
+    /// `host:port` other nodes dial (needed when `addr` listens on 0.0.0.0).
     pub server_addr: String,
-    /// This node's API URL for forwarding.
+    /// This node's API URL as other nodes reach it (REST forwarding, `/cluster/*` views).
     pub api_url: String,
-    /// `id@host:port` of the initial nodes; empty = single node.
+    /// `id@host[:port]` of the initial nodes, this one included; empty = single node.
     pub init_nodes: Vec<String>,
+    /// `id@host:port` of a running member to join (not supported yet: refused at start-up).
+    pub seed: String,
+    /// `replica` (holds replicas, votes) or `proxy` (not supported yet).
+    pub role: String,
+    /// Replication groups (WuKongIM's slots) in cluster mode; single-node mode keeps 256
+    /// internal slots.
+    pub slot_count: u16,
+    /// Replicas of each slot (all nodes when fewer).
+    pub slot_replica_count: usize,
+    /// Accepted for compatibility: a channel's messages live in its slot's group.
+    pub channel_replica_count: usize,
+    /// Inter-node request timeout (forwarded sends, proposals).
+    pub req_timeout: ConfigDuration,
+    /// Base tick of the replication groups.
+    pub tick_interval: ConfigDuration,
+    /// Heartbeat every this many ticks.
+    pub heartbeat_interval_tick: u32,
+    /// A follower starts an election after between half and all of this many ticks without
+    /// a leader.
+    pub election_interval_tick: u32,
+    /// A node whose links stay down this many 200 ms ticks is treated as offline (its
+    /// connections are dropped from their users' owners).
+    pub pong_max_tick: u32,
+    /// Accepted and ignored (WuKongIM tuning key).
+    pub channel_reactor_sub_count: u32,
+    /// Accepted and ignored (WuKongIM tuning key).
+    pub slot_reactor_sub_count: u32,
+    /// Accepted and ignored (WuKongIM tuning key, spelled as WuKongIM spells it).
+    pub channel_destory_after_idle_tick: u32,
 }
 
 impl Default for Cluster {
@@ -368,7 +397,27 @@ impl Default for Cluster {
             server_addr: String::new(),
             api_url: String::new(),
             init_nodes: Vec::new(),
+            seed: String::new(),
+            role: "replica".into(),
+            slot_count: 64,
+            slot_replica_count: 3,
+            channel_replica_count: 3,
+            req_timeout: ConfigDuration::from_secs(10),
+            tick_interval: ConfigDuration::from_millis(150),
+            heartbeat_interval_tick: 1,
+            election_interval_tick: 10,
+            pong_max_tick: 30,
+            channel_reactor_sub_count: 128,
+            slot_reactor_sub_count: 16,
+            channel_destory_after_idle_tick: 3960,
         }
+    }
+}
+
+impl Cluster {
+    /// Single-node mode: no initial nodes (and no seed).
+    pub fn is_single(&self) -> bool {
+        self.init_nodes.is_empty() && self.seed.is_empty()
     }
 }
 

@@ -202,7 +202,7 @@ impl Log {
             return Err(StoreError::NotFound);
         }
         let off = (lsn - seg.base()) as usize;
-        if off % record::ALIGN != 0 {
+        if !off.is_multiple_of(record::ALIGN) {
             return Err(StoreError::NotFound);
         }
         match seg.decode_at(off) {

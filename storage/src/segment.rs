@@ -168,7 +168,7 @@ impl Segment {
 
     /// Sets the write position after recovery found the end of the valid records.
     pub(crate) fn set_write_pos(&mut self, pos: usize) {
-        assert!(pos <= self.map.len() && pos % ALIGN == 0);
+        assert!(pos <= self.map.len() && pos.is_multiple_of(ALIGN));
         self.write_pos = pos;
     }
 

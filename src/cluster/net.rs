@@ -1,0 +1,818 @@
+//! Links between nodes: shard `k` of a node talks to shard `k` of every other node over one
+//! TCP connection (slots map to the same shard on every node, so a group's replicas are
+//! always on the same shard index and no RPC crosses threads). The node with the lower id
+//! dials; shard `k` listens on `cluster.addr`'s port + `k`.
+//!
+//! A connection opens with a hello both ways (node id, shard, shard count, the topology's
+//! fingerprint, the API URL); a mismatch is refused with a log line. Then frames, each
+//! `[u32 length][u8 kind][...]`:
+//!
+//! - raft requests and their responses (`[u8 rpc][u16 group][u64 correlation][payload]`),
+//!   for every group of the shard, in both directions;
+//! - application frames (`[u16 shard][payload]`): the node's own messages (forwarded sends,
+//!   deliveries, acknowledgements), handed to the [`Host`];
+//! - leader hints (`[u16 count]([u16 slot][u64 leader])*`), so a node learns the leaders of
+//!   slots it does not replicate.
+//!
+//! Frames queue in the link's output buffer and one writer task sends everything queued in
+//! one write. The buffer is bounded ([`MAX_OUT`]): past it, application frames are dropped
+//! (counted) and raft calls fail as unreachable, which openraft retries with backoff.
+
+use super::codec::*;
+use super::ports::Host;
+use super::topology::{NodeId, Topology};
+use super::types::*;
+use bytes::{BufMut, Bytes};
+use local_sync::oneshot;
+use monoio::io::{AsyncReadRent, AsyncReadRentExt, AsyncWriteRentExt, Splitable};
+use monoio::net::{TcpListener, TcpStream};
+use openraft::error::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RPCTypes};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{RaftNetworkFactory, RaftNetworkV2};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+const RPC_APPEND: u8 = 1;
+const RPC_VOTE: u8 = 2;
+const RPC_PREVOTE: u8 = 3;
+const RPC_SNAPSHOT: u8 = 4;
+
+const K_HELLO: u8 = 0;
+const K_REQ: u8 = 1;
+const K_RESP: u8 = 2;
+const K_ERR: u8 = 3;
+const K_APP: u8 = 4;
+const K_LEADERS: u8 = 5;
+
+/// Largest frame a peer may send (a bigger length closes the link).
+pub const MAX_FRAME: usize = 64 << 20;
+/// Bytes queued for one link before application frames are dropped.
+pub const MAX_OUT: usize = 64 << 20;
+/// Pause between two attempts to dial a peer.
+const REDIAL: Duration = Duration::from_millis(200);
+/// How long dialing (and the hello) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Reply = Result<Bytes, String>;
+
+struct LinkState {
+    out: Vec<u8>,
+    writer: Option<Waker>,
+    epoch: u64,
+    connected: bool,
+    pending: HashMap<u64, oneshot::Sender<Reply>>,
+    next_corr: u64,
+    api_url: String,
+}
+
+/// The connection to one peer's shard of the same index.
+pub struct Link {
+    /// The peer.
+    pub peer: NodeId,
+    st: RefCell<LinkState>,
+}
+
+/// Counters of a shard's links.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NetStats {
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Writes to sockets.
+    pub writes: u64,
+    /// Application frames dropped (link down or its buffer full).
+    pub app_dropped: u64,
+}
+
+/// One shard's links to the other nodes.
+pub struct Net {
+    me: NodeId,
+    shard: usize,
+    shards: usize,
+    fingerprint: u64,
+    api_url: String,
+    links: HashMap<NodeId, Rc<Link>>,
+    /// The groups hosted here, by slot.
+    pub(crate) groups: RefCell<HashMap<GroupId, Raft>>,
+    host: Rc<dyn Host>,
+    /// Leaders other nodes told us about (slots this node may not replicate).
+    pub(crate) hints: RefCell<HashMap<GroupId, NodeId>>,
+    stats: Cell<NetStats>,
+}
+
+fn frame(out: &mut Vec<u8>, kind: u8, body: impl FnOnce(&mut Vec<u8>)) -> usize {
+    let start = out.len();
+    out.put_u32_le(0);
+    out.put_u8(kind);
+    body(out);
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out.len() - start
+}
+
+enum CallErr {
+    Unreachable(String),
+    Timeout,
+    Remote(String),
+}
+
+impl Link {
+    fn wake(st: &mut LinkState) {
+        if let Some(w) = st.writer.take() {
+            w.wake();
+        }
+    }
+
+    fn install(&self, api_url: String) -> u64 {
+        let mut st = self.st.borrow_mut();
+        st.epoch += 1;
+        st.connected = true;
+        st.out.clear();
+        st.pending.clear();
+        st.api_url = api_url;
+        Link::wake(&mut st);
+        st.epoch
+    }
+
+    /// Marks the connection of `epoch` gone; true if it was the current one.
+    fn disconnect(&self, epoch: u64) -> bool {
+        let mut st = self.st.borrow_mut();
+        if st.epoch == epoch && st.connected {
+            st.connected = false;
+            st.out.clear();
+            st.pending.clear();
+            Link::wake(&mut st);
+            return true;
+        }
+        false
+    }
+
+    /// Whether the link is up.
+    pub fn is_up(&self) -> bool {
+        self.st.borrow().connected
+    }
+}
+
+impl Net {
+    /// Shard `shard`'s links of `topo`, with `api_url` announced to peers.
+    pub fn new(
+        topo: &Topology,
+        shard: usize,
+        shards: usize,
+        api_url: String,
+        host: Rc<dyn Host>,
+    ) -> Rc<Net> {
+        let links = topo
+            .peers()
+            .map(|m| {
+                (
+                    m.id,
+                    Rc::new(Link {
+                        peer: m.id,
+                        st: RefCell::new(LinkState {
+                            out: Vec::new(),
+                            writer: None,
+                            epoch: 0,
+                            connected: false,
+                            pending: HashMap::new(),
+                            next_corr: 1,
+                            api_url: String::new(),
+                        }),
+                    }),
+                )
+            })
+            .collect();
+        Rc::new(Net {
+            me: topo.me,
+            shard,
+            shards,
+            fingerprint: topo.fingerprint(),
+            api_url,
+            links,
+            groups: RefCell::new(HashMap::new()),
+            host,
+            hints: RefCell::new(HashMap::new()),
+            stats: Cell::new(NetStats::default()),
+        })
+    }
+
+    fn stat(&self, f: impl FnOnce(&mut NetStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    /// Counters now.
+    pub fn stats(&self) -> NetStats {
+        self.stats.get()
+    }
+
+    /// Whether the link to `node` is up.
+    pub fn is_up(&self, node: NodeId) -> bool {
+        self.links.get(&node).is_some_and(|l| l.is_up())
+    }
+
+    /// The API URL `node` announced (empty until its link came up once).
+    pub fn api_url(&self, node: NodeId) -> String {
+        self.links
+            .get(&node)
+            .map(|l| l.st.borrow().api_url.clone())
+            .unwrap_or_default()
+    }
+
+    /// Queues an application frame for shard `dst_shard` of `node`; false if it could not
+    /// be queued (link down, or its buffer full).
+    pub fn send_app(&self, node: NodeId, dst_shard: u16, payload: &[u8]) -> bool {
+        let Some(link) = self.links.get(&node) else {
+            return false;
+        };
+        let mut st = link.st.borrow_mut();
+        if !st.connected || st.out.len() > MAX_OUT {
+            drop(st);
+            self.stat(|s| s.app_dropped += 1);
+            return false;
+        }
+        let n = frame(&mut st.out, K_APP, |b| {
+            b.put_u16_le(dst_shard);
+            b.extend_from_slice(payload);
+        });
+        Link::wake(&mut st);
+        drop(st);
+        self.stat(|s| {
+            s.frames_out += 1;
+            s.bytes_out += n as u64;
+        });
+        true
+    }
+
+    /// Tells every peer which of `slots` this node leads.
+    pub fn send_leader_hints(&self, led: &[GroupId]) {
+        for link in self.links.values() {
+            let mut st = link.st.borrow_mut();
+            if !st.connected || st.out.len() > MAX_OUT {
+                continue;
+            }
+            frame(&mut st.out, K_LEADERS, |b| {
+                b.put_u16_le(led.len() as u16);
+                for s in led {
+                    b.put_u16_le(*s);
+                    b.put_u64_le(self.me);
+                }
+            });
+            Link::wake(&mut st);
+        }
+    }
+
+    async fn call(
+        &self,
+        link: &Link,
+        g: GroupId,
+        rpc: u8,
+        ttl: Duration,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Bytes, CallErr> {
+        let (rx, corr) = {
+            let mut st = link.st.borrow_mut();
+            if !st.connected {
+                return Err(CallErr::Unreachable(format!(
+                    "no link to node {}",
+                    link.peer
+                )));
+            }
+            if st.out.len() > MAX_OUT {
+                return Err(CallErr::Unreachable(format!(
+                    "link to node {} is congested",
+                    link.peer
+                )));
+            }
+            let corr = st.next_corr;
+            st.next_corr += 1;
+            let (tx, rx) = oneshot::channel();
+            st.pending.insert(corr, tx);
+            let n = frame(&mut st.out, K_REQ, |b| {
+                b.put_u8(rpc);
+                b.put_u16_le(g);
+                b.put_u64_le(corr);
+                body(b);
+            });
+            Link::wake(&mut st);
+            self.stat(|s| {
+                s.frames_out += 1;
+                s.bytes_out += n as u64;
+            });
+            (rx, corr)
+        };
+        match monoio::time::timeout(ttl, rx).await {
+            Ok(Ok(Ok(b))) => Ok(b),
+            Ok(Ok(Err(e))) => Err(CallErr::Remote(e)),
+            Ok(Err(_)) => Err(CallErr::Unreachable("link lost".into())),
+            Err(_) => {
+                link.st.borrow_mut().pending.remove(&corr);
+                Err(CallErr::Timeout)
+            }
+        }
+    }
+
+    /// Answers request `(rpc, group, correlation)` of the connection `epoch` of `link`.
+    fn respond(
+        &self,
+        link: &Link,
+        epoch: u64,
+        kind: u8,
+        (rpc, g, corr): (u8, GroupId, u64),
+        body: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let mut st = link.st.borrow_mut();
+        if st.epoch != epoch || !st.connected {
+            return;
+        }
+        let n = frame(&mut st.out, kind, |b| {
+            b.put_u8(rpc);
+            b.put_u16_le(g);
+            b.put_u64_le(corr);
+            body(b);
+        });
+        Link::wake(&mut st);
+        drop(st);
+        self.stat(|s| {
+            s.frames_out += 1;
+            s.bytes_out += n as u64;
+        });
+    }
+
+    fn hello(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame(&mut out, K_HELLO, |b| {
+            b.put_u64_le(self.me);
+            b.put_u16_le(self.shard as u16);
+            b.put_u16_le(self.shards as u16);
+            b.put_u64_le(self.fingerprint);
+            b.put_u32_le(self.api_url.len() as u32);
+            b.extend_from_slice(self.api_url.as_bytes());
+        });
+        out
+    }
+
+    /// Reads and checks a peer's hello; returns (peer, its API URL).
+    async fn read_hello(&self, s: &mut TcpStream) -> Result<(NodeId, String), String> {
+        let (res, head) = s.read_exact(vec![0u8; 5]).await;
+        res.map_err(|e| e.to_string())?;
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if head[4] != K_HELLO || !(1 + 8 + 2 + 2 + 8 + 4..=1 << 16).contains(&len) {
+            return Err("not a Jindou cluster hello".into());
+        }
+        let (res, body) = s.read_exact(vec![0u8; len - 1]).await;
+        res.map_err(|e| e.to_string())?;
+        let mut r = Rd(&body);
+        let peer = r.u64().map_err(|e| e.to_string())?;
+        let shard = r.u16().map_err(|e| e.to_string())? as usize;
+        let shards = r.u16().map_err(|e| e.to_string())? as usize;
+        let fingerprint = r.u64().map_err(|e| e.to_string())?;
+        let api = r.bytes().map_err(|e| e.to_string())?;
+        if !self.links.contains_key(&peer) {
+            return Err(format!(
+                "node {peer} is not a member (or is this node's own id)"
+            ));
+        }
+        if fingerprint != self.fingerprint {
+            return Err(format!(
+                "node {peer} has another cluster layout (initNodes, slotCount or \
+                 slotReplicaCount differ)"
+            ));
+        }
+        if shards != self.shards || shard != self.shard {
+            return Err(format!(
+                "node {peer} runs {shards} shards (this shard {}, of {}): every node must \
+                 run the same number of shards",
+                self.shard, self.shards
+            ));
+        }
+        Ok((peer, String::from_utf8_lossy(&api).into_owned()))
+    }
+
+    /// Accepts the links of peers with lower ids until the shard stops.
+    pub async fn serve(self: Rc<Self>, listener: TcpListener, stop: Rc<crate::runtime::LocalStop>) {
+        loop {
+            let accepted = monoio::select! {
+                r = listener.accept() => r,
+                _ = stop.wait() => return,
+            };
+            let Ok((mut s, addr)) = accepted else {
+                monoio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let net = self.clone();
+            monoio::spawn(async move {
+                let hello = monoio::time::timeout(CONNECT_TIMEOUT, net.read_hello(&mut s)).await;
+                let (peer, api) = match hello {
+                    Ok(Ok(h)) => h,
+                    Ok(Err(e)) => {
+                        tracing::error!(from = %addr, error = %e, "cluster link refused");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                if peer > net.me {
+                    tracing::warn!(peer, "cluster link from a higher id refused (it is dialed)");
+                    return;
+                }
+                let (res, _) = s.write_all(net.hello()).await;
+                if res.is_ok() {
+                    net.run_link(peer, api, s).await;
+                }
+            });
+        }
+    }
+
+    /// Keeps the link to `peer` (a higher id) up, dialing `addr`, until the shard stops.
+    pub async fn dial(
+        self: Rc<Self>,
+        peer: NodeId,
+        addr: String,
+        stop: Rc<crate::runtime::LocalStop>,
+    ) {
+        while !stop.is_stopped() {
+            let attempt = async {
+                let mut s = TcpStream::connect(addr.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (res, _) = s.write_all(self.hello()).await;
+                res.map_err(|e| e.to_string())?;
+                let (from, api) = self.read_hello(&mut s).await?;
+                if from != peer {
+                    return Err(format!("{addr} answered as node {from}, not {peer}"));
+                }
+                Ok::<_, String>((s, api))
+            };
+            match monoio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+                Ok(Ok((s, api))) => {
+                    monoio::select! {
+                        _ = self.clone().run_link(peer, api, s) => {},
+                        _ = stop.wait() => return,
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(peer, error = %e, "cluster dial failed"),
+                Err(_) => tracing::debug!(peer, "cluster dial timed out"),
+            }
+            monoio::select! {
+                _ = monoio::time::sleep(REDIAL) => {},
+                _ = stop.wait() => return,
+            }
+        }
+    }
+
+    async fn run_link(self: Rc<Self>, peer: NodeId, api: String, stream: TcpStream) {
+        let Some(link) = self.links.get(&peer).cloned() else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let epoch = link.install(api);
+        tracing::info!(peer, shard = self.shard, "cluster link up");
+        self.host.peer(peer, true);
+        // A peer that comes back gets its replication at once, not after a backoff.
+        let rafts: Vec<Raft> = self.groups.borrow().values().cloned().collect();
+        monoio::spawn(async move {
+            for r in rafts {
+                let _ = r.trigger().reset_backoff([peer]).await;
+            }
+        });
+        let (rd, wr) = stream.into_split();
+        monoio::spawn(self.clone().write_loop(link.clone(), wr, epoch));
+        self.clone().read_loop(link.clone(), rd, epoch).await;
+        if link.disconnect(epoch) {
+            tracing::info!(peer, shard = self.shard, "cluster link down");
+            self.host.peer(peer, false);
+        }
+    }
+
+    async fn write_loop(
+        self: Rc<Self>,
+        link: Rc<Link>,
+        mut wr: monoio::net::tcp::TcpOwnedWriteHalf,
+        epoch: u64,
+    ) {
+        let mut spare = Vec::new();
+        loop {
+            let buf = poll_fn(|cx| {
+                let mut st = link.st.borrow_mut();
+                if st.epoch != epoch || !st.connected {
+                    return Poll::Ready(None);
+                }
+                if st.out.is_empty() {
+                    st.writer = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                spare.clear();
+                Poll::Ready(Some(std::mem::replace(
+                    &mut st.out,
+                    std::mem::take(&mut spare),
+                )))
+            })
+            .await;
+            let Some(buf) = buf else { return };
+            self.stat(|s| s.writes += 1);
+            let (res, b) = wr.write_all(buf).await;
+            spare = b;
+            if res.is_err() {
+                link.disconnect(epoch);
+                return;
+            }
+        }
+    }
+
+    async fn read_loop(
+        self: Rc<Self>,
+        link: Rc<Link>,
+        mut rd: monoio::net::tcp::TcpOwnedReadHalf,
+        epoch: u64,
+    ) {
+        let mut acc: Vec<u8> = Vec::with_capacity(1 << 16);
+        let mut rbuf: Vec<u8> = Vec::with_capacity(1 << 16);
+        loop {
+            let (res, b) = rd.read(rbuf).await;
+            rbuf = b;
+            match res {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    acc.extend_from_slice(&rbuf[..n]);
+                    self.stat(|s| s.bytes_in += n as u64);
+                }
+            }
+            if link.st.borrow().epoch != epoch {
+                return;
+            }
+            let mut pos = 0;
+            while acc.len() - pos >= 5 {
+                let len = u32::from_le_bytes([acc[pos], acc[pos + 1], acc[pos + 2], acc[pos + 3]])
+                    as usize;
+                if len == 0 || len > MAX_FRAME {
+                    tracing::warn!(
+                        peer = link.peer,
+                        len,
+                        "bad cluster frame length; link closed"
+                    );
+                    return;
+                }
+                if acc.len() - pos < 4 + len {
+                    break;
+                }
+                let f = &acc[pos + 4..pos + 4 + len];
+                pos += 4 + len;
+                self.stat(|s| s.frames_in += 1);
+                if let Err(e) = self.on_frame(&link, epoch, f) {
+                    tracing::warn!(peer = link.peer, error = %e, "bad cluster frame; link closed");
+                    return;
+                }
+            }
+            acc.drain(..pos);
+        }
+    }
+
+    fn on_frame(self: &Rc<Self>, link: &Rc<Link>, epoch: u64, f: &[u8]) -> std::io::Result<()> {
+        let mut r = Rd(&f[1..]);
+        match f[0] {
+            K_REQ => {
+                let rpc = r.u8()?;
+                let g = r.u16()?;
+                let corr = r.u64()?;
+                let payload = Bytes::copy_from_slice(r.0);
+                monoio::spawn(
+                    self.clone()
+                        .serve_rpc(link.clone(), epoch, rpc, g, corr, payload),
+                );
+            }
+            K_RESP | K_ERR => {
+                let _rpc = r.u8()?;
+                let _g = r.u16()?;
+                let corr = r.u64()?;
+                let tx = link.st.borrow_mut().pending.remove(&corr);
+                if let Some(tx) = tx {
+                    let _ = tx.send(if f[0] == K_RESP {
+                        Ok(Bytes::copy_from_slice(r.0))
+                    } else {
+                        Err(String::from_utf8_lossy(r.0).into_owned())
+                    });
+                }
+            }
+            K_APP => {
+                let dst = r.u16()?;
+                self.host.frame(link.peer, dst, Bytes::copy_from_slice(r.0));
+            }
+            K_LEADERS => {
+                let n = r.u16()?;
+                let mut hints = self.hints.borrow_mut();
+                for _ in 0..n {
+                    let slot = r.u16()?;
+                    let leader = r.u64()?;
+                    hints.insert(slot, leader);
+                }
+            }
+            _ => return Err(bad("unknown frame kind")),
+        }
+        Ok(())
+    }
+
+    async fn serve_rpc(
+        self: Rc<Self>,
+        link: Rc<Link>,
+        epoch: u64,
+        rpc: u8,
+        g: GroupId,
+        corr: u64,
+        payload: Bytes,
+    ) {
+        let raft = self.groups.borrow().get(&g).cloned();
+        let Some(raft) = raft else {
+            self.respond(&link, epoch, K_ERR, (rpc, g, corr), |b| {
+                b.extend_from_slice(b"no such group here")
+            });
+            return;
+        };
+        let mut r = Rd(&payload);
+        type Answer = Box<dyn FnOnce(&mut Vec<u8>)>;
+        let res: Result<Answer, String> = match rpc {
+            RPC_APPEND => match get_append_req(&mut r) {
+                Ok(q) => match raft.append_entries(q).await {
+                    Ok(p) => Ok(Box::new(move |b: &mut Vec<u8>| put_append_resp(b, &p))),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            },
+            RPC_VOTE | RPC_PREVOTE => match get_vote_req(&mut r) {
+                Ok(q) => {
+                    let p = if rpc == RPC_VOTE {
+                        raft.vote(q).await
+                    } else {
+                        raft.pre_vote(q).await
+                    };
+                    match p {
+                        Ok(p) => Ok(Box::new(move |b: &mut Vec<u8>| put_vote_resp(b, &p))),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            RPC_SNAPSHOT => match get_snapshot(&mut r) {
+                Ok((vote, snap)) => match raft.install_full_snapshot(vote, snap).await {
+                    Ok(p) => Ok(Box::new(move |b: &mut Vec<u8>| put_snapshot_resp(b, &p))),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            },
+            _ => Err("unknown rpc".into()),
+        };
+        match res {
+            Ok(f) => self.respond(&link, epoch, K_RESP, (rpc, g, corr), f),
+            Err(e) => self.respond(&link, epoch, K_ERR, (rpc, g, corr), |b| {
+                b.extend_from_slice(e.as_bytes())
+            }),
+        }
+    }
+}
+
+/// openraft's network factory for one group.
+pub struct NetFactory {
+    /// The group.
+    pub g: GroupId,
+    /// The shard's links.
+    pub net: Rc<Net>,
+}
+
+/// One group's connection to one peer (all of them share the peer's link).
+pub struct GroupNet {
+    g: GroupId,
+    target: NodeId,
+    net: Rc<Net>,
+    link: Option<Rc<Link>>,
+}
+
+impl RaftNetworkFactory<TC> for NetFactory {
+    type Network = GroupNet;
+
+    async fn new_client(&mut self, target: NodeId, _node: &openraft::EmptyNode) -> GroupNet {
+        GroupNet {
+            g: self.g,
+            target,
+            link: self.net.links.get(&target).cloned(),
+            net: self.net.clone(),
+        }
+    }
+}
+
+impl GroupNet {
+    fn rpc_err(&self, e: CallErr, action: RPCTypes, ttl: Duration) -> RPCError<TC> {
+        match e {
+            CallErr::Unreachable(m) => RPCError::Unreachable(Unreachable::from_string(m)),
+            CallErr::Remote(m) => {
+                RPCError::Unreachable(Unreachable::from_string(format!("remote: {m}")))
+            }
+            CallErr::Timeout => RPCError::Timeout(Timeout {
+                action,
+                id: self.net.me,
+                target: self.target,
+                timeout: ttl,
+            }),
+        }
+    }
+
+    async fn call(
+        &self,
+        rpc: u8,
+        action: RPCTypes,
+        ttl: Duration,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Bytes, RPCError<TC>> {
+        let Some(link) = &self.link else {
+            return Err(RPCError::Unreachable(Unreachable::from_string(format!(
+                "node {} is not a member",
+                self.target
+            ))));
+        };
+        self.net
+            .call(link, self.g, rpc, ttl, body)
+            .await
+            .map_err(|e| self.rpc_err(e, action, ttl))
+    }
+}
+
+impl RaftNetworkV2<TC> for GroupNet {
+    type SnapshotData = Bytes;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TC>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TC>, RPCError<TC>> {
+        let ttl = option.hard_ttl();
+        let b = self
+            .call(RPC_APPEND, RPCTypes::AppendEntries, ttl, |b| {
+                put_append_req(b, &rpc)
+            })
+            .await?;
+        get_append_resp(&mut Rd(&b)).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TC>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TC>, RPCError<TC>> {
+        let ttl = option.hard_ttl();
+        let b = self
+            .call(RPC_VOTE, RPCTypes::Vote, ttl, |b| put_vote_req(b, &rpc))
+            .await?;
+        get_vote_resp(&mut Rd(&b)).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TC>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TC>, RPCError<TC>> {
+        let ttl = option.hard_ttl();
+        let b = self
+            .call(RPC_PREVOTE, RPCTypes::Vote, ttl, |b| put_vote_req(b, &rpc))
+            .await?;
+        get_vote_resp(&mut Rd(&b)).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TC>, StreamingError<TC>> {
+        let ttl = option.hard_ttl();
+        let call = self.call(RPC_SNAPSHOT, RPCTypes::InstallSnapshot, ttl, |b| {
+            put_snapshot(b, &vote, &snapshot)
+        });
+        let r = monoio::select! {
+            r = call => r,
+            c = cancel => return Err(StreamingError::Closed(c)),
+        };
+        let b = r.map_err(|e| match e {
+            RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+            RPCError::Timeout(t) => StreamingError::Timeout(t),
+            RPCError::Network(n) => StreamingError::Network(n),
+            RPCError::RemoteError(r) => {
+                StreamingError::Unreachable(Unreachable::from_string(r.to_string()))
+            }
+        })?;
+        get_snapshot_resp(&mut Rd(&b)).map_err(|e| StreamingError::Network(NetworkError::new(&e)))
+    }
+}
