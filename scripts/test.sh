@@ -3,6 +3,9 @@
 # and interop tests, then a one-minute soak. README names this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The shape of the house first: rooms import only downwards, no import circle
+# (docs/architecture.md, "Rooms and their arrows").
+python3 scripts/check-rooms.py
 # Short fuzz runs of every target first (FUZZ_SECONDS each, SKIP_FUZZ=1 to skip).
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   bash scripts/fuzz-smoke.sh

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Caps of `src/shard/reads.rs`, as documented.
+/// Caps of `src/api/reads.rs`, as documented.
 const MAX_PAGE: usize = 10_000;
 const MAX_ANSWER_BYTES: usize = 16 << 20;
 const MAX_FETCH: usize = 1_000;

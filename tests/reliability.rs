@@ -77,12 +77,21 @@ fn mid_segment_corruption_refuses_start_until_repaired() {
     assert_eq!(get(server.addr("http"), "/health").status, 200);
 }
 
-#[test]
-fn a_full_disk_refuses_sends_and_recovers() {
-    let mnt = tempfile::tempdir().unwrap();
+/// Unmounts (lazily) when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Mounts a tmpfs of `size` (`24m`) on `dir`. `None` when that is not possible here (needs
+/// root): the caller skips, unless `JINDOU_REQUIRE_MOUNT` is set, where this fails instead.
+fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<Unmount> {
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
-        .arg(mnt.path())
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
@@ -92,15 +101,17 @@ fn a_full_disk_refuses_sends_and_recovers() {
             "tmpfs mount failed"
         );
         eprintln!("skipping: cannot mount a tmpfs here (needs root)");
+        return None;
+    }
+    Some(Unmount(dir.to_path_buf()))
+}
+
+#[test]
+fn a_full_disk_refuses_sends_and_recovers() {
+    let mnt = tempfile::tempdir().unwrap();
+    let Some(_guard) = mount_tmpfs(mnt.path(), "24m") else {
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.path().to_path_buf());
+    };
     let dir = tempfile::tempdir_in(mnt.path()).unwrap();
     let server = Server::start_in(dir, "storage: {segmentSize: 1MiB}\n");
     let http = server.addr("http");
@@ -129,7 +140,9 @@ fn a_full_disk_refuses_sends_and_recovers() {
         }
     }
     let refused = refused.expect("the disk filled up");
-    assert_eq!(refused.status, 400);
+    assert_eq!(refused.status, 503, "a storage failure, not a bad request");
+    assert_eq!(refused.header("Retry-After"), Some("1"));
+    assert_eq!(refused.json()["status"], 503);
     assert_eq!(
         refused.json()["reason_code"],
         15,
@@ -157,6 +170,61 @@ fn a_full_disk_refuses_sends_and_recovers() {
     )
     .json();
     assert_eq!(sync["messages"].as_array().unwrap().len() as u64, acked + 1);
+}
+
+#[test]
+fn a_full_disk_answers_503_to_metadata_changes_and_recovers() {
+    let mnt = tempfile::tempdir().unwrap();
+    let Some(_guard) = mount_tmpfs(mnt.path(), "40m") else {
+        return;
+    };
+    let dir = tempfile::tempdir_in(mnt.path()).unwrap();
+    let server = Server::start_in(dir, "storage: {segmentSize: 1MiB}\n");
+    let http = server.addr("http");
+    // The first change preallocates the channel owner's 8 MiB meta segment.
+    let first = json!({"channel_id": "g", "channel_type": 2, "uids": ["b0"]}).to_string();
+    assert_eq!(post(http, "/channel/blacklist_add", &first).status, 200);
+    // Leave about 2 MiB free: that segment takes a few large changes, the next one cannot
+    // be preallocated.
+    let free = nix_statvfs(mnt.path()).saturating_sub(2 << 20);
+    let filler = mnt.path().join("filler");
+    std::fs::write(&filler, vec![1u8; free as usize]).unwrap();
+    // Blacklist changes of about 2.5 MiB each (one meta record each).
+    let change = |n: usize| {
+        let uids: Vec<String> = (0..90_000)
+            .map(|i| format!("user-{n:04}-{i:016}"))
+            .collect();
+        json!({"channel_id": "g", "channel_type": 2, "uids": uids}).to_string()
+    };
+    let mut acked = 0;
+    let mut refused = None;
+    for n in 0..10 {
+        let r = post(http, "/channel/blacklist_add", &change(n));
+        if r.status == 200 {
+            acked += 1;
+        } else {
+            refused = Some(r);
+            break;
+        }
+    }
+    let refused = refused.expect("the meta log ran out of disk");
+    assert!(acked >= 1, "{acked} large changes fitted");
+    assert_eq!(refused.status, 503, "a storage failure, not a bad request");
+    assert_eq!(refused.header("Retry-After"), Some("1"));
+    let body = refused.json();
+    assert_eq!(body["status"], 503);
+    let msg = body["msg"].as_str().unwrap_or_default();
+    assert!(msg.contains("disk full"), "{msg}");
+    // Still full: refused again. Validation errors stay 400.
+    assert_eq!(
+        post(http, "/channel/blacklist_add", &change(acked)).status,
+        503
+    );
+    let invalid = json!({"channel_id": "g", "uids": ["w1"]}).to_string();
+    assert_eq!(post(http, "/channel/whitelist_add", &invalid).status, 400);
+    std::fs::remove_file(&filler).unwrap();
+    let r = post(http, "/channel/blacklist_add", &change(acked));
+    assert_eq!(r.status, 200, "changes are taken again when space returns");
 }
 
 /// Free bytes of the filesystem at `path` (df, to avoid an extra dependency).

@@ -464,6 +464,10 @@ pub struct StorageOpts {
     pub meta_snapshot_ops: u64,
 }
 
+/// Default of `storage.metaSnapshotOps`: changes logged between two meta snapshots (the
+/// shard's compactor, `shard::compact`, takes one after this many).
+pub const DEFAULT_META_SNAPSHOT_OPS: u64 = 100_000;
+
 impl Default for StorageOpts {
     fn default() -> Self {
         Self {
@@ -473,7 +477,7 @@ impl Default for StorageOpts {
             segment_size: ByteSize::mib(64),
             retention_age: ConfigDuration::default(),
             retention_size: ByteSize::default(),
-            meta_snapshot_ops: crate::shard::compact::DEFAULT_SNAPSHOT_OPS,
+            meta_snapshot_ops: DEFAULT_META_SNAPSHOT_OPS,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Channels a shard owns: their settings, subscribers and black/white lists, and the send
 //! permission rules of spec http-api §2.
 
+use super::meta::ListKind;
 use crate::proto::{ChannelType, ReasonCode};
 use crate::shard::FastMap as HashMap;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,18 @@ impl Channels {
     /// The channel, if it exists.
     pub fn get(&self, id: &str, ty: u8) -> Option<&ChannelState> {
         self.map.get(&(id.to_string(), ty))
+    }
+
+    /// The uids of one list of a channel (empty if the channel is unknown).
+    pub fn list(&self, id: &str, ty: u8, list: ListKind) -> Vec<String> {
+        let Some(ch) = self.get(id, ty) else {
+            return Vec::new();
+        };
+        match list {
+            ListKind::Blacklist => ch.blacklist.iter().cloned().collect(),
+            ListKind::Whitelist => ch.whitelist.iter().cloned().collect(),
+            ListKind::Subscribers => ch.subscribers.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// The channel, created empty if missing.

@@ -15,9 +15,6 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-/// Default of `storage.metaSnapshotOps`: changes logged between two snapshots.
-pub const DEFAULT_SNAPSHOT_OPS: u64 = 100_000;
-
 /// First wait before retrying a failed snapshot; doubled on each failure up to
 /// [`MAX_RETRY_DELAY`].
 const RETRY_DELAY: Duration = Duration::from_secs(1);

@@ -2,7 +2,7 @@
 //! anything that must wait is spawned.
 
 use super::msg::{Answer, OwnerMsg};
-use super::{api_ops, conversations, deliver, send, sessions, Shard};
+use super::{conversations, deliver, ops, send, sessions, Shard};
 use std::rc::Rc;
 
 /// Handles one message for the state this shard owns; `src` is the shard that sent it.
@@ -15,11 +15,11 @@ pub fn handle_owner(shard: &Rc<Shard>, src: usize, msg: OwnerMsg) {
         OwnerMsg::Unregister { uid, conn } => sessions::unregister(shard, &uid, conn),
         OwnerMsg::Send(req) => send::handle_send(shard, req),
         OwnerMsg::Deliver { msg, uids } => deliver::handle_deliver(shard, msg, uids),
-        OwnerMsg::Api { id, req } => {
+        OwnerMsg::Op { id, op } => {
             let shard = shard.clone();
             monoio::spawn(async move {
-                let resp = Box::new(api_ops::execute(&shard, *req).await);
-                shard.mesh.send(src, Answer::Api { id, resp }.into());
+                let result = ops::execute(&shard, *op).await.map_err(Box::new);
+                shard.mesh.send(src, Answer::Op { id, result }.into());
             });
         }
         OwnerMsg::Inspect { id, f } => {

@@ -41,6 +41,19 @@ impl Globals {
         uid.is_empty() || uid == super::ids::SYSTEM_UID || self.system_uids.contains(uid)
     }
 
+    /// The uids of one list of a user's person channel (a person channel has no
+    /// subscribers).
+    pub fn person_list(&self, uid: &str, list: ListKind) -> Vec<String> {
+        let Some(acl) = self.persons.get(uid) else {
+            return Vec::new();
+        };
+        match list {
+            ListKind::Blacklist => acl.blacklist.iter().cloned().collect(),
+            ListKind::Whitelist => acl.whitelist.iter().cloned().collect(),
+            ListKind::Subscribers => Vec::new(),
+        }
+    }
+
     /// Changes a list of a user's person channel.
     pub fn apply_person_list(
         &mut self,

@@ -5,20 +5,20 @@
 //! The shard imports nothing from the rooms above it: what they care about goes out through
 //! the ports of [`events`], plugged in at start-up.
 
-pub mod api_ops;
 pub mod channels;
 pub mod compact;
 pub mod conversations;
 pub mod ctx;
 mod deliver;
 mod dispatch;
+pub mod error;
 pub mod events;
 pub mod globals;
 pub mod ids;
 pub mod ingress;
 pub mod meta;
 pub mod msg;
-pub mod reads;
+pub mod ops;
 mod send;
 pub mod sessions;
 pub mod snapshot;
@@ -50,9 +50,9 @@ pub struct Asks {
     pub auth: Rc<Replies<AuthResult>>,
     /// REST send verdicts.
     pub send: Rc<Replies<SendOutcome>>,
-    /// Answers to REST requests.
-    pub api: Rc<Replies<api_ops::ApiResp>>,
-    /// Answers to monitoring questions.
+    /// Verdicts on REST changes ([`ops::OwnerOp`]).
+    pub ops: Rc<Replies<Result<(), error::OwnerError>>>,
+    /// Answers to read-only questions (REST reads, monitoring).
     pub inspect: Rc<Replies<msg::AnyAnswer>>,
 }
 
@@ -62,7 +62,7 @@ impl Asks {
         match answer {
             Answer::Auth { id, result } => self.auth.complete(id, result),
             Answer::Send { id, outcome } => self.send.complete(id, outcome),
-            Answer::Api { id, resp } => self.api.complete(id, *resp),
+            Answer::Op { id, result } => self.ops.complete(id, result.map_err(|e| *e)),
             Answer::Inspect { id, value } => self.inspect.complete(id, value),
         };
     }
@@ -194,7 +194,9 @@ impl Shard {
         answer.await
     }
 
-    /// Runs `f` on shard `dst` and awaits its answer (read-only questions, monitoring).
+    /// Runs `f` on shard `dst`, on its thread with the shard borrowed, and awaits its answer
+    /// (read-only questions: REST reads, monitoring). One mesh round trip; `f` runs in one
+    /// turn of `dst`'s mesh loop, so it should do a bounded amount of work.
     pub async fn inspect<R, F>(&self, dst: usize, f: F) -> R
     where
         R: Send + 'static,
@@ -238,28 +240,29 @@ impl Shard {
     }
 
     /// Appends a metadata change to this shard's meta log, applies it, and resolves once it is
-    /// durable. An error means the change is not acknowledged.
+    /// durable. An error means the change is not acknowledged (and, for a refused append,
+    /// not applied either).
     ///
     /// The change is applied in the same turn as the append (no await between), so the state
     /// always reflects exactly the ops logged so far: a meta snapshot encoded in any turn
     /// covers precisely the ops below the log's end. A global change reaches the other
     /// shards' replicas once it is durable.
-    pub async fn persist_meta(&self, rec: meta::MetaRecord) -> Result<(), String> {
+    pub async fn persist_meta(
+        &self,
+        rec: meta::MetaRecord,
+    ) -> Result<(), jindou_storage::StoreError> {
         debug_assert!(
             !rec.is_global() || self.id() == globals::GLOBALS_OWNER,
             "global tables change only on their owner"
         );
         let wait = {
             let mut store = self.store.borrow_mut();
-            let lsn = store
-                .meta
-                .append(meta::KIND_JSON, &rec.encode())
-                .map_err(|e| e.to_string())?;
+            let lsn = store.meta.append(meta::KIND_JSON, &rec.encode())?;
             self.compactor.note_ops(store.meta.ops_since_snapshot());
             store.meta.wait_durable(lsn)
         };
         self.with_owned_meta(|m| rec.apply_owned(m));
-        let result = wait.await.map_err(|e| e.to_string());
+        let result = wait.await;
         if result.is_ok() && rec.is_global() {
             for dst in 0..self.ctx.slots.shards() {
                 if dst != self.id() {

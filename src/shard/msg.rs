@@ -184,15 +184,15 @@ pub enum OwnerMsg {
         /// Receivers owned by the destination shard.
         uids: Vec<Arc<str>>,
     },
-    /// A REST request for the owner of some state; answered with [`Answer::Api`].
-    Api {
+    /// A change for the owner of some state (REST writes); answered with [`Answer::Op`].
+    Op {
         /// Request id at the origin.
         id: u64,
-        /// The request.
-        req: Box<crate::shard::api_ops::ApiReq>,
+        /// The change.
+        op: Box<crate::shard::ops::OwnerOp>,
     },
-    /// A read-only question run on the receiving shard (monitoring); answered with
-    /// [`Answer::Inspect`].
+    /// A read-only question run on the receiving shard (REST reads, monitoring); answered
+    /// with [`Answer::Inspect`].
     Inspect {
         /// Request id at the origin.
         id: u64,
@@ -210,7 +210,8 @@ pub enum OwnerMsg {
 /// Whatever an [`Inspect`] question returns (downcast by the asker).
 pub type AnyAnswer = Box<dyn std::any::Any + Send>;
 
-/// A read-only question for another shard; its answer is downcast by the asker.
+/// A read-only question for another shard, run on its thread with the shard borrowed; its
+/// answer is downcast by the asker.
 pub struct Inspect(pub Box<dyn FnOnce(&crate::shard::Shard) -> AnyAnswer + Send>);
 
 impl std::fmt::Debug for Inspect {
@@ -263,12 +264,12 @@ pub enum Answer {
         /// Outcome.
         outcome: SendOutcome,
     },
-    /// The owner's answer to a REST request.
-    Api {
+    /// The owner's verdict on an [`OwnerMsg::Op`] (the error boxed: a ring slot stays small).
+    Op {
         /// Request id.
         id: u64,
-        /// The answer.
-        resp: Box<crate::shard::api_ops::ApiResp>,
+        /// Done, or why not.
+        result: Result<(), Box<crate::shard::error::OwnerError>>,
     },
     /// The answer to an [`OwnerMsg::Inspect`].
     Inspect {
@@ -284,7 +285,7 @@ impl std::fmt::Debug for Answer {
         match self {
             Answer::Auth { id, result } => write!(f, "Auth({id}, {result:?})"),
             Answer::Send { id, outcome } => write!(f, "Send({id}, {outcome:?})"),
-            Answer::Api { id, resp } => write!(f, "Api({id}, {resp:?})"),
+            Answer::Op { id, result } => write!(f, "Op({id}, {result:?})"),
             Answer::Inspect { id, .. } => write!(f, "Inspect({id})"),
         }
     }

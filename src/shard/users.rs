@@ -108,6 +108,47 @@ impl Users {
         self.map.reserve(n);
     }
 
+    /// A user's conversations as stored, most recent first, at most `max`: (channel id as
+    /// the user sees it, channel type, state). Choosing the newest `max` costs linear time.
+    pub fn conversations_of(&self, uid: &str, max: usize) -> Vec<(String, u8, Conversation)> {
+        let Some(user) = self.get(uid) else {
+            return Vec::new();
+        };
+        let mut convs: Vec<_> = user.conversations.iter().collect();
+        type Row<'a> = (&'a (String, u8), &'a Conversation);
+        let newest_first = |a: &Row<'_>, b: &Row<'_>| b.1.timestamp.cmp(&a.1.timestamp);
+        if convs.len() > max && max > 0 {
+            convs.select_nth_unstable_by(max - 1, newest_first);
+        }
+        convs.truncate(max);
+        convs.sort_by(newest_first);
+        convs
+            .into_iter()
+            .map(|((id, ty), c)| (id.clone(), *ty, c.clone()))
+            .collect()
+    }
+
+    /// A user's CMD channels with unread messages, at most `max`: (storage id with the CMD
+    /// suffix, type, newest seq, read-to seq).
+    pub fn unread_cmd_channels(&self, uid: &str, max: usize) -> Vec<(String, u8, u64, u64)> {
+        let Some(user) = self.get(uid) else {
+            return Vec::new();
+        };
+        user.cmd_channels
+            .iter()
+            .filter(|(_, (last, read))| last > read)
+            .take(max)
+            .map(|((id, ty), (last, read))| (id.clone(), *ty, *last, *read))
+            .collect()
+    }
+
+    /// The device flag of each live session of `uid`, in session order.
+    pub fn online_devices(&self, uid: &str) -> Vec<u8> {
+        self.get(uid)
+            .map(|u| u.sessions.iter().map(|s| s.device_flag).collect())
+            .unwrap_or_default()
+    }
+
     /// Users with at least one live session.
     pub fn online_count(&self) -> usize {
         self.map.values().filter(|u| !u.sessions.is_empty()).count()

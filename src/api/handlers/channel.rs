@@ -3,10 +3,10 @@
 use super::{body, call_owner, respond};
 use crate::api::http::{Request, Response};
 use crate::proto::ChannelType;
-use crate::shard::api_ops::{ApiReq, ApiResp};
 use crate::shard::channels::ChannelInfo;
 use crate::shard::ids::valid_id;
 use crate::shard::meta::{ListKind, ListMode, MetaRecord};
+use crate::shard::ops::OwnerOp;
 use crate::shard::Shard;
 use serde::Deserialize;
 
@@ -75,14 +75,14 @@ pub async fn create(shard: &Shard, req: &Request) -> Response {
             channel_type: r.channel_type,
         };
         let owner = shard.meta_owner(&rec);
-        return respond(call_owner(shard, owner, ApiReq::Meta(rec)).await);
+        return respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await);
     }
     let owner = shard.channel_owner(&r.channel_id);
     respond(
         call_owner(
             shard,
             owner,
-            ApiReq::ChannelUpsert {
+            OwnerOp::ChannelUpsert {
                 info: Some(r.info()),
                 channel_id: r.channel_id,
                 channel_type: r.channel_type,
@@ -135,16 +135,16 @@ pub async fn subscribers(shard: &Shard, req: &Request, remove: bool) -> Response
         .into_iter()
         .filter(|s| !s.trim().is_empty())
         .collect();
-    let req = if remove {
-        ApiReq::List {
+    let op = if remove {
+        OwnerOp::Meta(MetaRecord::List {
             channel_id: r.channel_id,
             channel_type: r.channel_type,
             list: ListKind::Subscribers,
             mode: ListMode::Remove,
             uids,
-        }
+        })
     } else {
-        ApiReq::ChannelUpsert {
+        OwnerOp::ChannelUpsert {
             channel_id: r.channel_id,
             channel_type: r.channel_type,
             info: None,
@@ -152,7 +152,7 @@ pub async fn subscribers(shard: &Shard, req: &Request, remove: bool) -> Response
             subscribers: uids,
         }
     };
-    respond(call_owner(shard, owner, req).await)
+    respond(call_owner(shard, owner, op).await)
 }
 
 /// `POST /channel/info`: replace a channel's settings.
@@ -170,7 +170,7 @@ pub async fn info(shard: &Shard, req: &Request) -> Response {
         channel_type: r.channel_type,
     };
     let owner = shard.meta_owner(&rec);
-    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
 #[derive(Deserialize)]
@@ -198,7 +198,7 @@ pub async fn delete(shard: &Shard, req: &Request) -> Response {
         channel_type: r.channel_type,
     };
     let owner = shard.meta_owner(&rec);
-    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
 #[derive(Deserialize)]
@@ -249,7 +249,7 @@ pub async fn list(shard: &Shard, req: &Request, which: &str, how: &str) -> Respo
             .collect(),
     };
     let owner = shard.meta_owner(&rec);
-    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
 fn key_from_query(req: &Request) -> (String, u8) {
@@ -264,47 +264,36 @@ fn key_from_query(req: &Request) -> (String, u8) {
 /// `GET /channel/whitelist?channel_id=&channel_type=`: member objects (v2's shape).
 pub async fn get_whitelist(shard: &Shard, req: &Request) -> Response {
     let (channel_id, channel_type) = key_from_query(req);
-    let owner = if channel_type == ChannelType::PERSON.0 {
+    let person = channel_type == ChannelType::PERSON.0;
+    let owner = if person {
         crate::shard::globals::GLOBALS_OWNER
     } else {
         shard.channel_owner(&channel_id)
     };
-    match call_owner(
-        shard,
-        owner,
-        ApiReq::GetList {
-            channel_id,
-            channel_type,
-            list: ListKind::Whitelist,
-        },
-    )
-    .await
-    {
-        ApiResp::Json(serde_json::Value::Array(uids)) => {
-            let rows: Vec<_> = uids
-                .iter()
-                .enumerate()
-                .map(|(i, u)| serde_json::json!({"id": i + 1, "uid": u}))
-                .collect();
-            Response::json(200, &rows)
-        }
-        other => respond(other),
-    }
+    let uids = shard
+        .inspect(owner, move |s: &Shard| {
+            if person {
+                s.globals
+                    .borrow()
+                    .person_list(&channel_id, ListKind::Whitelist)
+            } else {
+                s.channels
+                    .borrow()
+                    .list(&channel_id, channel_type, ListKind::Whitelist)
+            }
+        })
+        .await;
+    let rows: Vec<_> = uids
+        .iter()
+        .enumerate()
+        .map(|(i, u)| serde_json::json!({"id": i + 1, "uid": u}))
+        .collect();
+    Response::json(200, &rows)
 }
 
 /// `GET /channel/max_message_seq?channel_id=&channel_type=` (storage id).
 pub async fn max_seq(shard: &Shard, req: &Request) -> Response {
     let (channel_id, channel_type) = key_from_query(req);
-    let owner = shard.channel_owner(&channel_id);
-    respond(
-        call_owner(
-            shard,
-            owner,
-            ApiReq::MaxSeq {
-                channel_id,
-                channel_type,
-            },
-        )
-        .await,
-    )
+    let seq = super::conversation::newest_seq(shard, &channel_id, channel_type).await;
+    Response::json(200, &serde_json::json!({ "message_seq": seq }))
 }

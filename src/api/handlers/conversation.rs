@@ -3,12 +3,12 @@
 
 use super::{body, call_owner, respond};
 use crate::api::http::{Request, Response};
+use crate::api::reads::{self, Recent, RecentsWanted};
 use crate::proto::ChannelType;
-use crate::shard::api_ops::{ApiReq, ApiResp};
 use crate::shard::ids::SYSTEM_UID;
 use crate::shard::ingress::storage_channel;
 use crate::shard::meta::MetaRecord;
-use crate::shard::reads::{self, RecentsWanted};
+use crate::shard::ops::OwnerOp;
 use crate::shard::users::Conversation;
 use crate::shard::Shard;
 use serde::Deserialize;
@@ -16,47 +16,20 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 
 /// A user's stored conversations, most recent first, at most `conversation.userMaxCount`:
-/// (channel id as seen, type, state).
-async fn conversations_of(
-    shard: &Shard,
-    uid: &str,
-) -> Result<Vec<(String, u8, Conversation)>, Response> {
+/// (channel id as seen, type, state), chosen on the user's owner.
+async fn conversations_of(shard: &Shard, uid: &str) -> Vec<(String, u8, Conversation)> {
     let owner = shard.user_owner(uid);
-    match call_owner(
-        shard,
-        owner,
-        ApiReq::Conversations {
-            uid: uid.to_string(),
-            max: shard.ctx.config.conversation.user_max_count,
-        },
-    )
-    .await
-    {
-        ApiResp::Json(Value::Array(rows)) => Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                let id = r["channel_id"].as_str()?.to_string();
-                let ty = r["channel_type"].as_u64()? as u8;
-                let conv: Conversation = serde_json::from_value(r["conv"].clone()).ok()?;
-                Some((id, ty, conv))
-            })
-            .collect()),
-        other => Err(respond(other)),
-    }
-}
-
-/// One channel's recents as its owner answered.
-struct Recent {
-    /// Newest seq of the channel.
-    newest: u64,
-    /// Messages with seq ≥ the bound.
-    messages: Vec<Value>,
-    /// The answer's byte budget cut them short (there are messages ≥ the bound).
-    capped: bool,
+    let max = shard.ctx.config.conversation.user_max_count;
+    let uid = uid.to_string();
+    shard
+        .inspect(owner, move |s: &Shard| {
+            s.users.borrow().conversations_of(&uid, max)
+        })
+        .await
 }
 
 /// Asks each channel's owner for recents (the answer's byte budget shared between the
-/// owners); returns storage id → recents.
+/// owners); returns (storage id, type) → recents.
 async fn recents(
     shard: &Shard,
     wanted: Vec<RecentsWanted>,
@@ -65,37 +38,16 @@ async fn recents(
     let mut by_owner: BTreeMap<usize, Vec<RecentsWanted>> = BTreeMap::new();
     for w in wanted {
         by_owner
-            .entry(shard.channel_owner(&w.0))
+            .entry(shard.channel_owner(&w.channel_id))
             .or_default()
             .push(w);
     }
     let max_bytes = reads::MAX_ANSWER_BYTES / by_owner.len().max(1);
     let mut out = HashMap::new();
     for (owner, channels) in by_owner {
-        if let ApiResp::Json(Value::Array(rows)) = call_owner(
-            shard,
-            owner,
-            ApiReq::Recents {
-                channels,
-                viewer: viewer.to_string(),
-                max_bytes,
-            },
-        )
-        .await
-        {
-            for mut row in rows {
-                let id = row["channel_id"].as_str().unwrap_or_default().to_string();
-                let ty = row["channel_type"].as_u64().unwrap_or(0) as u8;
-                let recent = Recent {
-                    newest: row["last_seq"].as_u64().unwrap_or(0),
-                    messages: match row["messages"].take() {
-                        Value::Array(a) => a,
-                        _ => Vec::new(),
-                    },
-                    capped: row["capped"].as_bool().unwrap_or(false),
-                };
-                out.insert((id, ty), recent);
-            }
+        let rows = reads::recents(shard, owner, channels, viewer.to_string(), max_bytes).await;
+        for row in rows {
+            out.insert((row.channel_id.clone(), row.channel_type), row);
         }
     }
     out
@@ -143,10 +95,7 @@ pub async fn sync(shard: &Shard, req: &Request) -> Response {
             Some(((p.next()?.to_string(), ty), seq))
         })
         .collect();
-    let convs = match conversations_of(shard, &r.uid).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let convs = conversations_of(shard, &r.uid).await;
     let mut wanted = Vec::new();
     let mut meta = Vec::new();
     for (id, ty, conv) in convs {
@@ -167,12 +116,18 @@ pub async fn sync(shard: &Shard, req: &Request) -> Response {
             bound = bound.max(conv.deleted_to_seq + 1);
         }
         let sid = storage_channel(&r.uid, &id, ty, false);
-        wanted.push((sid.clone(), ty, bound, 0, false));
+        wanted.push(RecentsWanted {
+            channel_id: sid.clone(),
+            channel_type: ty,
+            from_seq: bound,
+            limit: 0,
+            ascending: false,
+        });
         meta.push((id, ty, sid, conv, client));
     }
     let per_channel = reads::recents_per_channel(r.msg_count, wanted.len());
     for w in &mut wanted {
-        w.3 = per_channel;
+        w.limit = per_channel;
     }
     let got = recents(shard, wanted, &r.uid).await;
     let mut items = Vec::new();
@@ -180,7 +135,7 @@ pub async fn sync(shard: &Shard, req: &Request) -> Response {
         let Some(recent) = got.get(&(sid, ty)) else {
             continue;
         };
-        let newest = recent.newest;
+        let newest = recent.last_seq;
         let msgs = &recent.messages;
         if (msgs.is_empty() && !recent.capped) || client.is_some_and(|c| c >= newest) {
             continue;
@@ -262,14 +217,12 @@ pub async fn sync_messages(shard: &Shard, req: &Request) -> Response {
     let wanted = r
         .channels
         .iter()
-        .map(|c| {
-            (
-                c.channel_id.clone(),
-                c.channel_type,
-                c.last_msg_seq,
-                count,
-                asc,
-            )
+        .map(|c| RecentsWanted {
+            channel_id: c.channel_id.clone(),
+            channel_type: c.channel_type,
+            from_seq: c.last_msg_seq,
+            limit: count,
+            ascending: asc,
         })
         .collect();
     let got = recents(shard, wanted, &r.uid).await;
@@ -299,20 +252,14 @@ struct UnreadJson {
     unread: i64,
 }
 
-async fn newest_seq(shard: &Shard, sid: &str, ty: u8) -> Result<u64, Response> {
-    match call_owner(
-        shard,
-        shard.channel_owner(sid),
-        ApiReq::MaxSeq {
-            channel_id: sid.to_string(),
-            channel_type: ty,
-        },
-    )
-    .await
-    {
-        ApiResp::Json(v) => Ok(v["message_seq"].as_u64().unwrap_or(0)),
-        other => Err(respond(other)),
-    }
+/// The newest seq of a channel (storage id), asked of its owner.
+pub async fn newest_seq(shard: &Shard, sid: &str, ty: u8) -> u64 {
+    let id = sid.to_string();
+    shard
+        .inspect(shard.channel_owner(sid), move |s: &Shard| {
+            s.store.borrow().messages.max_seq(&id, ty)
+        })
+        .await
 }
 
 /// `POST /conversations/clearUnread` (`clear`) and `/conversations/setUnread`.
@@ -325,10 +272,7 @@ pub async fn set_unread(shard: &Shard, req: &Request, clear: bool) -> Response {
         return Response::error(400, "uid, channel_id and channel_type are required");
     }
     let sid = storage_channel(&r.uid, &r.channel_id, r.channel_type, false);
-    let last = match newest_seq(shard, &sid, r.channel_type).await {
-        Ok(l) => l,
-        Err(resp) => return resp,
-    };
+    let last = newest_seq(shard, &sid, r.channel_type).await;
     let readed = if clear || r.unread <= 0 {
         last
     } else if r.unread as u64 > last {
@@ -345,7 +289,7 @@ pub async fn set_unread(shard: &Shard, req: &Request, clear: bool) -> Response {
         cmd: false,
     };
     let owner = shard.meta_owner_of_user(&rec);
-    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
 /// `POST /conversations/delete`: hides the conversation until newer messages arrive.
@@ -358,10 +302,7 @@ pub async fn delete(shard: &Shard, req: &Request) -> Response {
         return Response::error(400, "uid, channel_id and channel_type are required");
     }
     let sid = storage_channel(&r.uid, &r.channel_id, r.channel_type, false);
-    let last = match newest_seq(shard, &sid, r.channel_type).await {
-        Ok(l) => l,
-        Err(resp) => return resp,
-    };
+    let last = newest_seq(shard, &sid, r.channel_type).await;
     let rec = MetaRecord::ConvPos {
         uid: r.uid,
         channel_id: r.channel_id,
@@ -371,7 +312,7 @@ pub async fn delete(shard: &Shard, req: &Request) -> Response {
         cmd: false,
     };
     let owner = shard.meta_owner_of_user(&rec);
-    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
 #[derive(Deserialize)]
@@ -389,10 +330,7 @@ pub async fn channels(shard: &Shard, req: &Request) -> Response {
     if r.uid.is_empty() {
         return Response::error(400, "uid is required");
     }
-    let convs = match conversations_of(shard, &r.uid).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let convs = conversations_of(shard, &r.uid).await;
     let rows: Vec<Value> = convs
         .into_iter()
         .map(|(id, ty, _)| {

@@ -1,13 +1,14 @@
 //! Message endpoints (spec http-api §4): send, and history by seq range.
 
-use super::{body, call_owner, respond};
+use super::{body, call_owner, respond, status_error, status_json};
 use crate::api::http::{Request, Response};
+use crate::api::reads::{self, FetchWanted, RecentsWanted};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode};
-use crate::shard::api_ops::{ApiReq, ApiResp};
+use crate::shard::error::store_status;
 use crate::shard::ids::{base_channel, valid_id, CMD_SUFFIX, SYSTEM_UID};
 use crate::shard::ingress::storage_channel;
 use crate::shard::msg::{OwnerMsg, SendOrigin, SendReq};
-use crate::shard::reads;
+use crate::shard::ops::OwnerOp;
 use crate::shard::Shard;
 use base64::Engine;
 use jindou_storage::{PullMode, RangeQuery};
@@ -112,8 +113,18 @@ pub struct Sent {
     pub client_msg_no: String,
 }
 
+/// The HTTP status of a refused send: 503 when storing it failed (reason 15: the append or
+/// the group commit failed, e.g. a full disk; a retry may succeed), else 400.
+pub fn refusal_status(reason: ReasonCode) -> u16 {
+    if reason == ReasonCode::SYSTEM_ERROR {
+        503
+    } else {
+        400
+    }
+}
+
 /// Routes a send to its channel's owner and awaits the durable outcome; a refusal becomes
-/// the 400 response carrying the reason code.
+/// the response carrying the reason code, with the status of [`refusal_status`].
 pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> {
     crate::shard::stats::inc(&shard.stats.api_sends);
     let client_msg_no = if o.client_msg_no.is_empty() {
@@ -151,11 +162,12 @@ pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> 
         });
     }
     let reason = ReasonCode(r.reason);
-    Err(Response::json(
-        400,
+    let status = refusal_status(reason);
+    Err(status_json(
+        status,
         &json!({
             "msg": format!("send refused: {}", reason.name().unwrap_or("unknown")),
-            "status": 400,
+            "status": status,
             "reason_code": r.reason,
         }),
     ))
@@ -183,7 +195,8 @@ pub fn sender(from_uid: String) -> String {
 }
 
 /// `POST /message/send`: answers once the message is durable, with its id and seq; a refused
-/// send is a 400 carrying the wkproto reason code. With `stream_no`, a stream chunk.
+/// send is a 400 carrying the wkproto reason code (503 when storing it failed). With
+/// `stream_no`, a stream chunk.
 pub async fn send(shard: &Shard, req: &Request) -> Response {
     let r: SendJson = match body(req) {
         Ok(r) => r,
@@ -361,21 +374,21 @@ pub async fn fetch(shard: &Shard, req: &Request) -> Response {
     }
     let channel_id = storage_channel(&r.login_uid, &r.channel_id, r.channel_type, false);
     let owner = shard.channel_owner(&channel_id);
-    respond(
-        call_owner(
-            shard,
-            owner,
-            ApiReq::Fetch {
-                channel_id,
-                channel_type: r.channel_type,
-                viewer: r.login_uid,
-                seqs: r.message_seqs,
-                ids: r.message_ids,
-                client_msg_nos: r.client_msg_nos,
-            },
-        )
-        .await,
+    let wanted = FetchWanted {
+        seqs: r.message_seqs,
+        ids: r.message_ids,
+        client_msg_nos: r.client_msg_nos,
+    };
+    let page = reads::fetch(
+        shard,
+        owner,
+        channel_id,
+        r.channel_type,
+        r.login_uid,
+        wanted,
     )
+    .await;
+    Response::json(200, &page)
 }
 
 #[derive(Deserialize)]
@@ -406,68 +419,57 @@ pub async fn cmd_sync(shard: &Shard, req: &Request) -> Response {
         (r.limit as u64).min(reads::MAX_CMD_SYNC as u64) as usize
     };
     let owner = shard.user_owner(&r.uid);
-    let channels = match call_owner(
-        shard,
-        owner,
-        ApiReq::CmdChannels {
-            uid: r.uid.clone(),
-            pending: Vec::new(),
-            max: limit,
-        },
-    )
-    .await
-    {
-        ApiResp::Json(serde_json::Value::Array(a)) => a,
-        other => return respond(other),
-    };
+    let uid = r.uid.clone();
+    let channels = shard
+        .inspect(owner, move |s: &Shard| {
+            s.users.borrow().unread_cmd_channels(&uid, limit)
+        })
+        .await;
     let mut out = Vec::new();
     let mut pending = Vec::new();
     let mut bytes_left = reads::MAX_ANSWER_BYTES;
-    for ch in channels {
+    for (id, ty, _last, read) in channels {
         if out.len() >= limit || bytes_left == 0 {
             break;
         }
-        let id = ch[0].as_str().unwrap_or_default().to_string();
-        let ty = ch[1].as_u64().unwrap_or(0) as u8;
-        let read = ch[3].as_u64().unwrap_or(0);
         let want = limit - out.len();
         let channel_owner = shard.channel_owner(base_channel(&id));
-        let got = call_owner(
+        let wanted = RecentsWanted {
+            channel_id: id.clone(),
+            channel_type: ty,
+            from_seq: read + 1,
+            limit: want,
+            ascending: true,
+        };
+        let rows = reads::recents(
             shard,
             channel_owner,
-            ApiReq::Recents {
-                channels: vec![(id.clone(), ty, read + 1, want, true)],
-                viewer: r.uid.clone(),
-                max_bytes: bytes_left,
-            },
+            vec![wanted],
+            r.uid.clone(),
+            bytes_left,
         )
         .await;
-        if let ApiResp::Json(serde_json::Value::Array(rows)) = got {
-            for mut row in rows {
-                let used = row["bytes"].as_u64().unwrap_or(0) as usize;
-                bytes_left = bytes_left.saturating_sub(used);
-                if row["capped"].as_bool().unwrap_or(false) {
-                    bytes_left = 0;
-                }
-                if let serde_json::Value::Array(msgs) = row["messages"].take() {
-                    if let Some(last) = msgs.last().and_then(|m| m["message_seq"].as_u64()) {
-                        pending.push(((id.clone(), ty), last));
-                    }
-                    out.extend(msgs);
-                }
+        for row in rows {
+            bytes_left = bytes_left.saturating_sub(row.bytes);
+            if row.capped {
+                bytes_left = 0;
             }
+            if let Some(last) = row.messages.last().and_then(|m| m["message_seq"].as_u64()) {
+                pending.push(((id.clone(), ty), last));
+            }
+            out.extend(row.messages);
         }
     }
-    let _ = call_owner(
-        shard,
-        owner,
-        ApiReq::CmdChannels {
+    if !pending.is_empty() {
+        // Remembered in memory for the next `/message/syncack`.
+        let op = OwnerOp::CmdPending {
             uid: r.uid,
             pending,
-            max: 0,
-        },
-    )
-    .await;
+        };
+        if let Err(e) = call_owner(shard, owner, op).await {
+            return super::failure(&e);
+        }
+    }
     Response::json(200, &out)
 }
 
@@ -492,7 +494,7 @@ pub async fn cmd_sync_ack(shard: &Shard, req: &Request) -> Response {
         return super::ok();
     }
     let owner = shard.user_owner(&r.uid);
-    respond(call_owner(shard, owner, ApiReq::CmdAck { uid: r.uid }).await)
+    respond(call_owner(shard, owner, OwnerOp::CmdAck { uid: r.uid }).await)
 }
 
 #[derive(Deserialize)]
@@ -526,22 +528,14 @@ pub async fn channel_sync(shard: &Shard, req: &Request) -> Response {
     }
     let channel_id = storage_channel(&r.login_uid, &r.channel_id, r.channel_type, false);
     let owner = shard.channel_owner(&channel_id);
-    respond(
-        call_owner(
-            shard,
-            owner,
-            ApiReq::MessageSync {
-                channel_id,
-                channel_type: r.channel_type,
-                login_uid: r.login_uid,
-                query: RangeQuery {
-                    start_seq: r.start_message_seq,
-                    end_seq: r.end_message_seq,
-                    limit: r.limit.min(reads::MAX_PAGE),
-                    pull_mode: PullMode::from_wire(r.pull_mode),
-                },
-            },
-        )
-        .await,
-    )
+    let query = RangeQuery {
+        start_seq: r.start_message_seq,
+        end_seq: r.end_message_seq,
+        limit: r.limit.min(reads::MAX_PAGE),
+        pull_mode: PullMode::from_wire(r.pull_mode),
+    };
+    match reads::message_sync(shard, owner, channel_id, r.channel_type, r.login_uid, query).await {
+        Ok(page) => Response::json(200, &page),
+        Err(e) => status_error(store_status(&e), &format!("could not read messages: {e}")),
+    }
 }

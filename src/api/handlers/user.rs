@@ -2,13 +2,13 @@
 
 use super::{body, call_owner, respond};
 use crate::api::http::{Request, Response};
-use crate::shard::api_ops::ApiReq;
-use crate::shard::api_ops::ApiResp;
 use crate::shard::ids::{valid_id, SYSTEM_UID};
 use crate::shard::meta::{ListMode, MetaRecord};
+use crate::shard::ops::OwnerOp;
 use crate::shard::users::DeviceToken;
 use crate::shard::Shard;
 use serde::Deserialize;
+use serde_json::json;
 
 #[derive(Deserialize)]
 struct TokenReq {
@@ -42,22 +42,16 @@ pub async fn token(shard: &Shard, req: &Request) -> Response {
             return Response::json_text(200, &br#"{"status":24}"#[..]);
         }
     }
-    let owner = shard.user_owner(&r.uid);
-    respond(
-        call_owner(
-            shard,
-            owner,
-            ApiReq::UserToken {
-                uid: r.uid,
-                device_flag: r.device_flag,
-                token: DeviceToken {
-                    token: r.token,
-                    device_level: r.device_level,
-                },
-            },
-        )
-        .await,
-    )
+    let rec = MetaRecord::Token {
+        uid: r.uid,
+        device_flag: r.device_flag,
+        token: DeviceToken {
+            token: r.token,
+            device_level: r.device_level,
+        },
+    };
+    let owner = shard.meta_owner(&rec);
+    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
 /// `POST /user/onlinestatus` with a JSON array of uids: one row per live connection.
@@ -72,9 +66,21 @@ pub async fn online_status(shard: &Shard, req: &Request) -> Response {
     }
     let mut rows = Vec::new();
     for (owner, uids) in by_owner {
-        match call_owner(shard, owner, ApiReq::OnlineStatus { uids }).await {
-            ApiResp::Json(serde_json::Value::Array(a)) => rows.extend(a),
-            other => return respond(other),
+        let online = shard
+            .inspect(owner, move |s: &Shard| {
+                let users = s.users.borrow();
+                uids.into_iter()
+                    .map(|u| {
+                        let devices = users.online_devices(&u);
+                        (u, devices)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        for (uid, devices) in online {
+            for device_flag in devices {
+                rows.push(json!({"uid": uid, "device_flag": device_flag, "online": 1}));
+            }
         }
     }
     Response::json(200, &rows)
@@ -103,7 +109,7 @@ pub async fn device_quit(shard: &Shard, req: &Request) -> Response {
         vec![r.device_flag as u8]
     };
     let owner = shard.user_owner(&r.uid);
-    respond(call_owner(shard, owner, ApiReq::DeviceQuit { uid: r.uid, flags }).await)
+    respond(call_owner(shard, owner, OwnerOp::DeviceQuit { uid: r.uid, flags }).await)
 }
 
 #[derive(Deserialize)]
@@ -127,7 +133,7 @@ pub async fn system_uids(shard: &Shard, req: &Request, remove: bool) -> Response
         uids: r.uids,
     };
     let owner = shard.meta_owner(&rec);
-    respond(call_owner(shard, owner, ApiReq::Meta(rec)).await)
+    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
 /// `GET /user/systemuids`: from this shard's replica.

@@ -40,6 +40,12 @@ impl Response {
         Self::json(status, &serde_json::json!({ "msg": msg, "status": status }))
     }
 
+    /// The response with one more header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
     /// A response with no body (e.g. 204, or 401 on the API port).
     pub fn empty(status: u16) -> Self {
         Self {
