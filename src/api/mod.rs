@@ -4,6 +4,7 @@
 //! (`reads`), monitoring views (`monitor`).
 
 pub mod access;
+pub mod forward;
 pub mod handlers;
 pub mod http;
 pub mod listener;

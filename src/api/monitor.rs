@@ -40,14 +40,21 @@ pub async fn route_manager(api: Rc<super::ApiState>, req: Request) -> Response {
     match (req.method, req.path.as_str()) {
         (Method::Post, "/manager/login") => super::handlers::manager::login(&api, &req),
         (Method::Get | Method::Head, "/") => status::page(),
-        (Method::Get | Method::Head, "/health") => {
-            Response::json_text(200, &br#"{"status":"ok"}"#[..])
-        }
+        (Method::Get | Method::Head, "/health") => health(&api.shard).await,
         _ => match route(&api.shard, &req).await {
             Some(resp) => resp,
             None => Response::error(404, &format!("no route for {}", req.path)),
         },
     }
+}
+
+/// `GET /health`: 200 once the node serves; in a cluster, 500 until every slot has a leader
+/// (during a failover too), as WuKongIM answers.
+pub async fn health(shard: &Shard) -> Response {
+    if shard.raft().is_some() && !cluster::all_led(shard).await {
+        return Response::json_text(500, &br#"{"status":"electing"}"#[..]);
+    }
+    Response::json_text(200, &br#"{"status":"ok"}"#[..])
 }
 
 /// `GET /metrics`: the Prometheus exposition of every shard's counters.

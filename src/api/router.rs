@@ -96,6 +96,9 @@ pub async fn handle(api: Rc<ApiState>, req: Request) -> Response {
     if req.method == Method::Options {
         return Response::empty(204);
     }
+    if let Some(relayed) = super::forward::relay_if_remote(&api, &req).await {
+        return relayed;
+    }
     let resp = dispatch(&api, &req).await;
     let admin = req.path.starts_with("/channel") || req.path.starts_with("/user/");
     if admin && access == Access::Write && resp.status == 200 {
@@ -125,7 +128,7 @@ async fn dispatch(api: &ApiState, req: &Request) -> Response {
     let s = &*api.shard;
     let q = req;
     match (req.method, req.path.as_str()) {
-        (Get | Method::Head, "/health") => Response::json_text(200, &br#"{"status":"ok"}"#[..]),
+        (Get | Method::Head, "/health") => super::monitor::health(s).await,
         (Post, "/manager/login") => manager::login(api, q),
         (Post, "/user/token") => user::token(s, q).await,
         (Post, "/user/onlinestatus") => user::online_status(s, q).await,

@@ -226,6 +226,11 @@ impl Net {
         self.links.get(&node).is_some_and(|l| l.is_up())
     }
 
+    /// This node's API URL (as announced to peers).
+    pub fn own_api_url(&self) -> &str {
+        &self.api_url
+    }
+
     /// The API URL `node` announced (empty until its link came up once).
     pub fn api_url(&self, node: NodeId) -> String {
         self.links

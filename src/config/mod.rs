@@ -587,15 +587,17 @@ impl Config {
     }
 
     /// The `tracing` filter implied by `logger.level` and `mode`.
-    pub fn log_filter(&self) -> &'static str {
-        match self.logger.level {
+    pub fn log_filter(&self) -> String {
+        let level = match self.logger.level {
             1 => "debug",
             2 => "info",
             3 => "warn",
             4 => "error",
             _ if self.mode == "debug" => "debug",
             _ => "info",
-        }
+        };
+        // openraft reports every unreachable peer of every group at warn: its errors only.
+        format!("{level},openraft=error")
     }
 
     /// The effective configuration as YAML, for `jindou config`.

@@ -63,6 +63,7 @@ impl ConnTable {
     /// The [`ConnRef`] of a connection of this shard.
     pub fn conn_ref(&self, id: u64) -> ConnRef {
         ConnRef {
+            node: self.shard.node(),
             shard: self.shard.id() as u16,
             id,
         }
@@ -123,6 +124,26 @@ impl ConnTable {
 }
 
 impl ConnView for ConnTable {
+    fn sessions(&self) -> Vec<(std::sync::Arc<str>, crate::shard::users::Session)> {
+        self.conns
+            .borrow()
+            .values()
+            .filter_map(|c| {
+                let ident = c.identity.borrow();
+                let ident = ident.as_ref()?;
+                Some((
+                    ident.uid.clone(),
+                    crate::shard::users::Session {
+                        conn: self.conn_ref(c.id),
+                        device_flag: ident.device_flag,
+                        device_id: ident.device_id.clone(),
+                        device_level: ident.device_level,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     fn summary(&self) -> ConnSummary {
         let conns = self.conns.borrow();
         let mut s = ConnSummary {

@@ -1,9 +1,10 @@
-//! Ownership by hash slot: `slot = crc32(key) % 256`, slot → shard.
+//! Ownership by hash slot: `slot = crc32(key) % slots`, slot → shard.
 //!
 //! Every piece of state (a channel, a user) has exactly one owner shard, found from its key's
-//! slot. In a cluster the same slots map to nodes; on one node they map to shards.
+//! slot. A single node has 256 slots; a cluster has `cluster.slotCount` (each a replication
+//! group, led by one node), mapped to shards the same way on every node.
 
-/// How many hash slots there are; fixed, so placement is stable across restarts and nodes.
+/// How many hash slots a single node has; fixed, so placement is stable across restarts.
 pub const SLOT_COUNT: u16 = 256;
 
 /// The slot of a key: CRC-32 (IEEE) of its UTF-8 bytes, modulo [`SLOT_COUNT`].
@@ -15,18 +16,35 @@ pub fn slot_of(key: &str) -> u16 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlotMap {
     shards: u16,
+    slots: u16,
 }
 
 impl SlotMap {
-    /// A placement over `shards` shards (1 ≤ shards ≤ 256).
+    /// A placement of [`SLOT_COUNT`] slots over `shards` shards (1 ≤ shards ≤ 256).
     pub fn new(shards: usize) -> Self {
+        Self::with_slots(shards, SLOT_COUNT)
+    }
+
+    /// A placement of `slots` slots over `shards` shards (1 ≤ shards ≤ slots).
+    pub fn with_slots(shards: usize, slots: u16) -> Self {
         assert!(
-            (1..=SLOT_COUNT as usize).contains(&shards),
-            "shard count {shards} must be between 1 and {SLOT_COUNT}"
+            (1..=slots as usize).contains(&shards),
+            "shard count {shards} must be between 1 and the slot count {slots}"
         );
         Self {
             shards: shards as u16,
+            slots,
         }
+    }
+
+    /// How many slots there are.
+    pub fn slot_count(&self) -> u16 {
+        self.slots
+    }
+
+    /// The slot of a key: CRC-32 (IEEE) of its UTF-8 bytes, modulo the slot count.
+    pub fn slot_of(&self, key: &str) -> u16 {
+        (crc32fast::hash(key.as_bytes()) % self.slots as u32) as u16
     }
 
     /// The number of shards.
@@ -36,18 +54,18 @@ impl SlotMap {
 
     /// The shard that owns a slot.
     pub fn shard_of_slot(&self, slot: u16) -> usize {
-        debug_assert!(slot < SLOT_COUNT);
-        (slot as usize * self.shards as usize) / SLOT_COUNT as usize
+        debug_assert!(slot < self.slots);
+        (slot as usize * self.shards as usize) / self.slots as usize
     }
 
     /// The shard that owns a key.
     pub fn shard_of(&self, key: &str) -> usize {
-        self.shard_of_slot(slot_of(key))
+        self.shard_of_slot(self.slot_of(key))
     }
 
     /// The slots a shard owns, in order.
     pub fn slots_of_shard(&self, shard: usize) -> impl Iterator<Item = u16> + '_ {
-        (0..SLOT_COUNT).filter(move |s| self.shard_of_slot(*s) == shard)
+        (0..self.slots).filter(move |s| self.shard_of_slot(*s) == shard)
     }
 }
 

@@ -30,6 +30,8 @@ pub struct ShardListeners {
     pub wss: Option<TcpListener>,
     /// The TLS config of the WSS listener.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Cluster mode: this shard's link listener (`cluster.addr`'s port + shard).
+    pub cluster: Option<TcpListener>,
 }
 
 /// Where the server listens (ports resolved when the config asked for port 0).
@@ -45,6 +47,8 @@ pub struct BoundAddrs {
     pub manager: Option<SocketAddr>,
     /// The WSS listener.
     pub wss: Option<SocketAddr>,
+    /// Cluster mode: shard 0's link listener (shard k listens on its port + k).
+    pub cluster: Option<SocketAddr>,
 }
 
 impl std::fmt::Display for BoundAddrs {
@@ -55,6 +59,9 @@ impl std::fmt::Display for BoundAddrs {
         }
         if let Some(w) = self.wss {
             write!(f, " wss={w}")?;
+        }
+        if let Some(c) = self.cluster {
+            write!(f, " cluster={c}")?;
         }
         Ok(())
     }
@@ -112,6 +119,54 @@ impl RunningServer {
     }
 }
 
+/// What a cluster member's shards start with.
+#[derive(Clone)]
+pub struct ClusterStart {
+    /// Members and slot layout.
+    pub topology: Arc<crate::cluster::Topology>,
+    /// This node's API URL as other nodes reach it (announced on the links).
+    pub api_url: String,
+}
+
+/// `cluster.apiUrl`, or `http://<this node's host in initNodes>:<API port>`.
+fn api_url(config: &Config, me: Option<&crate::cluster::Member>, http: SocketAddr) -> String {
+    if !config.cluster.api_url.is_empty() {
+        return config.cluster.api_url.clone();
+    }
+    let host = match me {
+        Some(m) => m.host.clone(),
+        None => http.ip().to_string(),
+    };
+    format!("http://{host}:{}", http.port())
+}
+
+/// Binds shard k's link listener on `cluster.addr`'s port + k (plain sockets: each shard
+/// links with the same shard of every other node).
+fn bind_cluster(addr: &str, shards: usize) -> io::Result<Vec<TcpListener>> {
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cluster.addr {addr:?} is not tcp://host:port"),
+        )
+    };
+    let hostport = addr.trim_start_matches("tcp://");
+    let (host, port) = hostport.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    (0..shards)
+        .map(|k| {
+            let a = format!("{host}:{}", port as usize + k);
+            let l = TcpListener::bind(&a).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot bind the cluster listener {a}: {e}"),
+                )
+            })?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+        .collect()
+}
+
 /// Binds every listener, starts the shards and returns at once.
 pub fn start(mut config: Config) -> io::Result<RunningServer> {
     // Resolve the shard count once, here: a pinned shard thread sees only its own core.
@@ -165,13 +220,45 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         Some(Some(l)) => Some(l.local_addr()?),
         _ => None,
     };
+    let topology = crate::cluster::Topology::from_config(&config.cluster)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut cluster_listeners: Vec<Option<TcpListener>> = match &topology {
+        Some(t) => {
+            if shards > t.slot_count as usize {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{shards} shards but cluster.slotCount {}: every shard needs a slot",
+                        t.slot_count
+                    ),
+                ));
+            }
+            bind_cluster(&config.cluster.addr, shards)?
+                .into_iter()
+                .map(Some)
+                .collect()
+        }
+        None => (0..shards).map(|_| None).collect(),
+    };
+    let cluster_addr = match cluster_listeners.first() {
+        Some(Some(l)) => Some(l.local_addr()?),
+        _ => None,
+    };
     let bound = BoundAddrs {
         http: http[0].local_addr()?,
         tcp: tcp[0].local_addr()?,
         ws: ws[0].local_addr()?,
         manager: manager_addr,
         wss: wss_addr,
+        cluster: cluster_addr,
     };
+    let cluster = topology.map(|t| {
+        let me = t.member(t.me).cloned();
+        ClusterStart {
+            api_url: api_url(&config, me.as_ref(), bound.http),
+            topology: Arc::new(t),
+        }
+    });
     for warning in config.exposure_warnings(&addrs) {
         tracing::warn!(target: "jindou::security", "{warning}");
         if config.mode == "release" {
@@ -198,6 +285,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
             manager: manager[id].take(),
             wss: wss[id].take(),
             tls: tls.clone(),
+            cluster: cluster_listeners[id].take(),
         };
         let config = config.clone();
         let shutdown = shutdown.clone();
@@ -205,6 +293,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         let node_conns = node_conns.clone();
         let http_conns = http_conns.clone();
         let hub = hub.clone();
+        let cluster = cluster.clone();
         let thread = std::thread::Builder::new()
             .name(format!("jindou-shard-{id}"))
             .spawn(move || {
@@ -224,6 +313,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
                         hub,
                         node_conns,
                         http_conns,
+                        cluster,
                     })
                 });
                 if let Err(e) = result {

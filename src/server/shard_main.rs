@@ -84,6 +84,8 @@ pub struct ShardParts {
     pub node_conns: Arc<AtomicUsize>,
     /// HTTP connections open on the node.
     pub http_conns: Arc<AtomicUsize>,
+    /// Cluster mode: the topology and this node's API URL.
+    pub cluster: Option<super::ClusterStart>,
 }
 
 /// The shard's ports: the webhook listens to its events, the datasource supplies channels.
@@ -110,7 +112,10 @@ pub async fn run_shard(p: ShardParts) {
         id,
         config: p.config,
         driver: p.driver,
-        slots: SlotMap::new(shards),
+        slots: match &p.cluster {
+            Some(c) => SlotMap::with_slots(shards, c.topology.slot_count),
+            None => SlotMap::new(shards),
+        },
         stop: LocalStop::new(),
         started: Instant::now(),
     });
@@ -123,6 +128,18 @@ pub async fn run_shard(p: ShardParts) {
             return;
         }
     };
+    let mut listeners = p.listeners;
+    if let (Some(c), Some(l)) = (p.cluster, listeners.cluster.take()) {
+        match join_cluster(&shard, c, l).await {
+            Ok(raft) => shard.set_placement(crate::cluster::Placement::cluster(raft)),
+            Err(e) => {
+                tracing::error!(shard = id, error = %e, "cannot join the cluster");
+                eprintln!("jindou: shard {id} cannot join the cluster: {e}");
+                p.shutdown.fail();
+                return;
+            }
+        }
+    }
     let gw = ConnTable::new(shard.clone(), p.node_conns);
     let api = ApiState::new(shard.clone(), p.manager_users, p.http_conns);
     if let Some(hub) = &p.hub {
@@ -154,7 +171,7 @@ pub async fn run_shard(p: ShardParts) {
         _ = p.shutdown.wait(id) => return,
     }
     let in_flight = Rc::new(Cell::new(0usize));
-    start_listeners(&gw, &api, p.listeners, &in_flight, &p.shutdown);
+    start_listeners(&gw, &api, listeners, &in_flight, &p.shutdown);
     p.shutdown.wait(id).await;
     ctx.stop.stop();
     for c in gw.all() {
@@ -164,10 +181,68 @@ pub async fn run_shard(p: ShardParts) {
     while (in_flight.get() > 0 || !shard.commits_pending()) && Instant::now() < deadline {
         monoio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    if let Some(raft) = shard.raft() {
+        raft.shutdown().await;
+    }
     if let Err(e) = shard.store.borrow_mut().messages.flush_blocking() {
         tracing::error!(shard = id, error = %e, "final flush failed");
     }
     tracing::info!(shard = id, "shard stopped");
+}
+
+/// Starts this shard's slot groups. A data directory holding messages from single-node mode
+/// is refused: its history is in no group's log, so the replicas would disagree.
+async fn join_cluster(
+    shard: &Rc<Shard>,
+    c: super::ClusterStart,
+    listener: std::net::TcpListener,
+) -> Result<Rc<crate::cluster::RaftShard>, String> {
+    let cfg = &shard.ctx.config;
+    let mut sc = store_config(cfg, shard.id());
+    sc.dir = sc.dir.join("raft");
+    let fresh = !sc.dir.exists();
+    if fresh && shard.store.borrow().messages.channel_count() > 0 {
+        return Err(format!(
+            "{} holds messages stored in single-node mode; a cluster member needs a fresh              data directory (moving single-node data into a cluster is not supported yet)",
+            cfg.root_dir
+        ));
+    }
+    let log = jindou_storage::log::Log::open(
+        jindou_storage::config::LogConfig {
+            dir: sc.dir.clone(),
+            segment_size: sc.segment_size,
+            sync_policy: sc.sync_policy,
+            sync_interval: sc.sync_interval,
+            sync_batch: sc.sync_batch,
+            repair: sc.repair,
+        },
+        &|_| None,
+    )
+    .map_err(|e| format!("raft log {}: {e}", sc.dir.display()))?;
+    let listener = monoio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+    let cl = &cfg.cluster;
+    let tick = cl.tick_interval.get();
+    let timing = crate::cluster::Timing {
+        heartbeat: tick * cl.heartbeat_interval_tick.max(1),
+        election: tick * cl.election_interval_tick.max(2),
+        request: cl.req_timeout.get(),
+    };
+    let slots: Vec<u16> = shard.ctx.slots.slots_of_shard(shard.id()).collect();
+    let topology = Rc::new((*c.topology).clone());
+    crate::cluster::RaftShard::start(
+        topology,
+        shard.id(),
+        shard.ctx.slots.shards(),
+        slots,
+        log,
+        c.api_url,
+        listener,
+        Rc::new(crate::shard::replicated::ShardHost::new(shard)),
+        timing,
+        shard.ctx.stop.clone(),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// Adopts the listeners bound on the main thread and spawns their accept loops.

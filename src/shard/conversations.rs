@@ -14,6 +14,14 @@ const HINT_BATCH: usize = 512;
 
 /// On each channel owner: tells every receiver's owner about the channel's newest message.
 pub fn announce_channels(shard: &Shard) {
+    announce_channels_for(shard, None);
+}
+
+/// Like [`announce_channels`], only for receivers whose uid falls in `slot` when given (a
+/// node that became the leader of a users' slot rebuilds their conversations from the local
+/// replicas of the channels; each of its shards announces its own channels). The hints go to
+/// the receivers' shard on this node.
+pub fn announce_channels_for(shard: &Shard, slot: Option<u16>) {
     let mut by_shard: BTreeMap<usize, Vec<ConvHint>> = BTreeMap::new();
     {
         let store = shard.store.borrow();
@@ -38,6 +46,9 @@ pub fn announce_channels(shard: &Shard) {
                 }
             };
             for uid in receivers {
+                if slot.is_some_and(|s| shard.slot_of(&uid) != s) {
+                    continue;
+                }
                 let hint = ConvHint {
                     uid,
                     channel_id: id.to_string(),

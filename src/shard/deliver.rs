@@ -26,7 +26,9 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         && !flags.no_persist()
         && !flags.sync_once()
         && msg.message_seq > 0;
-    let mut by_shard: BTreeMap<usize, Vec<(u64, Arc<str>)>> = BTreeMap::new();
+    // (node, shard) of the connections → (connection id, receiving uid).
+    type Targets = Vec<(u64, Arc<str>)>;
+    let mut by_shard: BTreeMap<(u16, usize), Targets> = BTreeMap::new();
     // Receivers with no live connection, for `msg.offline` (only collected when wanted).
     let want_offline = shard.events.wants_offline(&msg);
     let mut offline = Vec::new();
@@ -68,7 +70,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             }
             reached = true;
             by_shard
-                .entry(s.conn.shard as usize)
+                .entry((s.conn.node, s.conn.shard as usize))
                 .or_default()
                 .push((s.conn.id, uid.clone()));
         }
@@ -87,8 +89,9 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         tracing::info!(target: "jindou::trace", shard = shard.id(), message_id = msg.message_id,
             connection_shards = by_shard.len(), "delivered to receivers' sessions");
     }
-    for (dst, targets) in by_shard {
-        shard.mesh.send(
+    for ((node, dst), targets) in by_shard {
+        shard.route(
+            node,
             dst,
             ConnMsg::Push {
                 msg: msg.clone(),

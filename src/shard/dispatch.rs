@@ -2,17 +2,25 @@
 //! anything that must wait is spawned.
 
 use super::msg::{Answer, OwnerMsg};
-use super::{conversations, deliver, ops, send, sessions, Shard};
+use super::{conversations, deliver, ops, replicated, send, sessions, Shard};
 use std::rc::Rc;
 
 /// Handles one message for the state this shard owns; `src` is the shard that sent it.
 pub fn handle_owner(shard: &Rc<Shard>, src: usize, msg: OwnerMsg) {
+    // Cluster mode: keyed work runs on its slot's leader.
+    let Some(msg) = replicated::place(shard, msg) else {
+        return;
+    };
     match msg {
         OwnerMsg::Auth { id, req } => {
             let result = sessions::authorize(shard, &req);
-            shard.mesh.send(src, Answer::Auth { id, result }.into());
+            let (node, dst) = (req.conn.node, req.conn.shard as usize);
+            shard.route(node, dst, Answer::Auth { id, result }.into());
         }
         OwnerMsg::Unregister { uid, conn } => sessions::unregister(shard, &uid, conn),
+        OwnerMsg::Reregister { uid, session } => sessions::reregister(shard, &uid, *session),
+        OwnerMsg::LeaderChanged { slot, leader } => replicated::leader_changed(shard, slot, leader),
+        OwnerMsg::NodeDown(node) => sessions::drop_node(shard, node),
         OwnerMsg::Send(req) => send::handle_send(shard, req),
         OwnerMsg::Deliver { msg, uids } => deliver::handle_deliver(shard, msg, uids),
         OwnerMsg::Op { id, op } => {

@@ -64,6 +64,9 @@ pub trait ConnView {
     fn summary(&self) -> ConnSummary;
     /// Authenticated connections whose uid contains `uid_filter` (all if empty).
     fn rows(&self, uid_filter: &str) -> Vec<ConnRow>;
+    /// Every authenticated connection as a session of its user (cluster: re-announced to a
+    /// user's new owner).
+    fn sessions(&self) -> Vec<(Arc<str>, super::users::Session)>;
 }
 
 /// Totals over the sockets of one shard.

@@ -19,11 +19,13 @@ pub mod ingress;
 pub mod meta;
 pub mod msg;
 pub mod ops;
+pub mod replicated;
 mod send;
 pub mod sessions;
 pub mod snapshot;
 pub mod stats;
 pub mod users;
+pub mod wire;
 
 pub use ctx::ShardCtx;
 pub use dispatch::handle_owner;
@@ -118,12 +120,67 @@ pub struct Shard {
     pub channel_source: Option<Rc<dyn ChannelSource>>,
     /// The connections held on this thread, for monitoring (set once the gateway exists).
     conn_view: RefCell<Option<Weak<dyn ConnView>>>,
+    /// Who leads each slot, and in cluster mode the slot groups this shard hosts.
+    placement: RefCell<crate::cluster::Placement>,
 }
 
 impl Shard {
     /// Whether sends still wait for their group commit (graceful stop).
     pub fn commits_pending(&self) -> bool {
         !self.commits.borrow().is_empty()
+    }
+
+    /// This node's id (`cluster.nodeId`).
+    pub fn node(&self) -> u16 {
+        self.ctx.config.cluster.node_id as u16
+    }
+
+    /// The slot of a key.
+    pub fn slot_of(&self, key: &str) -> u16 {
+        self.ctx.slots.slot_of(key)
+    }
+
+    /// Who leads `slot` (always this node in single-node mode).
+    pub fn leader(&self, slot: u16) -> crate::cluster::Leader {
+        self.placement.borrow().leader(slot)
+    }
+
+    /// The slot groups this shard hosts, in cluster mode.
+    pub fn raft(&self) -> Option<Rc<crate::cluster::RaftShard>> {
+        self.placement.borrow().raft().cloned()
+    }
+
+    /// Joins the cluster: from now on slots are led by their groups' leaders.
+    pub fn set_placement(&self, placement: crate::cluster::Placement) {
+        *self.placement.borrow_mut() = placement;
+    }
+
+    /// Where the owner of `key` is: (node, shard). The node is the leader of the key's slot
+    /// (this node when it leads, in single-node mode, or while no leader is known).
+    pub fn owner_of(&self, key: &str) -> (u16, usize) {
+        let slot = self.slot_of(key);
+        let node = match self.leader(slot) {
+            crate::cluster::Leader::Remote(n) => n as u16,
+            _ => self.node(),
+        };
+        (node, self.ctx.slots.shard_of_slot(slot))
+    }
+
+    /// Sends `msg` to shard `dst` of `node`: through the mesh on this node, through the
+    /// cluster link otherwise (a message that cannot reach the node is dropped and logged;
+    /// what depends on it recovers through sync or a retry).
+    pub fn route(&self, node: u16, dst: usize, msg: ShardMsg) {
+        if node == self.node() {
+            self.mesh.send(dst, msg);
+            return;
+        }
+        let sent = match (self.raft(), wire::encode(&msg)) {
+            (Some(raft), Some(bytes)) => raft.net().send_app(node as u64, dst as u16, &bytes),
+            _ => false,
+        };
+        if !sent {
+            tracing::debug!(node, dst, "node message dropped: no link");
+        }
     }
 
     /// This shard's id.
@@ -151,6 +208,7 @@ impl Shard {
         let cfg = &ctx.config;
         let create_rate = cfg.limits.channel_create_rate;
         let snapshot_ops = cfg.storage.meta_snapshot_ops;
+        let node_id = cfg.cluster.node_id;
         Shard {
             ids: RefCell::new(MessageIds::new(
                 cfg.cluster.node_id,
@@ -178,6 +236,7 @@ impl Shard {
             events: ports.events,
             channel_source: ports.channel_source,
             conn_view: RefCell::new(None),
+            placement: RefCell::new(crate::cluster::Placement::single(node_id)),
         }
     }
 
@@ -255,6 +314,14 @@ impl Shard {
             !rec.is_global() || self.id() == globals::GLOBALS_OWNER,
             "global tables change only on their owner"
         );
+        if let Some(raft) = self.raft() {
+            // Cluster mode: the change goes through its slot's group; every replica applies it.
+            let slot = replicated::meta_slot(self, &rec);
+            return match raft.propose(slot, replicated::meta_cmd(&rec)).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(replicated::propose_error(e)),
+            };
+        }
         let wait = {
             let mut store = self.store.borrow_mut();
             let lsn = store.meta.append(meta::KIND_JSON, &rec.encode())?;

@@ -6,9 +6,11 @@ use crate::proto::WkStr;
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// A connection, named by the shard that holds it and its id there.
+/// A connection, named by the node and shard that hold it and its id there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConnRef {
+    /// The node holding the socket (`cluster.nodeId`).
+    pub node: u16,
     /// The shard holding the socket.
     pub shard: u16,
     /// Its id on that shard.
@@ -33,8 +35,10 @@ pub enum SendOrigin {
         /// Echoed in SENDACK.
         client_seq: u32,
     },
-    /// A REST call awaiting the outcome on shard `shard` under request `id`.
+    /// A REST call awaiting the outcome on shard `shard` of node `node` under request `id`.
     Api {
+        /// Node of the HTTP request.
+        node: u16,
         /// Shard of the HTTP request.
         shard: u16,
         /// Request id in that shard's reply table.
@@ -168,6 +172,23 @@ pub enum OwnerMsg {
         /// The request.
         req: Box<AuthReq>,
     },
+    /// Connection shard → (new) user owner: this live session exists (after a leader change
+    /// of the uid's slot, or a reconnect of the nodes).
+    Reregister {
+        /// User id.
+        uid: Arc<str>,
+        /// The session.
+        session: Box<crate::shard::users::Session>,
+    },
+    /// Cluster → every local shard: the leader of `slot` changed (`None`: unknown).
+    LeaderChanged {
+        /// The slot.
+        slot: u16,
+        /// Its new leader.
+        leader: Option<u64>,
+    },
+    /// Cluster → every local shard: node `node` is gone; forget its sessions.
+    NodeDown(u16),
     /// Gateway → user owner: this connection closed.
     Unregister {
         /// User id.

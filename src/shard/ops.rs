@@ -173,7 +173,8 @@ async fn device_quit(shard: &Shard, uid: &str, flags: &[u8]) -> Result<(), Owner
             })
             .unwrap_or_default();
         for conn in sessions {
-            shard.mesh.send(
+            shard.route(
+                conn.node,
                 conn.shard as usize,
                 super::msg::ConnMsg::Kick {
                     conn_id: conn.id,

@@ -21,7 +21,8 @@ pub(crate) fn answer(shard: &Shard, origin: SendOrigin, outcome: SendOutcome) {
         stats::inc(&shard.stats.sendacks_refused);
     }
     match origin {
-        SendOrigin::Conn { conn, client_seq } => shard.mesh.send(
+        SendOrigin::Conn { conn, client_seq } => shard.route(
+            conn.node,
             conn.shard as usize,
             ConnMsg::SendAck {
                 conn_id: conn.id,
@@ -30,14 +31,14 @@ pub(crate) fn answer(shard: &Shard, origin: SendOrigin, outcome: SendOutcome) {
             }
             .into(),
         ),
-        SendOrigin::Api { shard: s, id } => shard
-            .mesh
-            .send(s as usize, Answer::Send { id, outcome }.into()),
+        SendOrigin::Api { node, shard: s, id } => {
+            shard.route(node, s as usize, Answer::Send { id, outcome }.into())
+        }
         SendOrigin::None => {}
     }
 }
 
-fn refuse(shard: &Shard, origin: SendOrigin, reason: ReasonCode) {
+pub(crate) fn refuse(shard: &Shard, origin: SendOrigin, reason: ReasonCode) {
     answer(
         shard,
         origin,
@@ -158,7 +159,29 @@ pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
     if HeaderFlags::from_header(req.flags).no_persist() {
         return send_unpersisted(shard, req.origin, delivered, &receivers);
     }
+    if shard.raft().is_some() {
+        let new = new_message(&req, &delivered);
+        return super::replicated::propose_message(shard, req, delivered, new, receivers);
+    }
     propose_and_queue(shard, &req, delivered, receivers);
+}
+
+/// What the log stores of a message.
+fn new_message(req: &SendReq, msg: &Delivered) -> NewMessage {
+    NewMessage {
+        message_id: msg.message_id,
+        client_msg_no: req.client_msg_no.clone(),
+        from_uid: req.from_uid.to_string(),
+        setting: req.setting,
+        header: storage_header(HeaderFlags::from_header(req.flags)),
+        timestamp: msg.timestamp,
+        expire: req.expire,
+        topic: req.topic.clone(),
+        stream_no: req.stream_no.clone(),
+        stream_id: 0,
+        stream_flag: req.stream_flag,
+        payload: req.payload.to_vec(),
+    }
 }
 
 /// A retried send (same `client_msg_no` in the de-duplication window) is acknowledged with
@@ -255,20 +278,7 @@ fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers
             &mut store.messages,
             &req.channel_id,
             req.channel_type,
-            NewMessage {
-                message_id: msg.message_id,
-                client_msg_no: req.client_msg_no.clone(),
-                from_uid: req.from_uid.to_string(),
-                setting: req.setting,
-                header: storage_header(HeaderFlags::from_header(req.flags)),
-                timestamp: msg.timestamp,
-                expire: req.expire,
-                topic: req.topic.clone(),
-                stream_no: req.stream_no.clone(),
-                stream_id: 0,
-                stream_flag: req.stream_flag,
-                payload: req.payload.to_vec(),
-            },
+            new_message(req, &msg),
         )
     };
     shard.stats.append_latency.observe_duration(t0.elapsed());
@@ -332,15 +342,16 @@ fn storage_header(flags: HeaderFlags) -> u8 {
 
 /// Sends one `Deliver` per owner shard of the receivers.
 pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: &[Arc<str>]) {
-    let mut by_shard: BTreeMap<usize, Vec<Arc<str>>> = BTreeMap::new();
+    let mut by_owner: BTreeMap<(u16, usize), Vec<Arc<str>>> = BTreeMap::new();
     for uid in receivers {
-        by_shard
-            .entry(shard.user_owner(uid))
+        by_owner
+            .entry(shard.owner_of(uid))
             .or_default()
             .push(uid.clone());
     }
-    for (dst, uids) in by_shard {
-        shard.mesh.send(
+    for ((node, dst), uids) in by_owner {
+        shard.route(
+            node,
             dst,
             OwnerMsg::Deliver {
                 msg: msg.clone(),

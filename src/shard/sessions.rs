@@ -53,7 +53,8 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
                 .map(|s| (conn, s.device_flag)),
         );
         user.sessions.retain(|s| s.conn != conn);
-        shard.mesh.send(
+        shard.route(
+            conn.node,
             conn.shard as usize,
             ConnMsg::Kick {
                 conn_id: conn.id,
@@ -130,4 +131,40 @@ fn announce(shard: &Shard, uid: &str, device_flag: u8, online: bool, conn: ConnR
             total_online,
         },
     );
+}
+
+/// Records a live session the owner did not know (announced by its connection's shard after
+/// the uid's slot changed leader): no token check (it passed one when it connected), no kick.
+pub fn reregister(shard: &Shard, uid: &str, session: Session) {
+    let conn = session.conn;
+    let flag = session.device_flag;
+    {
+        let mut users = shard.users.borrow_mut();
+        let user = users.entry(uid);
+        if user.sessions.iter().any(|s| s.conn == conn) {
+            return;
+        }
+        user.sessions.push(session);
+    }
+    announce(shard, uid, flag, true, conn);
+}
+
+/// Forgets every session held by node `node` (it is gone; its sockets with it).
+pub fn drop_node(shard: &Shard, node: u16) {
+    let mut gone = Vec::new();
+    {
+        let mut users = shard.users.borrow_mut();
+        for (uid, user) in users.iter_mut() {
+            user.sessions.retain(|s| {
+                let keep = s.conn.node != node;
+                if !keep {
+                    gone.push((uid.clone(), s.device_flag, s.conn));
+                }
+                keep
+            });
+        }
+    }
+    for (uid, flag, conn) in gone {
+        announce(shard, &uid, flag, false, conn);
+    }
 }

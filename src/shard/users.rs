@@ -98,6 +98,11 @@ impl Users {
         self.map.get_mut(uid)
     }
 
+    /// Every user, for changes.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Arc<str>, &mut UserState)> {
+        self.map.iter_mut()
+    }
+
     /// Every user.
     pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &UserState)> {
         self.map.iter()
@@ -186,7 +191,11 @@ mod tests {
 
     fn s(id: u64, flag: u8, dev: &str) -> Session {
         Session {
-            conn: ConnRef { shard: 0, id },
+            conn: ConnRef {
+                node: 1,
+                shard: 0,
+                id,
+            },
             device_flag: flag,
             device_id: dev.into(),
             device_level: 0,
@@ -200,12 +209,36 @@ mod tests {
         assert_eq!(
             master,
             vec![
-                (ConnRef { shard: 0, id: 1 }, false),
-                (ConnRef { shard: 0, id: 2 }, true)
+                (
+                    ConnRef {
+                        node: 1,
+                        shard: 0,
+                        id: 1
+                    },
+                    false
+                ),
+                (
+                    ConnRef {
+                        node: 1,
+                        shard: 0,
+                        id: 2
+                    },
+                    true
+                )
             ]
         );
         let slave = sessions_to_replace(&existing, 1, "d1", 0);
-        assert_eq!(slave, vec![(ConnRef { shard: 0, id: 1 }, false)]);
+        assert_eq!(
+            slave,
+            vec![(
+                ConnRef {
+                    node: 1,
+                    shard: 0,
+                    id: 1
+                },
+                false
+            )]
+        );
         assert!(sessions_to_replace(&existing, 2, "d1", 1).is_empty());
     }
 }

@@ -137,7 +137,11 @@ pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> 
     let r = shard
         .ask(&shard.asks.send, owner, |id| {
             OwnerMsg::Send(Box::new(SendReq {
-                origin: SendOrigin::Api { shard: me, id },
+                origin: SendOrigin::Api {
+                    node: shard.node(),
+                    shard: me,
+                    id,
+                },
                 from_uid: Arc::from(o.from_uid.as_str()),
                 channel_id: o.channel_id,
                 channel_type: o.channel_type,

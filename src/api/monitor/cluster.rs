@@ -1,11 +1,13 @@
-//! `/cluster/*` (spec http-api §9.4): the real single-node state — this node, its 256 slots and
-//! the shard owning each, channels with their owner slot, shard and last seq.
+//! `/cluster/*` (spec http-api §9.4, cluster.md §6): the members and their state, the slots with
+//! their leaders, terms, replicas and log indexes (from the replication groups this node
+//! hosts), channels with their slot and replicas. A single node shows itself leading its
+//! 256 slots.
 
 use super::num_param;
 use crate::api::handlers::body;
 use crate::api::http::{Method, Request, Response};
+use crate::cluster::Leader;
 use crate::metrics::timefmt;
-use crate::runtime::{slot_of, SLOT_COUNT};
 use crate::shard::Shard;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -16,9 +18,9 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
     let get = matches!(req.method, Method::Get | Method::Head);
     let parts: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     Some(match parts.as_slice() {
-        ["cluster", "nodes"] if get => nodes(shard, true),
-        ["cluster", "simpleNodes"] if get => nodes(shard, false),
-        ["cluster", "node"] if get => Response::json(200, &node(shard, true)),
+        ["cluster", "nodes"] if get => nodes(shard, req, true).await,
+        ["cluster", "simpleNodes"] if get => nodes(shard, req, false).await,
+        ["cluster", "node"] if get => Response::json(200, &node(shard, true).await),
         ["cluster", "slots"] if get => slots(shard, req).await,
         ["cluster", "allslot"] if get => all_slots(shard).await,
         ["cluster", "slots", id, "config"] if get => slot_config(shard, id).await,
@@ -34,29 +36,132 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
     })
 }
 
+/// One slot as this node sees it.
+#[derive(Clone, Debug, Default)]
+struct SlotView {
+    id: u16,
+    /// 0 = unknown.
+    leader: u64,
+    term: u64,
+    replicas: Vec<u64>,
+    log_index: u64,
+    applied: u64,
+    shard: usize,
+}
+
+/// Every slot: from the groups this node hosts (term, indexes, membership), else from the
+/// topology and the leader hints of other nodes. Single node: this node leads them all.
+async fn slot_views(shard: &Shard) -> Vec<SlotView> {
+    let me = shard.ctx.config.cluster.node_id;
+    let count = shard.ctx.slots.slot_count();
+    let hosted: Vec<Vec<SlotView>> = shard
+        .inspect_all(|s: &Shard| {
+            let Some(raft) = s.raft() else {
+                return Vec::new();
+            };
+            raft.hosted()
+                .into_iter()
+                .filter_map(|slot| {
+                    let (term, log_index, applied, mut replicas) = raft.facts(slot)?;
+                    replicas.sort_unstable();
+                    let leader = match s.leader(slot) {
+                        Leader::Local => s.node() as u64,
+                        Leader::Remote(n) => n,
+                        Leader::Unknown => 0,
+                    };
+                    Some(SlotView {
+                        id: slot,
+                        leader,
+                        term,
+                        replicas,
+                        log_index,
+                        applied,
+                        shard: s.id(),
+                    })
+                })
+                .collect()
+        })
+        .await;
+    let raft = shard.raft();
+    let mut out: Vec<SlotView> = (0..count)
+        .map(|id| {
+            let (leader, replicas) = match &raft {
+                None => (me, vec![me]),
+                Some(r) => (
+                    match shard.leader(id) {
+                        Leader::Local => me,
+                        Leader::Remote(n) => n,
+                        Leader::Unknown => 0,
+                    },
+                    r.topology().replicas_of(id),
+                ),
+            };
+            SlotView {
+                id,
+                leader,
+                term: u64::from(raft.is_none()),
+                replicas,
+                shard: shard.ctx.slots.shard_of_slot(id),
+                ..Default::default()
+            }
+        })
+        .collect();
+    for v in hosted.into_iter().flatten() {
+        let id = v.id as usize;
+        out[id] = v;
+    }
+    out
+}
+
 /// This node as a `Node` object (`full` adds uptime and version, as `/cluster/nodes` does).
-fn node(shard: &Shard, full: bool) -> Value {
+async fn node(shard: &Shard, full: bool) -> Value {
     let cfg = &shard.ctx.config;
-    let addr = if cfg.cluster.server_addr.is_empty() {
-        cfg.cluster.addr.clone()
-    } else {
-        cfg.cluster.server_addr.clone()
+    let me = cfg.cluster.node_id;
+    let views = slot_views(shard).await;
+    let (addr, api, is_leader) = match shard.raft() {
+        Some(r) => {
+            let t = r.topology();
+            let addr = t
+                .member(me)
+                .map(|m| format!("{}:{}", m.host, m.port))
+                .unwrap_or_default();
+            // The cluster's config leader: the lowest id among the nodes online to it.
+            let lowest = t
+                .members
+                .iter()
+                .map(|m| m.id)
+                .find(|id| *id == me || r.net().is_up(*id));
+            (addr, r.net().own_api_url().to_string(), lowest == Some(me))
+        }
+        None => {
+            let addr = if cfg.cluster.server_addr.is_empty() {
+                cfg.cluster.addr.clone()
+            } else {
+                cfg.cluster.server_addr.clone()
+            };
+            (addr, cfg.external.api_url.clone(), true)
+        }
     };
+    let replicated = views.iter().filter(|v| v.replicas.contains(&me)).count();
+    let led = views.iter().filter(|v| v.leader == me).count();
+    let term = views.iter().map(|v| v.term).max().unwrap_or(0);
     let mut v = json!({
-        "id": cfg.cluster.node_id,
-        "is_leader": 1,
+        "id": me,
         "role": 0,
         "cluster_addr": addr,
-        "api_server_addr": cfg.external.api_url,
+        "api_server_addr": api,
         "online": 1,
         "allow_vote": 1,
-        "slot_count": SLOT_COUNT,
-        "term": 1,
-        "slot_leader_count": SLOT_COUNT,
+        "slot_count": replicated,
+        "term": term,
+        "slot_leader_count": led,
         "status": 3,
         "status_format": "joined",
         "shard_count": shard.ctx.slots.shards(),
     });
+    if is_leader {
+        v["is_leader"] = 1.into();
+    }
     if full {
         v["uptime"] = timefmt::uptime(shard.ctx.started.elapsed()).into();
         v["app_version"] = env!("CARGO_PKG_VERSION").into();
@@ -64,8 +169,55 @@ fn node(shard: &Shard, full: bool) -> Value {
     v
 }
 
-fn nodes(shard: &Shard, full: bool) -> Response {
-    Response::json(200, &json!({"total": 1, "data": [node(shard, full)]}))
+/// `GET /cluster/nodes` and `/cluster/simpleNodes`: this node, and every other member — as
+/// it answers `/cluster/node` when its link is up, as an offline record otherwise (one
+/// unreachable node never fails the whole view).
+async fn nodes(shard: &Shard, req: &Request, full: bool) -> Response {
+    let mut data = vec![node(shard, full).await];
+    if let Some(r) = shard.raft() {
+        for m in r.topology().peers() {
+            let url = r.net().api_url(m.id);
+            let live = if r.net().is_up(m.id) && !url.is_empty() {
+                let ask = Request {
+                    method: Method::Get,
+                    path: "/cluster/node".into(),
+                    query: String::new(),
+                    headers: req.headers.clone(),
+                    body: Default::default(),
+                    keep_alive: false,
+                };
+                let timeout = shard.ctx.config.cluster.req_timeout.get();
+                match crate::api::forward::relay(&url, &ask, shard.node(), timeout).await {
+                    Ok(resp) if resp.status == 200 => serde_json::from_slice::<Value>(&resp.body)
+                        .ok()
+                        .map(|mut v| {
+                            // One config leader: this node's view decides.
+                            if let Some(o) = v.as_object_mut() {
+                                o.remove("is_leader");
+                            }
+                            v
+                        }),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            data.push(live.unwrap_or_else(|| {
+                json!({
+                    "id": m.id,
+                    "role": 0,
+                    "cluster_addr": format!("{}:{}", m.host, m.port),
+                    "api_server_addr": url,
+                    "allow_vote": 1,
+                    "offline_count": 1,
+                    "status": 3,
+                    "status_format": "joined",
+                })
+            }));
+        }
+    }
+    data.sort_by_key(|v| v["id"].as_u64().unwrap_or(0));
+    Response::json(200, &json!({"total": data.len(), "data": data}))
 }
 
 /// Channels (with settings or members) per slot, gathered from every shard.
@@ -74,12 +226,12 @@ async fn channels_per_slot(shard: &Shard) -> Vec<u64> {
         .inspect_all(|s: &Shard| {
             let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
             for (id, _) in known_channels(s) {
-                *counts.entry(slot_of(&id)).or_default() += 1;
+                *counts.entry(s.slot_of(&id)).or_default() += 1;
             }
             counts
         })
         .await;
-    let mut out = vec![0u64; SLOT_COUNT as usize];
+    let mut out = vec![0u64; shard.ctx.slots.slot_count() as usize];
     for m in per_shard {
         for (slot, n) in m {
             out[slot as usize] += n;
@@ -89,30 +241,30 @@ async fn channels_per_slot(shard: &Shard) -> Vec<u64> {
 }
 
 /// One `Slot` object.
-fn slot(shard: &Shard, id: u16, channel_count: u64) -> Value {
-    let node = shard.ctx.config.cluster.node_id;
+fn slot(v: &SlotView, channel_count: u64) -> Value {
     json!({
-        "id": id,
-        "leader_id": node,
-        "term": 1,
-        "replicas": [node],
+        "id": v.id,
+        "leader_id": v.leader,
+        "term": v.term,
+        "replicas": v.replicas,
         "channel_count": channel_count,
-        "log_index": 0,
-        "status": 0,
-        "status_format": "normal",
-        "shard": shard.ctx.slots.shard_of_slot(id),
+        "log_index": v.log_index,
+        "status": if v.leader == 0 { 1 } else { 0 },
+        "status_format": if v.leader == 0 { "candidate" } else { "normal" },
+        "shard": v.shard,
     })
 }
 
 /// `GET /cluster/slots?ids=1,2` (all slots without `ids`).
 async fn slots(shard: &Shard, req: &Request) -> Response {
+    let count = shard.ctx.slots.slot_count();
     let ids: Vec<u16> = match req.query_param("ids").filter(|s| !s.trim().is_empty()) {
-        None => (0..SLOT_COUNT).collect(),
+        None => (0..count).collect(),
         Some(list) => {
             let mut ids = Vec::new();
             for part in list.split(',') {
                 match part.trim().parse::<u16>() {
-                    Ok(id) if id < SLOT_COUNT => ids.push(id),
+                    Ok(id) if id < count => ids.push(id),
                     _ => return Response::error(400, &format!("invalid slot id {part:?}")),
                 }
             }
@@ -120,9 +272,10 @@ async fn slots(shard: &Shard, req: &Request) -> Response {
         }
     };
     let counts = channels_per_slot(shard).await;
+    let views = slot_views(shard).await;
     let data: Vec<Value> = ids
         .iter()
-        .map(|&id| slot(shard, id, counts[id as usize]))
+        .map(|&id| slot(&views[id as usize], counts[id as usize]))
         .collect();
     Response::json(200, &data)
 }
@@ -130,32 +283,45 @@ async fn slots(shard: &Shard, req: &Request) -> Response {
 /// `GET /cluster/allslot`.
 async fn all_slots(shard: &Shard) -> Response {
     let counts = channels_per_slot(shard).await;
-    let data: Vec<Value> = (0..SLOT_COUNT)
-        .map(|id| slot(shard, id, counts[id as usize]))
+    let views = slot_views(shard).await;
+    let data: Vec<Value> = views
+        .iter()
+        .map(|v| slot(v, counts[v.id as usize]))
         .collect();
-    Response::json(200, &json!({"total": SLOT_COUNT, "data": data}))
+    Response::json(200, &json!({"total": views.len(), "data": data}))
 }
 
 /// `GET /cluster/slots/{id}/config`.
 async fn slot_config(shard: &Shard, id: &str) -> Response {
     let id = match id.parse::<u16>() {
-        Ok(id) if id < SLOT_COUNT => id,
+        Ok(id) if id < shard.ctx.slots.slot_count() => id,
         _ => return Response::error(400, &format!("invalid slot id {id:?}")),
     };
-    let node = shard.ctx.config.cluster.node_id;
+    let views = slot_views(shard).await;
+    let v = &views[id as usize];
+    let leader_index = if v.leader == shard.ctx.config.cluster.node_id {
+        v.log_index
+    } else {
+        0
+    };
     Response::json(
         200,
         &json!({
             "id": id,
-            "leader_id": node,
-            "term": 1,
-            "replicas": [node],
-            "log_max_index": 0,
-            "leader_log_max_index": 0,
-            "applied_index": 0,
-            "shard": shard.ctx.slots.shard_of_slot(id),
+            "leader_id": v.leader,
+            "term": v.term,
+            "replicas": v.replicas,
+            "log_max_index": v.log_index,
+            "leader_log_max_index": leader_index,
+            "applied_index": v.applied,
+            "shard": v.shard,
         }),
     )
+}
+
+/// Whether every slot has a leader (cluster `/health` answers 500 until then).
+pub async fn all_led(shard: &Shard) -> bool {
+    slot_views(shard).await.iter().all(|v| v.leader != 0)
 }
 
 /// What the owner shard knows about one channel.
@@ -251,10 +417,10 @@ async fn facts_of(shard: &Shard, wanted: &[(String, u8)]) -> Vec<ChannelFacts> {
 }
 
 /// A `ChannelInfo` object.
-fn channel_info(no: usize, f: &ChannelFacts) -> Value {
+fn channel_info(shard: &Shard, no: usize, f: &ChannelFacts) -> Value {
     json!({
         "id": no,
-        "slot": slot_of(&f.channel_id),
+        "slot": shard.slot_of(&f.channel_id),
         "shard": f.shard,
         "channel_id": f.channel_id,
         "channel_type": f.channel_type,
@@ -354,7 +520,7 @@ async fn channels(shard: &Shard, req: &Request) -> Response {
         .iter()
         .take(limit)
         .enumerate()
-        .map(|(i, f)| channel_info(i + 1, f))
+        .map(|(i, f)| channel_info(shard, i + 1, f))
         .collect();
     Response::json(
         200,
@@ -371,18 +537,22 @@ async fn channel_config(shard: &Shard, channel_id: &str, channel_type: u8) -> Re
             &format!("channel {channel_id}/{channel_type} not found"),
         );
     };
-    let node = shard.ctx.config.cluster.node_id;
+    // A channel's replicas and leader are its slot's (Jindou replicates by slot).
+    let slot = shard.slot_of(&f.channel_id);
+    let views = slot_views(shard).await;
+    let v = &views[slot as usize];
     Response::json(
         200,
         &json!({
             "channel_id": f.channel_id,
             "channel_type": f.channel_type,
-            "replica_max_count": 1,
-            "replicas": [node],
-            "learder_id": node,
-            "term": 1,
+            "replica_max_count": v.replicas.len(),
+            "replicas": v.replicas,
+            "learder_id": v.leader,
+            "leader_id": v.leader,
+            "term": v.term,
             "conf_version": 1,
-            "slot": slot_of(&f.channel_id),
+            "slot": slot,
             "shard": f.shard,
         }),
     )

@@ -1,0 +1,515 @@
+//! The shard's messages between nodes: the mesh messages that may cross to another node
+//! (forwarded CONNECTs and sends, deliveries, pushes, acknowledgements, kicks, session
+//! announcements) as bytes for a cluster link, and back. Little-endian, length-prefixed; every
+//! read is checked, so a bad frame from a peer is an error, never a panic.
+
+use super::msg::{
+    Answer, AuthReq, AuthResult, ConnMsg, ConnRef, Delivered, OwnerMsg, SendOrigin, SendOutcome,
+    SendReq, ShardMsg,
+};
+use super::users::Session;
+use crate::proto::WkStr;
+use bytes::{BufMut, Bytes};
+use std::sync::Arc;
+
+/// Why bytes from a peer are not a message.
+#[derive(Debug)]
+pub struct WireError(pub &'static str);
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bad node message: {}", self.0)
+    }
+}
+
+const AUTH: u8 = 1;
+const UNREGISTER: u8 = 2;
+const SEND: u8 = 3;
+const DELIVER: u8 = 4;
+const REREGISTER: u8 = 5;
+const KICK: u8 = 10;
+const SENDACK: u8 = 11;
+const PUSH: u8 = 12;
+const ANSWER_AUTH: u8 = 20;
+const ANSWER_SEND: u8 = 21;
+
+/// Most items (uids, targets) one message may carry.
+const MAX_ITEMS: usize = 1 << 20;
+
+struct W(Vec<u8>);
+
+impl W {
+    fn str(&mut self, s: &str) {
+        self.0.put_u32_le(s.len() as u32);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.0.put_u32_le(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+    fn conn(&mut self, c: ConnRef) {
+        self.0.put_u16_le(c.node);
+        self.0.put_u16_le(c.shard);
+        self.0.put_u64_le(c.id);
+    }
+    fn outcome(&mut self, o: SendOutcome) {
+        self.0.put_u8(o.reason);
+        self.0.put_i64_le(o.message_id);
+        self.0.put_u64_le(o.message_seq);
+    }
+    fn origin(&mut self, o: SendOrigin) {
+        match o {
+            SendOrigin::Conn { conn, client_seq } => {
+                self.0.put_u8(1);
+                self.conn(conn);
+                self.0.put_u32_le(client_seq);
+            }
+            SendOrigin::Api { node, shard, id } => {
+                self.0.put_u8(2);
+                self.0.put_u16_le(node);
+                self.0.put_u16_le(shard);
+                self.0.put_u64_le(id);
+            }
+            SendOrigin::None => self.0.put_u8(0),
+        }
+    }
+    fn delivered(&mut self, d: &Delivered) {
+        self.0.put_i64_le(d.message_id);
+        self.0.put_u64_le(d.message_seq);
+        self.str(&d.client_msg_no);
+        self.str(&d.from_uid);
+        self.str(&d.channel_id);
+        self.0.put_u8(d.channel_type);
+        self.0.put_u8(d.flags);
+        self.0.put_u8(d.setting);
+        self.0.put_i32_le(d.timestamp);
+        self.0.put_u32_le(d.expire);
+        self.str(&d.topic);
+        self.str(&d.stream_no);
+        self.0.put_u8(d.stream_flag);
+        self.bytes(&d.payload);
+        match d.sender_conn {
+            Some(c) => {
+                self.0.put_u8(1);
+                self.conn(c);
+            }
+            None => self.0.put_u8(0),
+        }
+    }
+}
+
+struct R<'a>(&'a [u8]);
+
+impl R<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], WireError> {
+        if self.0.len() < n {
+            return Err(WireError("short"));
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, WireError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn i64(&mut self) -> Result<i64, WireError> {
+        Ok(self.u64()? as i64)
+    }
+    fn bytes(&mut self) -> Result<Bytes, WireError> {
+        let n = self.u32()? as usize;
+        Ok(Bytes::copy_from_slice(self.take(n)?))
+    }
+    fn string(&mut self) -> Result<String, WireError> {
+        let n = self.u32()? as usize;
+        let b = self.take(n)?;
+        std::str::from_utf8(b)
+            .map(str::to_string)
+            .map_err(|_| WireError("invalid UTF-8"))
+    }
+    fn wk(&mut self) -> Result<WkStr, WireError> {
+        WkStr::from_utf8(self.bytes()?).map_err(|_| WireError("invalid UTF-8"))
+    }
+    fn count(&mut self) -> Result<usize, WireError> {
+        let n = self.u32()? as usize;
+        if n > MAX_ITEMS {
+            return Err(WireError("too many items"));
+        }
+        Ok(n)
+    }
+    fn conn(&mut self) -> Result<ConnRef, WireError> {
+        Ok(ConnRef {
+            node: self.u16()?,
+            shard: self.u16()?,
+            id: self.u64()?,
+        })
+    }
+    fn outcome(&mut self) -> Result<SendOutcome, WireError> {
+        Ok(SendOutcome {
+            reason: self.u8()?,
+            message_id: self.i64()?,
+            message_seq: self.u64()?,
+        })
+    }
+    fn origin(&mut self) -> Result<SendOrigin, WireError> {
+        Ok(match self.u8()? {
+            1 => SendOrigin::Conn {
+                conn: self.conn()?,
+                client_seq: self.u32()?,
+            },
+            2 => SendOrigin::Api {
+                node: self.u16()?,
+                shard: self.u16()?,
+                id: self.u64()?,
+            },
+            0 => SendOrigin::None,
+            _ => return Err(WireError("send origin")),
+        })
+    }
+    fn delivered(&mut self) -> Result<Delivered, WireError> {
+        Ok(Delivered {
+            message_id: self.i64()?,
+            message_seq: self.u64()?,
+            client_msg_no: self.wk()?,
+            from_uid: self.wk()?,
+            channel_id: self.wk()?,
+            channel_type: self.u8()?,
+            flags: self.u8()?,
+            setting: self.u8()?,
+            timestamp: self.u32()? as i32,
+            expire: self.u32()?,
+            topic: self.wk()?,
+            stream_no: self.wk()?,
+            stream_flag: self.u8()?,
+            payload: self.bytes()?,
+            sender_conn: match self.u8()? {
+                1 => Some(self.conn()?),
+                _ => None,
+            },
+        })
+    }
+    fn uids(&mut self) -> Result<Vec<Arc<str>>, WireError> {
+        let n = self.count()?;
+        let mut out = Vec::with_capacity(n.min(self.0.len() / 4));
+        for _ in 0..n {
+            out.push(Arc::from(self.string()?));
+        }
+        Ok(out)
+    }
+}
+
+/// Encodes a mesh message for another node; `None` for messages that never cross nodes.
+pub fn encode(msg: &ShardMsg) -> Option<Vec<u8>> {
+    let mut w = W(Vec::with_capacity(128));
+    match msg {
+        ShardMsg::Owner(OwnerMsg::Auth { id, req }) => {
+            w.0.put_u8(AUTH);
+            w.0.put_u64_le(*id);
+            w.conn(req.conn);
+            w.str(&req.uid);
+            w.str(&req.token);
+            w.0.put_u8(req.device_flag);
+            w.str(&req.device_id);
+        }
+        ShardMsg::Owner(OwnerMsg::Unregister { uid, conn }) => {
+            w.0.put_u8(UNREGISTER);
+            w.str(uid);
+            w.conn(*conn);
+        }
+        ShardMsg::Owner(OwnerMsg::Reregister { uid, session }) => {
+            w.0.put_u8(REREGISTER);
+            w.str(uid);
+            w.conn(session.conn);
+            w.0.put_u8(session.device_flag);
+            w.str(&session.device_id);
+            w.0.put_u8(session.device_level);
+        }
+        ShardMsg::Owner(OwnerMsg::Send(r)) => {
+            w.0.put_u8(SEND);
+            w.origin(r.origin);
+            w.str(&r.from_uid);
+            w.str(&r.channel_id);
+            w.0.put_u8(r.channel_type);
+            w.0.put_u8(r.flags);
+            w.0.put_u8(r.setting);
+            w.str(&r.client_msg_no);
+            w.str(&r.stream_no);
+            w.0.put_u8(r.stream_flag);
+            w.0.put_u32_le(r.expire);
+            w.str(&r.topic);
+            w.bytes(&r.payload);
+            w.0.put_u32_le(r.receivers.len() as u32);
+            for u in &r.receivers {
+                w.str(u);
+            }
+        }
+        ShardMsg::Owner(OwnerMsg::Deliver { msg, uids }) => {
+            w.0.put_u8(DELIVER);
+            w.delivered(msg);
+            w.0.put_u32_le(uids.len() as u32);
+            for u in uids {
+                w.str(u);
+            }
+        }
+        ShardMsg::Conn(ConnMsg::Kick { conn_id, reason }) => {
+            w.0.put_u8(KICK);
+            w.0.put_u64_le(*conn_id);
+            w.0.put_u8(*reason);
+        }
+        ShardMsg::Conn(ConnMsg::SendAck {
+            conn_id,
+            client_seq,
+            outcome,
+        }) => {
+            w.0.put_u8(SENDACK);
+            w.0.put_u64_le(*conn_id);
+            w.0.put_u32_le(*client_seq);
+            w.outcome(*outcome);
+        }
+        ShardMsg::Conn(ConnMsg::Push { msg, targets }) => {
+            w.0.put_u8(PUSH);
+            w.delivered(msg);
+            w.0.put_u32_le(targets.len() as u32);
+            for (id, uid) in targets {
+                w.0.put_u64_le(*id);
+                w.str(uid);
+            }
+        }
+        ShardMsg::Answer(Answer::Auth { id, result }) => {
+            w.0.put_u8(ANSWER_AUTH);
+            w.0.put_u64_le(*id);
+            w.0.put_u8(result.reason);
+            w.0.put_u8(result.device_level);
+        }
+        ShardMsg::Answer(Answer::Send { id, outcome }) => {
+            w.0.put_u8(ANSWER_SEND);
+            w.0.put_u64_le(*id);
+            w.outcome(*outcome);
+        }
+        _ => return None,
+    }
+    Some(w.0)
+}
+
+/// Decodes a message from another node.
+pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
+    let mut r = R(bytes);
+    let msg: ShardMsg = match r.u8()? {
+        AUTH => OwnerMsg::Auth {
+            id: r.u64()?,
+            req: Box::new(AuthReq {
+                conn: r.conn()?,
+                uid: Arc::from(r.string()?),
+                token: r.string()?,
+                device_flag: r.u8()?,
+                device_id: r.string()?,
+            }),
+        }
+        .into(),
+        UNREGISTER => OwnerMsg::Unregister {
+            uid: Arc::from(r.string()?),
+            conn: r.conn()?,
+        }
+        .into(),
+        REREGISTER => OwnerMsg::Reregister {
+            uid: Arc::from(r.string()?),
+            session: Box::new(Session {
+                conn: r.conn()?,
+                device_flag: r.u8()?,
+                device_id: r.string()?,
+                device_level: r.u8()?,
+            }),
+        }
+        .into(),
+        SEND => {
+            let origin = r.origin()?;
+            let from_uid = Arc::from(r.string()?);
+            let channel_id = r.string()?;
+            let channel_type = r.u8()?;
+            let flags = r.u8()?;
+            let setting = r.u8()?;
+            let client_msg_no = r.string()?;
+            let stream_no = r.string()?;
+            let stream_flag = r.u8()?;
+            let expire = r.u32()?;
+            let topic = r.string()?;
+            let payload = r.bytes()?;
+            let receivers = r.uids()?;
+            OwnerMsg::Send(Box::new(SendReq {
+                origin,
+                from_uid,
+                channel_id,
+                channel_type,
+                flags,
+                setting,
+                client_msg_no,
+                stream_no,
+                stream_flag,
+                expire,
+                topic,
+                payload,
+                receivers,
+            }))
+            .into()
+        }
+        DELIVER => OwnerMsg::Deliver {
+            msg: Arc::new(r.delivered()?),
+            uids: r.uids()?,
+        }
+        .into(),
+        KICK => ConnMsg::Kick {
+            conn_id: r.u64()?,
+            reason: r.u8()?,
+        }
+        .into(),
+        SENDACK => ConnMsg::SendAck {
+            conn_id: r.u64()?,
+            client_seq: r.u32()?,
+            outcome: r.outcome()?,
+        }
+        .into(),
+        PUSH => {
+            let msg = Arc::new(r.delivered()?);
+            let n = r.count()?;
+            let mut targets = Vec::with_capacity(n.min(r.0.len() / 12));
+            for _ in 0..n {
+                targets.push((r.u64()?, Arc::from(r.string()?)));
+            }
+            ConnMsg::Push { msg, targets }.into()
+        }
+        ANSWER_AUTH => Answer::Auth {
+            id: r.u64()?,
+            result: AuthResult {
+                reason: r.u8()?,
+                device_level: r.u8()?,
+            },
+        }
+        .into(),
+        ANSWER_SEND => Answer::Send {
+            id: r.u64()?,
+            outcome: r.outcome()?,
+        }
+        .into(),
+        _ => return Err(WireError("unknown message")),
+    };
+    if !r.0.is_empty() {
+        return Err(WireError("trailing bytes"));
+    }
+    Ok(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(m: ShardMsg) -> ShardMsg {
+        decode(&encode(&m).expect("crosses nodes")).expect("decodes")
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let conn = ConnRef {
+            node: 1002,
+            shard: 1,
+            id: 77,
+        };
+        let d = Delivered {
+            message_id: 9,
+            message_seq: 3,
+            client_msg_no: WkStr::copy_from_str("c"),
+            from_uid: WkStr::copy_from_str("a"),
+            channel_id: WkStr::copy_from_str("a@b"),
+            channel_type: 1,
+            flags: 2,
+            setting: 0,
+            timestamp: -5,
+            expire: 6,
+            topic: WkStr::EMPTY,
+            stream_no: WkStr::EMPTY,
+            stream_flag: 0,
+            payload: Bytes::from_static(b"hi"),
+            sender_conn: Some(conn),
+        };
+        match round(
+            ConnMsg::Push {
+                msg: Arc::new(d),
+                targets: vec![(5, Arc::from("b"))],
+            }
+            .into(),
+        ) {
+            ShardMsg::Conn(ConnMsg::Push { msg, targets }) => {
+                assert_eq!(msg.channel_id.as_str(), "a@b");
+                assert_eq!(msg.timestamp, -5);
+                assert_eq!(msg.sender_conn, Some(conn));
+                assert_eq!(targets, vec![(5, Arc::from("b"))]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let req = SendReq {
+            origin: SendOrigin::Api {
+                node: 3,
+                shard: 1,
+                id: 8,
+            },
+            from_uid: Arc::from("u"),
+            channel_id: "g".into(),
+            channel_type: 2,
+            flags: 0,
+            setting: 0,
+            client_msg_no: "n".into(),
+            stream_no: String::new(),
+            stream_flag: 0,
+            expire: 0,
+            topic: String::new(),
+            payload: Bytes::from_static(b"x"),
+            receivers: vec![Arc::from("r")],
+        };
+        match round(OwnerMsg::Send(Box::new(req)).into()) {
+            ShardMsg::Owner(OwnerMsg::Send(r)) => {
+                assert!(matches!(
+                    r.origin,
+                    SendOrigin::Api {
+                        node: 3,
+                        shard: 1,
+                        id: 8
+                    }
+                ));
+                assert_eq!(&*r.receivers[0], "r");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_bytes_are_errors() {
+        assert!(decode(&[]).is_err());
+        assert!(decode(&[99]).is_err());
+        assert!(decode(&[DELIVER, 1, 2]).is_err());
+        let mut huge = vec![PUSH];
+        huge.extend_from_slice(&[0u8; 64]);
+        assert!(decode(&huge).is_err());
+        let mut good = encode(
+            &ConnMsg::Kick {
+                conn_id: 1,
+                reason: 0,
+            }
+            .into(),
+        )
+        .unwrap();
+        good.push(0);
+        assert!(decode(&good).is_err(), "trailing byte");
+    }
+}
