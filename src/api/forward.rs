@@ -110,6 +110,13 @@ fn home_of(req: &Request) -> Home {
     }
 }
 
+/// Whether a 503 for `req` may be retried through the slot's (new) leader: a cluster call
+/// with a home slot, not itself relayed. (Sends are not homed here: the owner shard forwards
+/// them; a refused change was not applied, or applying it again is harmless — set semantics.)
+pub fn retryable(api: &ApiState, req: &Request) -> bool {
+    api.shard.raft().is_some() && req.header(RELAYED).is_none() && home_of(req) != Home::Anywhere
+}
+
 /// The node to relay `req` to, if another node leads its state.
 fn relay_target(api: &ApiState, req: &Request) -> Option<u64> {
     let shard = &api.shard;
@@ -150,6 +157,41 @@ pub async fn relay_if_remote(api: &ApiState, req: &Request) -> Option<Response> 
         Err(e) => Response::error(503, &format!("relay to node {node} failed: {e}"))
             .with_header("Retry-After", "1"),
     })
+}
+
+/// Sends `orig`'s method, path and headers with `body` to node `node`'s API (a part of a
+/// request that concerns state that node leads), marked as relayed.
+pub async fn ask_node(
+    shard: &crate::shard::Shard,
+    node: u64,
+    orig: &Request,
+    body: String,
+) -> Result<Response, String> {
+    let raft = shard.raft().ok_or("not a cluster member")?;
+    let url = raft.net().api_url(node);
+    if url.is_empty() {
+        return Err(format!("node {node} is unreachable"));
+    }
+    let part = Request {
+        method: orig.method,
+        path: orig.path.clone(),
+        query: orig.query.clone(),
+        headers: orig.headers.clone(),
+        body: body.into(),
+        keep_alive: false,
+    };
+    relay(
+        &url,
+        &part,
+        shard.node(),
+        shard.ctx.config.cluster.req_timeout.get(),
+    )
+    .await
+}
+
+/// Whether `req` was relayed here by another node (it is answered from local state only).
+pub fn was_relayed(req: &Request) -> bool {
+    req.header(RELAYED).is_some()
 }
 
 /// `host:port` of an `http://host:port[/...]` URL.

@@ -96,15 +96,30 @@ pub async fn handle(api: Rc<ApiState>, req: Request) -> Response {
     if req.method == Method::Options {
         return Response::empty(204);
     }
-    if let Some(relayed) = super::forward::relay_if_remote(&api, &req).await {
-        return relayed;
-    }
-    let resp = dispatch(&api, &req).await;
+    let resp = serve(&api, &req).await;
     let admin = req.path.starts_with("/channel") || req.path.starts_with("/user/");
     if admin && access == Access::Write && resp.status == 200 {
         audit(&caller, &req);
     }
     resp
+}
+
+/// Serves a request here or on the node leading its state; in a cluster, a call refused as
+/// retryable (a leader change raced it) is tried again, a few times, through the new leader.
+async fn serve(api: &ApiState, req: &Request) -> Response {
+    const TRIES: u32 = 4;
+    let mut attempt = 0;
+    loop {
+        let resp = match super::forward::relay_if_remote(api, req).await {
+            Some(relayed) => relayed,
+            None => dispatch(api, req).await,
+        };
+        attempt += 1;
+        if resp.status != 503 || attempt == TRIES || !super::forward::retryable(api, req) {
+            return resp;
+        }
+        monoio::time::sleep(std::time::Duration::from_millis(100 * attempt as u64)).await;
+    }
 }
 
 /// Logs one administrative change: who, which endpoint, and the target it names.

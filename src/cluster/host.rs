@@ -30,7 +30,7 @@ use std::time::Duration;
 /// How often what was applied is checkpointed.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How often leaders re-announce the slots they lead, and the balancer looks.
-const ANNOUNCE_EVERY: Duration = Duration::from_secs(2);
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
 /// The checkpoint file, in the raft log's directory.
 const CHECKPOINT: &str = "applied";
 
@@ -222,8 +222,9 @@ impl RaftShard {
         };
         match known {
             Some(n) if n == self.topo.me => Leader::Local,
-            Some(n) => Leader::Remote(n),
-            None => Leader::Unknown,
+            // A leader this shard cannot reach is as good as none until an election says.
+            Some(n) if self.net.is_up(n) => Leader::Remote(n),
+            _ => Leader::Unknown,
         }
     }
 
@@ -368,6 +369,16 @@ impl RaftShard {
                 .map(|(s, _)| *s)
                 .collect();
             self.net.send_leader_hints(&led);
+            // A slot nobody leads that this node should lead: campaign now rather than after
+            // a randomized timeout (spreads the first leaders over the nodes).
+            for slot in self.hosted() {
+                let unled = self.leaders.borrow().get(&slot).is_none_or(|l| l.is_none());
+                if unled && self.topo.replicas_of(slot)[0] == self.topo.me {
+                    if let Some(raft) = self.group(slot) {
+                        let _ = raft.trigger().elect(false).await;
+                    }
+                }
+            }
             // Hand each slot back to its preferred leader when that one is up and caught up.
             for slot in led {
                 let preferred = self.topo.replicas_of(slot)[0];

@@ -45,6 +45,7 @@ const RPC_APPEND: u8 = 1;
 const RPC_VOTE: u8 = 2;
 const RPC_PREVOTE: u8 = 3;
 const RPC_SNAPSHOT: u8 = 4;
+const RPC_TRANSFER: u8 = 5;
 
 const K_HELLO: u8 = 0;
 const K_REQ: u8 = 1;
@@ -112,6 +113,8 @@ pub struct Net {
     /// Leaders other nodes told us about (slots this node may not replicate).
     pub(crate) hints: RefCell<HashMap<GroupId, NodeId>>,
     stats: Cell<NetStats>,
+    /// Fault injection (tests): cut off from every peer.
+    isolated: Cell<bool>,
 }
 
 fn frame(out: &mut Vec<u8>, kind: u8, body: impl FnOnce(&mut Vec<u8>)) -> usize {
@@ -207,7 +210,27 @@ impl Net {
             host,
             hints: RefCell::new(HashMap::new()),
             stats: Cell::new(NetStats::default()),
+            isolated: Cell::new(false),
         })
+    }
+
+    /// Fault injection for tests (`cluster.faultInjection`): cuts this shard off from every
+    /// peer (links closed, dialing and accepting refused, frames ignored), or reconnects it.
+    pub fn isolate(&self, on: bool) {
+        self.isolated.set(on);
+        if on {
+            for link in self.links.values() {
+                let epoch = link.st.borrow().epoch;
+                if link.disconnect(epoch) {
+                    self.host.peer(link.peer, false);
+                }
+            }
+        }
+    }
+
+    /// Whether [`Net::isolate`] cut this shard off.
+    pub fn is_isolated(&self) -> bool {
+        self.isolated.get()
     }
 
     fn stat(&self, f: impl FnOnce(&mut NetStats)) {
@@ -420,6 +443,9 @@ impl Net {
                 monoio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
+            if self.isolated.get() {
+                continue;
+            }
             let net = self.clone();
             monoio::spawn(async move {
                 let hello = monoio::time::timeout(CONNECT_TIMEOUT, net.read_hello(&mut s)).await;
@@ -451,6 +477,13 @@ impl Net {
         stop: Rc<crate::runtime::LocalStop>,
     ) {
         while !stop.is_stopped() {
+            if self.isolated.get() {
+                monoio::select! {
+                    _ = monoio::time::sleep(REDIAL) => {},
+                    _ = stop.wait() => return,
+                }
+                continue;
+            }
             let attempt = async {
                 let mut s = TcpStream::connect(addr.as_str())
                     .await
@@ -486,7 +519,7 @@ impl Net {
         };
         let _ = stream.set_nodelay(true);
         let epoch = link.install(api);
-        tracing::info!(peer, shard = self.shard, "cluster link up");
+        tracing::info!(me = self.me, peer, shard = self.shard, "cluster link up");
         self.host.peer(peer, true);
         // A peer that comes back gets its replication at once, not after a backoff.
         let rafts: Vec<Raft> = self.groups.borrow().values().cloned().collect();
@@ -499,7 +532,7 @@ impl Net {
         monoio::spawn(self.clone().write_loop(link.clone(), wr, epoch));
         self.clone().read_loop(link.clone(), rd, epoch).await;
         if link.disconnect(epoch) {
-            tracing::info!(peer, shard = self.shard, "cluster link down");
+            tracing::info!(me = self.me, peer, shard = self.shard, "cluster link down");
             self.host.peer(peer, false);
         }
     }
@@ -557,7 +590,7 @@ impl Net {
                     self.stat(|s| s.bytes_in += n as u64);
                 }
             }
-            if link.st.borrow().epoch != epoch {
+            if link.st.borrow().epoch != epoch || self.isolated.get() {
                 return;
             }
             let mut pos = 0;
@@ -619,11 +652,22 @@ impl Net {
             }
             K_LEADERS => {
                 let n = r.u16()?;
-                let mut hints = self.hints.borrow_mut();
-                for _ in 0..n {
-                    let slot = r.u16()?;
-                    let leader = r.u64()?;
-                    hints.insert(slot, leader);
+                let mut changed = Vec::new();
+                {
+                    let mut hints = self.hints.borrow_mut();
+                    for _ in 0..n {
+                        let slot = r.u16()?;
+                        let leader = r.u64()?;
+                        if hints.insert(slot, leader) != Some(leader) {
+                            changed.push((slot, leader));
+                        }
+                    }
+                }
+                // Slots this shard does not host: the node's other shards learn them too.
+                for (slot, leader) in changed {
+                    if !self.groups.borrow().contains_key(&slot) {
+                        self.host.leader_changed(slot, Some(leader));
+                    }
                 }
             }
             _ => return Err(bad("unknown frame kind")),
@@ -677,6 +721,19 @@ impl Net {
                     Err(e) => Err(e.to_string()),
                 },
                 Err(e) => Err(e.to_string()),
+            },
+            RPC_TRANSFER => match (get_vote(&mut r), r.u64(), get_olog_id(&mut r)) {
+                (Ok(vote), Ok(to), Ok(last)) => {
+                    let q = openraft::raft::TransferLeaderRequest::new(vote, to, last);
+                    match raft.handle_transfer_leader(q).await {
+                        Ok(p) => {
+                            let ok = u8::from(p.is_ok());
+                            Ok(Box::new(move |b: &mut Vec<u8>| b.put_u8(ok)))
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                _ => Err("bad transfer request".into()),
             },
             _ => Err("unknown rpc".into()),
         };
@@ -793,6 +850,28 @@ impl RaftNetworkV2<TC> for GroupNet {
             .call(RPC_PREVOTE, RPCTypes::Vote, ttl, |b| put_vote_req(b, &rpc))
             .await?;
         get_vote_resp(&mut Rd(&b)).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: openraft::raft::TransferLeaderRequest<TC>,
+        option: RPCOption,
+    ) -> Result<openraft::raft::TransferLeaderResponse<TC>, RPCError<TC>> {
+        let ttl = option.hard_ttl();
+        let b = self
+            .call(RPC_TRANSFER, RPCTypes::TransferLeader, ttl, |b| {
+                put_vote(b, req.from_leader());
+                b.put_u64_le(*req.to_node_id());
+                put_olog_id(b, &req.last_log_id().copied());
+            })
+            .await?;
+        match b.first() {
+            Some(1) => Ok(Ok(())),
+            // Rejected (the vote changed meanwhile): nothing to retry from here.
+            _ => Err(RPCError::Unreachable(Unreachable::from_string(
+                "transfer rejected by the target".to_string(),
+            ))),
+        }
     }
 
     async fn full_snapshot(

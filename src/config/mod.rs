@@ -387,6 +387,8 @@ pub struct Cluster {
     pub slot_reactor_sub_count: u32,
     /// Accepted and ignored (WuKongIM tuning key, spelled as WuKongIM spells it).
     pub channel_destory_after_idle_tick: u32,
+    /// Jindou, tests only: serve `POST /cluster/faults` (cut this node off from its peers).
+    pub fault_injection: bool,
 }
 
 impl Default for Cluster {
@@ -410,6 +412,7 @@ impl Default for Cluster {
             channel_reactor_sub_count: 128,
             slot_reactor_sub_count: 16,
             channel_destory_after_idle_tick: 3960,
+            fault_injection: false,
         }
     }
 }

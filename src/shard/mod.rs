@@ -122,6 +122,8 @@ pub struct Shard {
     conn_view: RefCell<Option<Weak<dyn ConnView>>>,
     /// Who leads each slot, and in cluster mode the slot groups this shard hosts.
     placement: RefCell<crate::cluster::Placement>,
+    /// Leaders of the slots other shards host (cluster mode), as they announced them.
+    known_leaders: RefCell<FastMap<u16, u64>>,
 }
 
 impl Shard {
@@ -140,9 +142,31 @@ impl Shard {
         self.ctx.slots.slot_of(key)
     }
 
-    /// Who leads `slot` (always this node in single-node mode).
+    /// Who leads `slot` (always this node in single-node mode): the group's view when this
+    /// shard hosts it, else what the hosting shard announced.
     pub fn leader(&self, slot: u16) -> crate::cluster::Leader {
-        self.placement.borrow().leader(slot)
+        use crate::cluster::Leader;
+        let placement = self.placement.borrow();
+        match placement.raft() {
+            Some(r) if r.group(slot).is_none() => {
+                match self.known_leaders.borrow().get(&slot).copied() {
+                    Some(n) if n as u16 == self.node() => Leader::Local,
+                    Some(n) if r.net().is_up(n) => Leader::Remote(n),
+                    Some(_) => Leader::Unknown,
+                    None => r.leader(slot),
+                }
+            }
+            _ => placement.leader(slot),
+        }
+    }
+
+    /// Records the leader of a slot another shard hosts (`None`: unknown now).
+    pub fn note_leader(&self, slot: u16, leader: Option<u64>) {
+        let mut known = self.known_leaders.borrow_mut();
+        match leader {
+            Some(n) => known.insert(slot, n),
+            None => known.remove(&slot),
+        };
     }
 
     /// The slot groups this shard hosts, in cluster mode.
@@ -180,6 +204,23 @@ impl Shard {
         };
         if !sent {
             tracing::debug!(node, dst, "node message dropped: no link");
+            // Whoever waits for this work's answer gets a refusal now, not a timeout.
+            match msg {
+                ShardMsg::Owner(msg::OwnerMsg::Send(req)) => {
+                    send::refuse(self, req.origin, crate::proto::ReasonCode::SYSTEM_ERROR)
+                }
+                ShardMsg::Owner(msg::OwnerMsg::Auth { id, req }) => {
+                    let result = msg::AuthResult {
+                        reason: crate::proto::ReasonCode::SYSTEM_ERROR.0,
+                        device_level: 0,
+                    };
+                    let (n, d) = (req.conn.node, req.conn.shard as usize);
+                    if n == self.node() {
+                        self.mesh.send(d, msg::Answer::Auth { id, result }.into());
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
@@ -237,6 +278,7 @@ impl Shard {
             channel_source: ports.channel_source,
             conn_view: RefCell::new(None),
             placement: RefCell::new(crate::cluster::Placement::single(node_id)),
+            known_leaders: Default::default(),
         }
     }
 

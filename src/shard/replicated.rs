@@ -443,6 +443,7 @@ impl Host for ShardHost {
 /// and when this node is the new leader, rebuild those users' conversations from the local
 /// replicas of their channels.
 pub fn leader_changed(shard: &Shard, slot: u16, leader: Option<NodeId>) {
+    shard.note_leader(slot, leader);
     let Some(leader) = leader else {
         return;
     };

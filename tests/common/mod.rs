@@ -2,6 +2,7 @@
 //! addresses from the line it prints, and stop it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod pipeline;
 
 use std::collections::HashMap;

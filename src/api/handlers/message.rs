@@ -134,30 +134,45 @@ pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> 
     };
     let owner = shard.channel_owner(base_channel(&o.channel_id));
     let me = shard.id() as u16;
-    let r = shard
-        .ask(&shard.asks.send, owner, |id| {
-            OwnerMsg::Send(Box::new(SendReq {
-                origin: SendOrigin::Api {
-                    node: shard.node(),
-                    shard: me,
-                    id,
-                },
-                from_uid: Arc::from(o.from_uid.as_str()),
-                channel_id: o.channel_id,
-                channel_type: o.channel_type,
-                flags: o.flags.bits(),
-                setting: o.setting,
-                client_msg_no: client_msg_no.clone(),
-                stream_no: o.stream_no,
-                stream_flag: o.stream_flag,
-                expire: o.expire,
-                topic: String::new(),
-                payload: o.payload.into(),
-                receivers: o.receivers,
-            }))
-            .into()
-        })
-        .await;
+    let ask = shard.ask(&shard.asks.send, owner, |id| {
+        OwnerMsg::Send(Box::new(SendReq {
+            origin: SendOrigin::Api {
+                node: shard.node(),
+                shard: me,
+                id,
+            },
+            from_uid: Arc::from(o.from_uid.as_str()),
+            channel_id: o.channel_id,
+            channel_type: o.channel_type,
+            flags: o.flags.bits(),
+            setting: o.setting,
+            client_msg_no: client_msg_no.clone(),
+            stream_no: o.stream_no,
+            stream_flag: o.stream_flag,
+            expire: o.expire,
+            topic: String::new(),
+            payload: o.payload.into(),
+            receivers: o.receivers,
+        }))
+        .into()
+    });
+    // A cluster send may be lost with a node that dies mid-flight: its outcome is unknown
+    // after `cluster.reqTimeout` (plus the time a leaderless slot may wait for an election).
+    let r = if shard.raft().is_some() {
+        let limit = shard.ctx.config.cluster.req_timeout.get() * 2;
+        match monoio::time::timeout(limit, ask).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(Response::error(
+                    503,
+                    "send outcome unknown (a node failed); retry with the same client_msg_no",
+                )
+                .with_header("Retry-After", "1"))
+            }
+        }
+    } else {
+        ask.await
+    };
     if r.reason == ReasonCode::SUCCESS.0 {
         return Ok(Sent {
             message_id: r.message_id,

@@ -60,12 +60,32 @@ pub async fn online_status(shard: &Shard, req: &Request) -> Response {
         Ok(u) => u,
         Err(resp) => return resp,
     };
-    let mut by_owner: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    let mut by_owner: std::collections::BTreeMap<(u16, usize), Vec<String>> = Default::default();
+    let relayed = crate::api::forward::was_relayed(req);
     for u in uids {
-        by_owner.entry(shard.user_owner(&u)).or_default().push(u);
+        let (node, owner) = shard.owner_of(&u);
+        let node = if relayed { shard.node() } else { node };
+        by_owner.entry((node, owner)).or_default().push(u);
     }
     let mut rows = Vec::new();
-    for (owner, uids) in by_owner {
+    for ((node, owner), uids) in by_owner {
+        if node != shard.node() {
+            // Users whose slot another node leads: that node knows their sessions.
+            let body = serde_json::to_string(&uids).unwrap_or_default();
+            match crate::api::forward::ask_node(shard, node as u64, req, body).await {
+                Ok(r) if r.status == 200 => {
+                    if let Ok(serde_json::Value::Array(a)) = serde_json::from_slice(&r.body) {
+                        rows.extend(a);
+                    }
+                }
+                Ok(r) => return r,
+                Err(e) => {
+                    return Response::error(503, &format!("node {node}: {e}"))
+                        .with_header("Retry-After", "1")
+                }
+            }
+            continue;
+        }
         let online = shard
             .inspect(owner, move |s: &Shard| {
                 let users = s.users.borrow();

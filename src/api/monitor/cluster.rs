@@ -32,6 +32,11 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
         ["cluster", "channel", "status"] if req.method == Method::Post => {
             channel_status(shard, req).await
         }
+        ["cluster", "faults"]
+            if req.method == Method::Post && shard.ctx.config.cluster.fault_injection =>
+        {
+            faults(shard, req).await
+        }
         _ => return None,
     })
 }
@@ -191,10 +196,7 @@ async fn nodes(shard: &Shard, req: &Request, full: bool) -> Response {
                     Ok(resp) if resp.status == 200 => serde_json::from_slice::<Value>(&resp.body)
                         .ok()
                         .map(|mut v| {
-                            // One config leader: this node's view decides.
-                            if let Some(o) = v.as_object_mut() {
-                                o.remove("is_leader");
-                            }
+                            v["online"] = 1.into();
                             v
                         }),
                     _ => None,
@@ -217,6 +219,19 @@ async fn nodes(shard: &Shard, req: &Request, full: bool) -> Response {
         }
     }
     data.sort_by_key(|v| v["id"].as_u64().unwrap_or(0));
+    // One config leader, as this node sees the cluster: the lowest id online.
+    let leader = data
+        .iter()
+        .find(|v| v["online"] == 1)
+        .and_then(|v| v["id"].as_u64());
+    for v in data.iter_mut() {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("is_leader");
+            if o.get("id").and_then(Value::as_u64) == leader {
+                o.insert("is_leader".into(), 1.into());
+            }
+        }
+    }
     Response::json(200, &json!({"total": data.len(), "data": data}))
 }
 
@@ -597,4 +612,32 @@ async fn channel_status(shard: &Shard, req: &Request) -> Response {
         })
         .collect();
     Response::json(200, &out)
+}
+
+#[derive(Deserialize)]
+struct FaultsReq {
+    #[serde(default)]
+    isolate: bool,
+}
+
+/// `POST /cluster/faults {"isolate": true|false}` (only with `cluster.faultInjection`): cuts
+/// this node off from its peers on every shard, or reconnects it — a partition for tests.
+async fn faults(shard: &Shard, req: &Request) -> Response {
+    let r: FaultsReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if shard.raft().is_none() {
+        return Response::error(400, "not a cluster member");
+    }
+    let on = r.isolate;
+    shard
+        .inspect_all(move |s: &Shard| {
+            if let Some(raft) = s.raft() {
+                raft.net().isolate(on);
+            }
+        })
+        .await;
+    tracing::warn!(isolated = on, "fault injection: node isolation");
+    Response::json_text(200, &br#"{"status":200}"#[..])
 }

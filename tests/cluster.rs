@@ -1,0 +1,447 @@
+//! A three-node cluster over real processes on 127.0.0.1 (issue 15): formation and the views,
+//! any node serving any client, leader kills under load with every acknowledged message
+//! verified on every node, restart and catch-up, and an isolated leader that cannot
+//! acknowledge. `CLUSTER_KILLS` sets the number of leader kills (`scripts/cluster-crash-test.sh`
+//! runs a hundred).
+
+mod common;
+#[path = "common/wk.rs"]
+mod wk;
+
+use common::cluster::*;
+use jindou::proto::ReasonCode;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wk::WkClient;
+
+const SLOTS: u16 = 16;
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A cluster with this file's settings.
+fn start(n: usize, shards: usize) -> Cluster {
+    Cluster::start(n, shards, SLOTS, "tokenAuthOn: true\n")
+}
+
+/// Every message of a channel as node `id` returns it (paging by `more`), or None if the node
+/// does not answer.
+fn history(c: &Cluster, id: u64, login: &str, channel: &str, ty: u8) -> Option<Vec<Value>> {
+    let http = c.addr(id, "http");
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    loop {
+        let r = try_post(
+            http,
+            "/channel/messagesync",
+            &json!({"login_uid": login, "channel_id": channel, "channel_type": ty,
+                    "start_message_seq": start, "limit": 1000, "pull_mode": 1})
+            .to_string(),
+        )?;
+        if r.status != 200 {
+            return None;
+        }
+        let v = r.json();
+        let page = v["messages"].as_array()?.clone();
+        let done = v["more"] == 0 || page.is_empty();
+        start = page
+            .last()
+            .and_then(|m| m["message_seq"].as_u64())
+            .unwrap_or(start)
+            + 1;
+        out.extend(page);
+        if done {
+            return Some(out);
+        }
+    }
+}
+
+/// Waits until node `id` holds at least `n` messages of the channel (replication lag).
+fn wait_history(c: &Cluster, id: u64, login: &str, channel: &str, ty: u8, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(h) = history(c, id, login, channel, ty) {
+            if h.len() >= n {
+                return h;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {id} never caught up to {n} messages"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn rest_send(
+    c: &Cluster,
+    id: u64,
+    from: &str,
+    channel: &str,
+    ty: u8,
+    payload: &str,
+) -> Option<u64> {
+    let r = try_post(
+        c.addr(id, "http"),
+        "/message/send",
+        &json!({"from_uid": from, "channel_id": channel, "channel_type": ty, "payload": b64(payload)})
+            .to_string(),
+    )?;
+    (r.status == 200).then(|| r.json()["data"]["message_seq"].as_u64())?
+}
+
+#[test]
+fn three_nodes_replicate_and_any_node_serves_any_client() {
+    let c = start(3, 2);
+    c.wait_formed();
+    // Views: three members online, one config leader; every slot led, three replicas,
+    // leaders on more than one node.
+    let nodes = try_get(c.addr(1002, "http"), "/cluster/nodes")
+        .expect("nodes")
+        .json();
+    assert_eq!(nodes["total"], 3, "{nodes}");
+    let data = nodes["data"].as_array().unwrap();
+    assert_eq!(
+        data.iter().filter(|n| n["is_leader"] == 1).count(),
+        1,
+        "{nodes}"
+    );
+    assert!(data.iter().all(|n| n["online"] == 1), "{nodes}");
+    // Every slot led by one of the three with three replicas; leadership settles on each
+    // slot's preferred leader, so every node leads its share.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let slots = try_get(c.addr(1003, "http"), "/cluster/allslot")
+            .expect("slots")
+            .json();
+        let all = slots["data"].as_array().unwrap().clone();
+        assert_eq!(slots["total"].as_u64().unwrap() as usize, all.len());
+        assert_eq!(all.len(), SLOTS as usize);
+        let mut leaders = BTreeMap::new();
+        for s in &all {
+            let l = s["leader_id"].as_u64().unwrap();
+            assert_eq!(s["replicas"].as_array().unwrap().len(), 3, "{s}");
+            *leaders.entry(l).or_insert(0) += 1;
+        }
+        let share = SLOTS as usize / 3;
+        let balanced = leaders.len() == 3
+            && leaders.keys().all(|l| (1001..=1003).contains(l))
+            && leaders.values().all(|n| (share..=share + 1).contains(n));
+        if balanced {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leaders never spread: {leaders:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // REST sends through every node: dense seqs, identical history everywhere.
+    let mut acked = Vec::new();
+    for round in 0..3 {
+        for id in [1001, 1002, 1003] {
+            let seq = rest_send(&c, id, "alice", "bob", 1, &format!("r{round}-{id}")).expect("ack");
+            acked.push(seq);
+        }
+    }
+    acked.sort_unstable();
+    assert_eq!(acked, (1..=9).collect::<Vec<u64>>(), "dense and unique");
+    let reference = wait_history(&c, 1001, "alice", "bob", 1, 9);
+    for id in [1002, 1003] {
+        assert_eq!(
+            wait_history(&c, id, "alice", "bob", 1, 9),
+            reference,
+            "node {id}"
+        );
+    }
+
+    // A token registered through one node authenticates on every node; a wrong one fails.
+    let r = try_post(
+        c.addr(1001, "http"),
+        "/user/token",
+        &json!({"uid": "carol", "token": "tc", "device_flag": 0}).to_string(),
+    )
+    .expect("token");
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    for id in [1002, 1003] {
+        let (_, ok) = WkClient::connect(c.addr(id, "tcp"), "carol", "tc", 0, 4, false);
+        assert_eq!(ok.reason_code, ReasonCode::SUCCESS, "node {id}");
+        let (_, bad) = WkClient::connect(c.addr(id, "tcp"), "carol", "nope", 0, 4, false);
+        assert_eq!(bad.reason_code, ReasonCode::AUTH_FAIL, "node {id}");
+    }
+
+    // A group created through node 1001; a member on 1003 gets what a member on 1002 sends
+    // over wkproto and what REST sends through 1001.
+    for (uid, tok) in [("dan", "td"), ("eve", "te")] {
+        let r = try_post(
+            c.addr(1001, "http"),
+            "/user/token",
+            &json!({"uid": uid, "token": tok, "device_flag": 0}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            r.status,
+            200,
+            "{uid}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let r = try_post(
+        c.addr(1001, "http"),
+        "/channel",
+        &json!({"channel_id": "crew", "channel_type": 2, "subscribers": ["dan", "eve"]})
+            .to_string(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let (mut eve, ok) = WkClient::connect(c.addr(1003, "tcp"), "eve", "te", 0, 4, false);
+    assert_eq!(ok.reason_code, ReasonCode::SUCCESS);
+    let (mut dan, ok) = WkClient::connect(c.addr(1002, "tcp"), "dan", "td", 0, 4, false);
+    assert_eq!(ok.reason_code, ReasonCode::SUCCESS);
+    let ack = dan.send_ok("crew", 2, 1, b"from dan on 1002");
+    assert_eq!(ack.message_seq, 1);
+    let got = eve.expect_recv();
+    assert_eq!(got.payload, b"from dan on 1002");
+    assert_eq!(got.recv.from_uid.as_str(), "dan");
+    assert!(rest_send(&c, 1001, "dan", "crew", 2, "rest via 1001").is_some());
+    assert_eq!(eve.expect_recv().payload, b"rest via 1001");
+    // Online status answers the same on every node.
+    for id in [1001, 1002, 1003] {
+        let r = try_post(
+            c.addr(id, "http"),
+            "/user/onlinestatus",
+            r#"["eve","dan","zed"]"#,
+        )
+        .unwrap();
+        let rows = r.json();
+        let online: Vec<&str> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["uid"].as_str())
+            .collect();
+        assert!(
+            online.contains(&"eve") && online.contains(&"dan"),
+            "node {id}: {rows}"
+        );
+        assert!(!online.contains(&"zed"));
+    }
+}
+
+/// Acknowledged messages: payload → seq.
+type Acked = Arc<Mutex<HashMap<String, u64>>>;
+
+fn record(acked: &Acked, payload: String, seq: u64) {
+    let prev = acked.lock().unwrap().insert(payload.clone(), seq);
+    assert!(
+        prev.is_none() || prev == Some(seq),
+        "{payload} acked twice at two seqs"
+    );
+}
+
+/// Sends through node `id` until `stop`, recording what is acknowledged; REST through the
+/// node's API, answers with errors (a dead or leaderless slot) are not acknowledgements.
+fn rest_load(
+    http: std::net::SocketAddr,
+    tag: String,
+    channel: &'static str,
+    acked: Acked,
+    stop: Arc<AtomicBool>,
+) {
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let payload = format!("{tag}-{i}");
+        let body = json!({"from_uid": "loader", "channel_id": channel, "channel_type": 2, "payload": b64(&payload)}).to_string();
+        if let Some(r) = try_post(http, "/message/send", &body) {
+            if r.status == 200 {
+                if let Some(seq) = r.json()["data"]["message_seq"].as_u64() {
+                    record(&acked, payload, seq);
+                }
+            }
+        }
+    }
+}
+
+/// Every acknowledged message is on every running node once, at its acknowledged seq, and
+/// the history is dense (1..N) and identical on every node.
+fn verify(c: &Cluster, channel: &str, acked: &HashMap<String, u64>) {
+    let max_acked = acked.values().copied().max().unwrap_or(0) as usize;
+    let mut reference: Option<Vec<Value>> = None;
+    for id in c.running() {
+        let h = wait_history(c, id, "loader", channel, 2, max_acked);
+        let seqs: Vec<u64> = h
+            .iter()
+            .map(|m| m["message_seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=h.len() as u64).collect::<Vec<_>>(),
+            "node {id}: dense seqs"
+        );
+        let mut at: HashMap<String, u64> = HashMap::new();
+        for m in &h {
+            use base64::Engine;
+            let p = base64::engine::general_purpose::STANDARD
+                .decode(m["payload"].as_str().unwrap())
+                .unwrap();
+            let p = String::from_utf8(p).unwrap();
+            assert!(
+                at.insert(p.clone(), m["message_seq"].as_u64().unwrap())
+                    .is_none(),
+                "node {id}: {p} twice"
+            );
+        }
+        for (p, seq) in acked {
+            assert_eq!(at.get(p), Some(seq), "node {id}: acknowledged {p} at {seq}");
+        }
+        match &reference {
+            None => reference = Some(h),
+            Some(r) => assert_eq!(
+                r.iter().map(|m| &m["message_id"]).collect::<Vec<_>>(),
+                h.iter().map(|m| &m["message_id"]).collect::<Vec<_>>(),
+                "node {id}: same history"
+            ),
+        }
+    }
+}
+
+#[test]
+fn killing_the_busy_leader_loses_nothing_acknowledged() {
+    let kills: usize = std::env::var("CLUSTER_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let mut c = start(3, 1);
+    c.wait_formed();
+    let channel = "busy";
+    let slot = slot_of(channel, SLOTS);
+    let acked: Acked = Arc::new(Mutex::new(HashMap::new()));
+    let mut failovers = Vec::new();
+    for round in 0..kills {
+        let leader = c.leader_of(c.running()[0], slot);
+        assert!((1001..=1003).contains(&leader), "round {round}: no leader");
+        let stop = Arc::new(AtomicBool::new(false));
+        let loaders: Vec<_> = c
+            .running()
+            .into_iter()
+            .map(|id| {
+                let (http, acked, stop) = (c.addr(id, "http"), acked.clone(), stop.clone());
+                let tag = format!("k{round}-n{id}");
+                std::thread::spawn(move || rest_load(http, tag, channel, acked, stop))
+            })
+            .collect();
+        // Let the load run, then kill the leader of the busy channel's slot.
+        let before = acked.lock().unwrap().len();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while acked.lock().unwrap().len() < before + 50 {
+            assert!(Instant::now() < deadline, "round {round}: no traffic");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        c.kill(leader);
+        let killed_at = Instant::now();
+        // Writes resume on the survivors: a probe sends through one until it is acknowledged
+        // (detection + election + first acknowledgement).
+        let survivor = c.running()[0];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut probe = 0;
+        loop {
+            probe += 1;
+            let payload = format!("probe-{round}-{probe}");
+            if let Some(seq) = rest_send(&c, survivor, "loader", channel, 2, &payload) {
+                record(&acked, payload, seq);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: writes never resumed"
+            );
+        }
+        failovers.push(killed_at.elapsed());
+        let at = acked.lock().unwrap().len();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while acked.lock().unwrap().len() < at + 20 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the load never resumed"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for l in loaders {
+            l.join().unwrap();
+        }
+        c.restart(leader);
+        c.wait_formed();
+        let snapshot = acked.lock().unwrap().clone();
+        verify(&c, channel, &snapshot);
+    }
+    eprintln!(
+        "cluster kills: {kills}, acknowledged messages verified: {}, failover (kill → first acknowledgement): {:?}",
+        acked.lock().unwrap().len(),
+        failovers
+    );
+}
+
+#[test]
+fn an_isolated_leader_cannot_acknowledge() {
+    let c = start(3, 1);
+    c.wait_formed();
+    let channel = "island";
+    let slot = slot_of(channel, SLOTS);
+    let leader = c.leader_of(1001, slot);
+    let others: Vec<u64> = [1001, 1002, 1003]
+        .into_iter()
+        .filter(|n| *n != leader)
+        .collect();
+    assert!(rest_send(&c, leader, "u", channel, 2, "before").is_some());
+    // Cut the leader off from its peers (its API and clients stay reachable).
+    let r = try_post(
+        c.addr(leader, "http"),
+        "/cluster/faults",
+        r#"{"isolate":true}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    // The isolated leader acknowledges nothing; the majority elects another and goes on.
+    let mut acked = HashMap::new();
+    acked.insert("before".to_string(), 1u64);
+    for i in 0..2 {
+        let payload = format!("isolated-{i}");
+        let r = try_post(
+            c.addr(leader, "http"),
+            "/message/send",
+            &json!({"from_uid": "u", "channel_id": channel, "channel_type": 2, "payload": b64(&payload)}).to_string(),
+        );
+        assert!(
+            r.is_none_or(|r| r.status != 200),
+            "the isolated leader acknowledged {payload}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    while n < 5 {
+        let payload = format!("majority-{n}");
+        if let Some(seq) = rest_send(&c, others[n % 2], "u", channel, 2, &payload) {
+            acked.insert(payload, seq);
+            n += 1;
+        }
+        assert!(Instant::now() < deadline, "the majority never acknowledged");
+    }
+    // Heal: the old leader steps down and converges on the majority's history.
+    let r = try_post(
+        c.addr(leader, "http"),
+        "/cluster/faults",
+        r#"{"isolate":false}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    c.wait_formed();
+    verify(&c, channel, &acked);
+}
