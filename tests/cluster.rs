@@ -1,8 +1,8 @@
 //! A three-node cluster over real processes on 127.0.0.1 (issue 15): formation and the views,
 //! any node serving any client, leader kills under load with every acknowledged message
 //! verified on every node, restart and catch-up, and an isolated leader that cannot
-//! acknowledge. `CLUSTER_KILLS` sets the number of leader kills (`scripts/cluster-crash-test.sh`
-//! runs a hundred).
+//! acknowledge. `CLUSTER_KILLS` sets the number of kills (the busy leader, then a random node, in
+//! turn); `scripts/cluster-crash-test.sh` runs a hundred.
 
 mod common;
 #[path = "common/wk.rs"]
@@ -29,20 +29,34 @@ fn start(n: usize, shards: usize) -> Cluster {
     Cluster::start(n, shards, SLOTS, "tokenAuthOn: true\n")
 }
 
-/// Every message of a channel as node `id` returns it (paging by `more`), or None if the node
-/// does not answer.
+/// Every message of a channel as node `id` returns it to a client (paging by `more`), or
+/// None if the node does not answer.
 fn history(c: &Cluster, id: u64, login: &str, channel: &str, ty: u8) -> Option<Vec<Value>> {
+    history_at(c, id, login, channel, ty, false)
+}
+
+/// Every message of a channel; `local`: as node `id`'s own replica holds it (not relayed to
+/// the slot's leader).
+fn history_at(
+    c: &Cluster,
+    id: u64,
+    login: &str,
+    channel: &str,
+    ty: u8,
+    local: bool,
+) -> Option<Vec<Value>> {
     let http = c.addr(id, "http");
     let mut out = Vec::new();
     let mut start = 0u64;
     loop {
-        let r = try_post(
-            http,
-            "/channel/messagesync",
-            &json!({"login_uid": login, "channel_id": channel, "channel_type": ty,
-                    "start_message_seq": start, "limit": 1000, "pull_mode": 1})
-            .to_string(),
-        )?;
+        let body = json!({"login_uid": login, "channel_id": channel, "channel_type": ty,
+                "start_message_seq": start, "limit": 1000, "pull_mode": 1})
+        .to_string();
+        let r = if local {
+            try_post_local(http, "/channel/messagesync", &body)?
+        } else {
+            try_post(http, "/channel/messagesync", &body)?
+        };
         if r.status != 200 {
             return None;
         }
@@ -61,11 +75,12 @@ fn history(c: &Cluster, id: u64, login: &str, channel: &str, ty: u8) -> Option<V
     }
 }
 
-/// Waits until node `id` holds at least `n` messages of the channel (replication lag).
+/// Waits until node `id`'s own replica holds at least `n` messages of the channel
+/// (replication lag).
 fn wait_history(c: &Cluster, id: u64, login: &str, channel: &str, ty: u8, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(h) = history(c, id, login, channel, ty) {
+        if let Some(h) = history_at(c, id, login, channel, ty, true) {
             if h.len() >= n {
                 return h;
             }
@@ -158,6 +173,12 @@ fn three_nodes_replicate_and_any_node_serves_any_client() {
             wait_history(&c, id, "alice", "bob", 1, 9),
             reference,
             "node {id}"
+        );
+        // The REST API answers the same through every node (relayed to the slot's leader).
+        assert_eq!(
+            history(&c, id, "alice", "bob", 1).as_ref(),
+            Some(&reference),
+            "node {id}, relayed"
         );
     }
 
@@ -270,11 +291,16 @@ fn rest_load(
 }
 
 /// Every acknowledged message is on every running node once, at its acknowledged seq, and
-/// the history is dense (1..N) and identical on every node.
+/// the history is dense (1..N) and identical on every node (each node's own replica).
 fn verify(c: &Cluster, channel: &str, acked: &HashMap<String, u64>) {
+    verify_on(c, &c.running(), channel, acked)
+}
+
+/// [`verify`] on the replicas `nodes`.
+fn verify_on(c: &Cluster, nodes: &[u64], channel: &str, acked: &HashMap<String, u64>) {
     let max_acked = acked.values().copied().max().unwrap_or(0) as usize;
     let mut reference: Option<Vec<Value>> = None;
-    for id in c.running() {
+    for &id in nodes {
         let h = wait_history(c, id, "loader", channel, 2, max_acked);
         let seqs: Vec<u64> = h
             .iter()
@@ -344,7 +370,17 @@ fn killing_the_busy_leader_loses_nothing_acknowledged() {
             assert!(Instant::now() < deadline, "round {round}: no traffic");
             std::thread::sleep(Duration::from_millis(10));
         }
-        c.kill(leader);
+        // Even rounds kill the busy slot's leader, odd rounds a node picked at random.
+        let victim = if round % 2 == 0 {
+            leader
+        } else {
+            let running = c.running();
+            let pick = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() as usize);
+            running[pick % running.len()]
+        };
+        c.kill(victim);
         let killed_at = Instant::now();
         // Writes resume on the survivors: a probe sends through one until it is acknowledged
         // (detection + election + first acknowledgement).
@@ -377,7 +413,7 @@ fn killing_the_busy_leader_loses_nothing_acknowledged() {
         for l in loaders {
             l.join().unwrap();
         }
-        c.restart(leader);
+        c.restart(victim);
         c.wait_formed();
         let snapshot = acked.lock().unwrap().clone();
         verify(&c, channel, &snapshot);
@@ -444,4 +480,139 @@ fn an_isolated_leader_cannot_acknowledge() {
     assert_eq!(r.status, 200);
     c.wait_formed();
     verify(&c, channel, &acked);
+}
+
+/// The replicas of `slot` with `members` (sorted): three in rotation from `slot mod n`, as
+/// the server places them.
+fn replicas_of(members: &[u64], slot: u16) -> Vec<u64> {
+    let mut r: Vec<u64> = (0..3.min(members.len()))
+        .map(|k| members[(slot as usize + k) % members.len()])
+        .collect();
+    r.sort_unstable();
+    r
+}
+
+/// Waits until every node of `members` lists exactly `members` in `/cluster/nodes`, and every slot
+/// group, as each of its replicas reports it, has exactly the replicas the rotation over
+/// `members` gives, a leader, and the leader's log applied.
+fn wait_rebalanced(c: &Cluster, members: &[u64]) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    loop {
+        let ok = (|| {
+            for &id in members {
+                let nodes = try_get(c.addr(id, "http"), "/cluster/nodes")?.json();
+                let mut ids: Vec<u64> = nodes["data"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|n| n["id"].as_u64())
+                    .collect();
+                ids.sort_unstable();
+                if ids != members {
+                    last = format!("node {id} lists members {ids:?}");
+                    return None;
+                }
+            }
+            for slot in 0..SLOTS {
+                let want = replicas_of(members, slot);
+                for &id in &want {
+                    let v =
+                        try_get(c.addr(id, "http"), &format!("/cluster/slots?ids={slot}"))?.json();
+                    let s = &v[0];
+                    let mut got: Vec<u64> = s["replicas"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(|n| n.as_u64())
+                        .collect();
+                    got.sort_unstable();
+                    let leader = s["leader_id"].as_u64().unwrap_or(0);
+                    if got != want || !want.contains(&leader) {
+                        last =
+                            format!("slot {slot} on node {id}: replicas {got:?}, leader {leader}");
+                        return None;
+                    }
+                }
+            }
+            Some(())
+        })();
+        if ok.is_some() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster never rebalanced to {members:?}: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_fourth_node_joins_and_one_leaves() {
+    let mut c = start(3, 2);
+    c.wait_formed();
+    // Messages in channels spread over every slot, before any change.
+    let channels: Vec<String> = (0..24).map(|i| format!("ops-{i}")).collect();
+    let mut acked: BTreeMap<String, HashMap<String, u64>> = BTreeMap::new();
+    let send_round = |c: &Cluster,
+                      via: &[u64],
+                      tag: &str,
+                      acked: &mut BTreeMap<String, HashMap<String, u64>>| {
+        for (i, ch) in channels.iter().enumerate() {
+            let payload = format!("{tag}-{i}");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let seq = loop {
+                if let Some(seq) = rest_send(c, via[i % via.len()], "loader", ch, 2, &payload) {
+                    break seq;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{ch}: {payload} never acknowledged"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            acked.entry(ch.clone()).or_default().insert(payload, seq);
+        }
+    };
+    send_round(&c, &[1001, 1002, 1003], "before", &mut acked);
+
+    // Node 1004 joins through node 1002; the slots rebalance over four nodes, and 1004, a
+    // replica of some of them now, holds their history.
+    c.join(1004, 1002);
+    wait_rebalanced(&c, &[1001, 1002, 1003, 1004]);
+    c.wait_formed();
+    let members = [1001, 1002, 1003, 1004];
+    let led_by_new = (0..SLOTS).filter(|s| c.leader_of(1004, *s) == 1004).count();
+    assert!(
+        led_by_new > 0,
+        "the new node leads no slot after rebalancing"
+    );
+    send_round(&c, &[1004, 1001], "joined", &mut acked);
+    for (ch, a) in &acked {
+        verify_on(&c, &replicas_of(&members, slot_of(ch, SLOTS)), ch, a);
+    }
+
+    // Node 1001 leaves: the rest take its replicas; then it stops, and nothing is lost.
+    let r = try_post(
+        c.addr(1003, "http"),
+        "/cluster/nodes/remove",
+        r#"{"node_id":1001}"#,
+    )
+    .expect("remove answered");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = try_post(
+        c.addr(1003, "http"),
+        "/cluster/nodes/remove",
+        r#"{"node_id":1001}"#,
+    )
+    .expect("remove answered");
+    assert_eq!(r.status, 404, "a removed node is no member");
+    let rest = [1002, 1003, 1004];
+    wait_rebalanced(&c, &rest);
+    c.kill(1001);
+    c.members.retain(|m| m.id != 1001);
+    c.wait_formed();
+    send_round(&c, &[1002, 1003, 1004], "after", &mut acked);
+    for (ch, a) in &acked {
+        verify_on(&c, &replicas_of(&rest, slot_of(ch, SLOTS)), ch, a);
+    }
 }

@@ -48,10 +48,13 @@ pub struct Args {
     pub scenario: Scenario,
     /// Server to load: tcp://HOST:PORT (Jindou, wkproto), ws://HOST:PORT[/PATH] (Jindou,
     /// wkproto over WebSocket), nats://, jetstream://, redis://, redis-stream://, mqtt://.
+    /// Several Jindou targets (the nodes of a cluster), comma-separated: connection `i` goes to
+    /// target `i mod n`, so the two users of a pair sit on different nodes.
     #[arg(long, default_value = "tcp://127.0.0.1:5100")]
     pub target: String,
     /// Jindou HTTP API (host:port or http://host:port; default http://127.0.0.1:5001), for
     /// `rest` and `group`; when given, `connect` reads the server's memory from its `/varz`.
+    /// Several, comma-separated: `rest` client `c` uses API `c mod n`.
     #[arg(long)]
     pub api: Option<String>,
     /// Client threads (one monoio runtime each).
@@ -244,6 +247,38 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         transport,
         path,
     })
+}
+
+/// Parses a comma-separated list of targets (the nodes of a cluster); all of one kind.
+pub fn parse_targets(urls: &str) -> Result<Vec<Target>, String> {
+    let targets = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(parse_target)
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(first) = targets.first() else {
+        return Err("--target is empty".into());
+    };
+    if targets.len() > 1 && (first.kind != Kind::Wk || targets.iter().any(|t| t.kind != first.kind))
+    {
+        return Err("several targets must all be Jindou (tcp:// or ws://)".into());
+    }
+    Ok(targets)
+}
+
+/// Resolves a comma-separated list of `host:port` API addresses (loopback only).
+pub fn resolve_loopbacks(s: &str) -> Result<Vec<SocketAddr>, String> {
+    let apis = s
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(resolve_loopback)
+        .collect::<Result<Vec<_>, _>>()?;
+    if apis.is_empty() {
+        return Err("--api is empty".into());
+    }
+    Ok(apis)
 }
 
 /// Resolves `host:port` (an optional `http://` is stripped) and refuses non-loopback addresses.
@@ -441,5 +476,27 @@ mod tests {
         assert!(bad.validate().is_err());
         assert!(Args::try_parse_from(["jindou-bench", "--scenario", "nope"]).is_err());
         assert!(Args::try_parse_from(["jindou-bench", "--encrypt", "maybe"]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod multi_target_tests {
+    use super::*;
+
+    #[test]
+    fn several_targets_parse_in_order_and_must_be_jindou() {
+        let t = parse_targets("tcp://127.0.0.1:5100, tcp://127.0.0.1:5101,ws://127.0.0.1:5202")
+            .unwrap();
+        let ports: Vec<u16> = t.iter().map(|t| t.addr.port()).collect();
+        assert_eq!(ports, [5100, 5101, 5202]);
+        assert_eq!(t[2].transport, Transport::Ws);
+        assert!(parse_targets("tcp://127.0.0.1:5100,nats://127.0.0.1:4222").is_err());
+        assert!(parse_targets("").is_err());
+        let apis = resolve_loopbacks("127.0.0.1:5001,http://127.0.0.1:5002").unwrap();
+        assert_eq!(
+            apis.iter().map(|a| a.port()).collect::<Vec<_>>(),
+            [5001, 5002]
+        );
+        assert!(resolve_loopbacks("127.0.0.1:5001,10.0.0.1:5001").is_err());
     }
 }

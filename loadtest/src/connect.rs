@@ -27,10 +27,11 @@ pub enum MemSource {
 }
 
 impl MemSource {
-    /// `/varz` when `--api` was given, else `--server-pid`, else nothing.
+    /// `/varz` when `--api` was given (the first, when several), else `--server-pid`, else nothing.
     pub fn choose(args: &Args) -> Result<Option<Self>, String> {
         if let Some(api) = &args.api {
-            return cli::resolve_loopback(api).map(|a| Some(Self::Varz(a)));
+            // Several APIs (a cluster): the first node's memory.
+            return cli::resolve_loopbacks(api).map(|a| Some(Self::Varz(a[0])));
         }
         Ok(args.server_pid.map(Self::Proc))
     }
@@ -104,7 +105,7 @@ struct Shared {
 }
 
 /// Runs the scenario.
-pub fn run(args: Arc<Args>, target: Target, prefix: String) -> RunResult {
+pub fn run(args: Arc<Args>, targets: Vec<Target>, prefix: String) -> RunResult {
     let n = args.conns;
     let shared = Arc::new(Shared {
         ready: AtomicUsize::new(0),
@@ -119,11 +120,11 @@ pub fn run(args: Arc<Args>, target: Target, prefix: String) -> RunResult {
     let mem_before = memory_before(&args);
     for t in 0..args.threads {
         let (shared, args, prefix) = (shared.clone(), args.clone(), prefix.clone());
-        let target = target.clone();
+        let targets = targets.clone();
         std::thread::Builder::new()
             .name(format!("bench-{t}"))
             .spawn(move || {
-                net::block_on(|| thread_main(t, shared, args, target, prefix));
+                net::block_on(|| thread_main(t, shared, args, targets, prefix));
             })
             .expect("spawn client thread");
     }
@@ -206,10 +207,10 @@ async fn thread_main(
     t: usize,
     shared: Arc<Shared>,
     args: Arc<Args>,
-    target: Target,
+    targets: Vec<Target>,
     prefix: String,
 ) {
-    let target = Rc::new(target);
+    let targets = Rc::new(targets);
     let threads = args.threads;
     let per_thread_rate = args.connect_rate / threads as f64;
     let start = Instant::now();
@@ -222,7 +223,8 @@ async fn thread_main(
                 monoio::time::sleep(at - now).await;
             }
         }
-        let (shared, args, target) = (shared.clone(), args.clone(), target.clone());
+        let (shared, args) = (shared.clone(), args.clone());
+        let target = targets[i % targets.len()].clone();
         let uid = format!("{prefix}-c{i}");
         monoio::spawn(async move {
             let began = Instant::now();

@@ -231,7 +231,10 @@ pub fn rand_u32() -> u32 {
 struct ThreadCtx {
     shared: Arc<Shared>,
     args: Arc<Args>,
+    /// The first target (its kind decides the protocol; peers use only it).
     target: Target,
+    /// Every target: connection `i` goes to `targets[i % n]`.
+    targets: Vec<Target>,
     local: LocalCounters,
     hists: RefCell<(Histogram<u64>, Histogram<u64>)>,
     result: RefCell<ThreadResult>,
@@ -387,7 +390,8 @@ impl ConnState {
 }
 
 /// Runs a message scenario (`pairs` / `group`) described by `plan` and returns its result.
-pub fn run(args: Arc<Args>, target: Target, plan: Plan, scenario: &str) -> RunResult {
+pub fn run(args: Arc<Args>, targets: Vec<Target>, plan: Plan, scenario: &str) -> RunResult {
+    let target = targets[0].clone();
     let shared = Shared::new();
     let total = plan.conns.len();
     let senders = plan.senders().max(1);
@@ -401,7 +405,7 @@ pub fn run(args: Arc<Args>, target: Target, plan: Plan, scenario: &str) -> RunRe
         let conns = plan.for_thread(t, args.threads);
         let shared = shared.clone();
         let args = args.clone();
-        let target = target.clone();
+        let (target, targets) = (target.clone(), targets.clone());
         handles.push(
             std::thread::Builder::new()
                 .name(format!("bench-{t}"))
@@ -410,6 +414,7 @@ pub fn run(args: Arc<Args>, target: Target, plan: Plan, scenario: &str) -> RunRe
                         shared,
                         args,
                         target,
+                        targets,
                         local: LocalCounters::default(),
                         hists: RefCell::new((stats::new_hist(), stats::new_hist())),
                         result: RefCell::new(ThreadResult::default()),
@@ -694,7 +699,8 @@ async fn wait_start(shared: &Shared) -> Option<u64> {
 /// A Jindou (wkproto) connection: connect, then a reader and a writer task.
 async fn wk_conn(ctx: Rc<ThreadCtx>, plan: ConnPlan) {
     let src = net::source_addr(plan.idx as usize, ctx.args.sources);
-    let session = match net::wk_connect(&ctx.target, src, &plan.uid, &ctx.args.token).await {
+    let target = &ctx.targets[plan.idx as usize % ctx.targets.len()];
+    let session = match net::wk_connect(target, src, &plan.uid, &ctx.args.token).await {
         Ok(s) => s,
         Err(e) => {
             ctx.shared.failed.fetch_add(1, Relaxed);

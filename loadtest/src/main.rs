@@ -32,7 +32,8 @@ fn main() {
     if let Err(e) = args.validate() {
         fail(&e);
     }
-    let target = cli::parse_target(&args.target).unwrap_or_else(|e| fail(&e));
+    let targets = cli::parse_targets(&args.target).unwrap_or_else(|e| fail(&e));
+    let target = targets[0].clone();
     let prefix = args
         .uid_prefix
         .clone()
@@ -45,15 +46,15 @@ fn main() {
     let mut result = match args.scenario {
         Scenario::Pairs => {
             let plan = scenario::pairs(&prefix, args.pairs);
-            engine::run(args.clone(), target, plan, Scenario::Pairs.name())
+            engine::run(args.clone(), targets, plan, Scenario::Pairs.name())
         }
         Scenario::Group => {
             if target.kind == Kind::Wk {
-                let api = cli::resolve_loopback(args.api()).unwrap_or_else(|e| fail(&e));
-                create_groups(&args, api, &prefix);
+                let apis = cli::resolve_loopbacks(args.api()).unwrap_or_else(|e| fail(&e));
+                create_groups(&args, apis[0], &prefix);
             }
             let plan = scenario::group(&prefix, args.groups, args.online_members(), args.senders);
-            engine::run(args.clone(), target, plan, Scenario::Group.name())
+            engine::run(args.clone(), targets, plan, Scenario::Group.name())
         }
         Scenario::Connect => {
             if target.kind != Kind::Wk {
@@ -62,11 +63,11 @@ fn main() {
                     target.kind.scheme()
                 ));
             }
-            connect::run(args.clone(), target, prefix)
+            connect::run(args.clone(), targets, prefix)
         }
         Scenario::Rest => {
-            let api = cli::resolve_loopback(args.api()).unwrap_or_else(|e| fail(&e));
-            rest::run(args.clone(), api, prefix)
+            let apis = cli::resolve_loopbacks(args.api()).unwrap_or_else(|e| fail(&e));
+            rest::run(args.clone(), apis, prefix)
         }
     };
     let cpu = report::process_cpu_seconds() - cpu0;

@@ -52,8 +52,8 @@ pub fn is_success(body: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs the scenario against `api`.
-pub fn run(args: Arc<Args>, api: SocketAddr, prefix: String) -> RunResult {
+/// Runs the scenario against `apis` (client `c` uses `apis[c % n]`).
+pub fn run(args: Arc<Args>, apis: Vec<SocketAddr>, prefix: String) -> RunResult {
     let epoch = Instant::now();
     let t0 = 50_000_000u64;
     let from = t0 + args.warmup.as_nanos() as u64;
@@ -78,7 +78,8 @@ pub fn run(args: Arc<Args>, api: SocketAddr, prefix: String) -> RunResult {
     };
     let run = rand_u32();
     for t in 0..args.threads {
-        let (shared, args, prefix) = (shared.clone(), args.clone(), prefix.clone());
+        let (shared, args, prefix, apis) =
+            (shared.clone(), args.clone(), prefix.clone(), apis.clone());
         std::thread::Builder::new()
             .name(format!("bench-{t}"))
             .spawn(move || {
@@ -91,7 +92,7 @@ pub fn run(args: Arc<Args>, api: SocketAddr, prefix: String) -> RunResult {
                         joins.push(monoio::spawn(client(
                             shared.clone(),
                             args.clone(),
-                            api,
+                            apis[c % apis.len()],
                             format!("{prefix}-r{c}"),
                             c as u32,
                             run,
@@ -139,7 +140,11 @@ pub fn run(args: Arc<Args>, api: SocketAddr, prefix: String) -> RunResult {
     let secs = args.duration.as_secs_f64();
     RunResult {
         scenario: "rest".into(),
-        target: format!("http://{api}"),
+        target: apis
+            .iter()
+            .map(|a| format!("http://{a}"))
+            .collect::<Vec<_>>()
+            .join(","),
         label: args.label.clone(),
         duration_s: secs,
         threads: args.threads,

@@ -1,6 +1,6 @@
 //! Cluster mode: any node answers any REST call (spec http-api §1.6). A request whose state
 //! lives in a slot another node leads — a channel's settings, members and history, a user's
-//! tokens and conversations, the global tables (slot 0) — is relayed to that node's API
+//! tokens and conversations, the global tables (the configuration group, on every member) — is relayed to that node's API
 //! (`cluster.apiUrl`, announced on the links) with the same method, path, query, headers and
 //! body, and the leader's status and body come back as they are.
 //!
@@ -28,7 +28,7 @@ const MAX_RELAYED: usize = 64 << 20;
 enum Home {
     /// A slot's key (a channel's storage id, or a uid).
     Key(String),
-    /// The global tables (system uids, person-channel lists): slot 0.
+    /// The global tables (system uids, person-channel lists): the configuration group.
     Globals,
     /// Nothing in particular (served here).
     Anywhere,
@@ -126,7 +126,7 @@ fn relay_target(api: &ApiState, req: &Request) -> Option<u64> {
     }
     let slot = match home_of(req) {
         Home::Key(k) => shard.slot_of(&k),
-        Home::Globals => 0,
+        Home::Globals => crate::cluster::CONFIG_GROUP,
         Home::Anywhere => return None,
     };
     match shard.leader(slot) {

@@ -1,5 +1,6 @@
 //! openraft's state machine for one group: committed commands go to the [`Host`] (the shard
-//! applies them to its message store and metadata). What was applied is tracked here and
+//! applies them to its message store and metadata), or for the configuration group to the
+//! member list. What was applied is tracked here and
 //! checkpointed by the shard's cluster host once the stores are durable, so a restart
 //! re-applies only the tail (applying is idempotent for that tail).
 //!
@@ -24,20 +25,36 @@ pub struct Applying {
     pub membership: StoredMembership,
 }
 
+/// Where a group's committed commands go.
+#[derive(Clone)]
+pub enum Applier {
+    /// A slot's commands: to the host (the shard).
+    Slot(Rc<dyn Host>),
+    /// The configuration group's commands: member lists (first byte
+    /// [`CMD_MEMBERS`](super::host::CMD_MEMBERS)) to `members`, the rest (the global tables'
+    /// changes) to the host.
+    Config {
+        /// The shard.
+        host: Rc<dyn Host>,
+        /// Takes a committed member list.
+        members: Rc<dyn Fn(&[u8])>,
+    },
+}
+
 /// One group's state machine.
 #[derive(Clone)]
 pub struct Machine {
     g: GroupId,
-    host: Rc<dyn Host>,
+    applier: Applier,
     state: Rc<RefCell<Applying>>,
 }
 
 impl Machine {
     /// Group `g`'s machine, resuming from `restored` (the last durable checkpoint).
-    pub fn new(g: GroupId, host: Rc<dyn Host>, restored: Applying) -> Machine {
+    pub fn new(g: GroupId, applier: Applier, restored: Applying) -> Machine {
         Machine {
             g,
-            host,
+            applier,
             state: Rc::new(RefCell::new(restored)),
         }
     }
@@ -78,7 +95,16 @@ impl RaftStateMachine<TC> for Machine {
         while let Some((entry, responder)) = entries.try_next().await? {
             let answer = match &entry.payload {
                 EntryPayload::Blank => Applied::default(),
-                EntryPayload::Normal(cmd) => self.host.apply(self.g, entry.log_id.index, &cmd.0),
+                EntryPayload::Normal(cmd) => match &self.applier {
+                    Applier::Slot(host) => host.apply(self.g, entry.log_id.index, &cmd.0),
+                    Applier::Config { members, .. }
+                        if cmd.0.first() == Some(&super::host::CMD_MEMBERS) =>
+                    {
+                        members(&cmd.0);
+                        Applied::default()
+                    }
+                    Applier::Config { host, .. } => host.apply(self.g, entry.log_id.index, &cmd.0),
+                },
                 EntryPayload::Membership(m) => {
                     self.state.borrow_mut().membership =
                         StoredMembership::new(Some(entry.log_id), m.clone());

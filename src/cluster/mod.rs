@@ -23,7 +23,7 @@ mod topology;
 mod types;
 mod wal;
 
-pub use host::{ProposeError, RaftShard, Timing};
+pub use host::{change_cmd, ProposeError, RaftShard, Timing, CONFIG_GROUP};
 pub use log::{Proposal, SlotLog};
 pub use net::NetStats;
 pub use placement::{Leader, Placement};

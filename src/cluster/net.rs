@@ -3,8 +3,10 @@
 //! always on the same shard index and no RPC crosses threads). The node with the lower id
 //! dials; shard `k` listens on `cluster.addr`'s port + `k`.
 //!
-//! A connection opens with a hello both ways (node id, shard, shard count, the topology's
-//! fingerprint, the API URL); a mismatch is refused with a log line. Then frames, each
+//! A connection opens with a hello both ways (node id, shard, shard count, the slot layout,
+//! the API URL); a mismatch is refused with a log line. A node joining the cluster sends a
+//! hello marked as a join request to a member's shard 0, which proposes it as a member. Then
+//! frames, each
 //! `[u32 length][u8 kind][...]`:
 //!
 //! - raft requests and their responses (`[u8 rpc][u16 group][u64 correlation][payload]`),
@@ -12,7 +14,8 @@
 //! - application frames (`[u16 shard][payload]`): the node's own messages (forwarded sends,
 //!   deliveries, acknowledgements), handed to the [`Host`];
 //! - leader hints (`[u16 count]([u16 slot][u64 leader])*`), so a node learns the leaders of
-//!   slots it does not replicate.
+//!   slots it does not replicate;
+//! - configuration commands forwarded to the configuration group's leader (shard 0).
 //!
 //! Frames queue in the link's output buffer and one writer task sends everything queued in
 //! one write. The buffer is bounded ([`MAX_OUT`]): past it, application frames are dropped
@@ -20,7 +23,7 @@
 
 use super::codec::*;
 use super::ports::Host;
-use super::topology::{NodeId, Topology};
+use super::topology::{Member, NodeId, Topology};
 use super::types::*;
 use bytes::{BufMut, Bytes};
 use local_sync::oneshot;
@@ -53,6 +56,10 @@ const K_RESP: u8 = 2;
 const K_ERR: u8 = 3;
 const K_APP: u8 = 4;
 const K_LEADERS: u8 = 5;
+const K_CONFIG: u8 = 6;
+
+/// Hello flag: the sender asks to join the cluster.
+const HELLO_JOIN: u8 = 1;
 
 /// Largest frame a peer may send (a bigger length closes the link).
 pub const MAX_FRAME: usize = 64 << 20;
@@ -104,9 +111,17 @@ pub struct Net {
     me: NodeId,
     shard: usize,
     shards: usize,
-    fingerprint: u64,
+    layout: u64,
     api_url: String,
-    links: HashMap<NodeId, Rc<Link>>,
+    /// Where this node listens (announced in a join request).
+    me_addr: (String, u16),
+    links: RefCell<HashMap<NodeId, Rc<Link>>>,
+    /// Shard 0: what to do with a join request (propose the joiner as a member); answers
+    /// the member list, so the joiner can link to the members.
+    pub(crate) on_join: RefCell<Option<Box<dyn Fn(Member) -> Vec<Member>>>>,
+    /// Shard 0: what to do with a configuration command forwarded by another member.
+    pub(crate) on_config: RefCell<Option<Box<dyn Fn(Bytes)>>>,
+    stop: Rc<crate::runtime::LocalStop>,
     /// The groups hosted here, by slot.
     pub(crate) groups: RefCell<HashMap<GroupId, Raft>>,
     host: Rc<dyn Host>,
@@ -171,47 +186,116 @@ impl Link {
 }
 
 impl Net {
-    /// Shard `shard`'s links of `topo`, with `api_url` announced to peers.
+    /// Shard `shard`'s links of `topo`, with `api_url` announced to peers; links to members
+    /// with higher ids are dialed until `stop`.
     pub fn new(
         topo: &Topology,
         shard: usize,
         shards: usize,
         api_url: String,
         host: Rc<dyn Host>,
+        stop: Rc<crate::runtime::LocalStop>,
     ) -> Rc<Net> {
-        let links = topo
-            .peers()
-            .map(|m| {
-                (
-                    m.id,
-                    Rc::new(Link {
-                        peer: m.id,
-                        st: RefCell::new(LinkState {
-                            out: Vec::new(),
-                            writer: None,
-                            epoch: 0,
-                            connected: false,
-                            pending: HashMap::new(),
-                            next_corr: 1,
-                            api_url: String::new(),
-                        }),
-                    }),
-                )
-            })
-            .collect();
-        Rc::new(Net {
+        let me_addr = topo
+            .member(topo.me)
+            .map(|m| (m.host.clone(), m.port))
+            .unwrap_or_default();
+        let net = Rc::new(Net {
             me: topo.me,
             shard,
             shards,
-            fingerprint: topo.fingerprint(),
+            layout: topo.layout(),
             api_url,
-            links,
+            me_addr,
+            links: RefCell::new(HashMap::new()),
+            on_join: RefCell::new(None),
+            on_config: RefCell::new(None),
+            stop,
             groups: RefCell::new(HashMap::new()),
             host,
             hints: RefCell::new(HashMap::new()),
             stats: Cell::new(NetStats::default()),
             isolated: Cell::new(false),
-        })
+        });
+        for m in topo.peers() {
+            net.add_peer(m);
+        }
+        net
+    }
+
+    /// Links to member `m` (dialing it when its id is higher); nothing if linked already.
+    pub fn add_peer(self: &Rc<Self>, m: &Member) {
+        if m.id == self.me || self.links.borrow().contains_key(&m.id) {
+            return;
+        }
+        self.links.borrow_mut().insert(
+            m.id,
+            Rc::new(Link {
+                peer: m.id,
+                st: RefCell::new(LinkState {
+                    out: Vec::new(),
+                    writer: None,
+                    epoch: 0,
+                    connected: false,
+                    pending: HashMap::new(),
+                    next_corr: 1,
+                    api_url: String::new(),
+                }),
+            }),
+        );
+        if m.id > self.me {
+            monoio::spawn(
+                self.clone()
+                    .dial(m.id, m.shard_addr(self.shard), self.stop.clone()),
+            );
+        }
+    }
+
+    fn link(&self, node: NodeId) -> Option<Rc<Link>> {
+        self.links.borrow().get(&node).cloned()
+    }
+
+    /// Asks the member at `seed` (shard 0) to propose this node as a member; the seed's
+    /// member list once it answered (the proposal's fate shows in the configuration this
+    /// node later learns).
+    pub async fn request_join(&self, seed: &str) -> Option<Vec<Member>> {
+        let attempt = async {
+            let mut s = TcpStream::connect(seed).await.map_err(|e| e.to_string())?;
+            let (res, _) = s.write_all(self.hello_with(HELLO_JOIN)).await;
+            res.map_err(|e| e.to_string())?;
+            self.read_hello(&mut s, true).await?;
+            let (res, head) = s.read_exact(vec![0u8; 5]).await;
+            res.map_err(|e| e.to_string())?;
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            if head[4] != K_CONFIG || !(1..=1 << 20).contains(&len) {
+                return Err("the seed answered no member list".to_string());
+            }
+            let (res, body) = s.read_exact(vec![0u8; len - 1]).await;
+            res.map_err(|e| e.to_string())?;
+            super::host::decode_members(&body).map_err(|e| e.to_string())
+        };
+        match monoio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+            Ok(Ok(members)) => Some(members),
+            Ok(Err(e)) => {
+                tracing::warn!(seed, error = %e, "join request not taken yet");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Sends a configuration command to `node`'s shard 0 (the configuration leader).
+    pub fn send_config(&self, node: NodeId, cmd: &[u8]) -> bool {
+        let Some(link) = self.link(node) else {
+            return false;
+        };
+        let mut st = link.st.borrow_mut();
+        if !st.connected {
+            return false;
+        }
+        frame(&mut st.out, K_CONFIG, |b| b.extend_from_slice(cmd));
+        Link::wake(&mut st);
+        true
     }
 
     /// Fault injection for tests (`cluster.faultInjection`): cuts this shard off from every
@@ -219,7 +303,8 @@ impl Net {
     pub fn isolate(&self, on: bool) {
         self.isolated.set(on);
         if on {
-            for link in self.links.values() {
+            let links: Vec<Rc<Link>> = self.links.borrow().values().cloned().collect();
+            for link in links {
                 let epoch = link.st.borrow().epoch;
                 if link.disconnect(epoch) {
                     self.host.peer(link.peer, false);
@@ -246,7 +331,7 @@ impl Net {
 
     /// Whether the link to `node` is up.
     pub fn is_up(&self, node: NodeId) -> bool {
-        self.links.get(&node).is_some_and(|l| l.is_up())
+        self.link(node).is_some_and(|l| l.is_up())
     }
 
     /// This node's API URL (as announced to peers).
@@ -256,8 +341,7 @@ impl Net {
 
     /// The API URL `node` announced (empty until its link came up once).
     pub fn api_url(&self, node: NodeId) -> String {
-        self.links
-            .get(&node)
+        self.link(node)
             .map(|l| l.st.borrow().api_url.clone())
             .unwrap_or_default()
     }
@@ -265,7 +349,7 @@ impl Net {
     /// Queues an application frame for shard `dst_shard` of `node`; false if it could not
     /// be queued (link down, or its buffer full).
     pub fn send_app(&self, node: NodeId, dst_shard: u16, payload: &[u8]) -> bool {
-        let Some(link) = self.links.get(&node) else {
+        let Some(link) = self.link(node) else {
             return false;
         };
         let mut st = link.st.borrow_mut();
@@ -289,7 +373,8 @@ impl Net {
 
     /// Tells every peer which of `slots` this node leads.
     pub fn send_leader_hints(&self, led: &[GroupId]) {
-        for link in self.links.values() {
+        let links: Vec<Rc<Link>> = self.links.borrow().values().cloned().collect();
+        for link in links {
             let mut st = link.st.borrow_mut();
             if !st.connected || st.out.len() > MAX_OUT {
                 continue;
@@ -383,43 +468,68 @@ impl Net {
     }
 
     fn hello(&self) -> Vec<u8> {
+        self.hello_with(0)
+    }
+
+    fn hello_with(&self, flags: u8) -> Vec<u8> {
         let mut out = Vec::new();
         frame(&mut out, K_HELLO, |b| {
             b.put_u64_le(self.me);
             b.put_u16_le(self.shard as u16);
             b.put_u16_le(self.shards as u16);
-            b.put_u64_le(self.fingerprint);
-            b.put_u32_le(self.api_url.len() as u32);
-            b.extend_from_slice(self.api_url.as_bytes());
+            b.put_u64_le(self.layout);
+            b.put_u8(flags);
+            for s in [self.api_url.as_str(), self.me_addr.0.as_str()] {
+                b.put_u32_le(s.len() as u32);
+                b.extend_from_slice(s.as_bytes());
+            }
+            b.put_u16_le(self.me_addr.1);
         });
         out
     }
 
-    /// Reads and checks a peer's hello; returns (peer, its API URL).
-    async fn read_hello(&self, s: &mut TcpStream) -> Result<(NodeId, String), String> {
+    /// Reads and checks a peer's hello: (peer, its API URL, a join request's member).
+    /// `from_seed`: the answer of the member this node asked to join through (not a member
+    /// this node knows yet).
+    async fn read_hello(
+        &self,
+        s: &mut TcpStream,
+        from_seed: bool,
+    ) -> Result<(NodeId, String, Option<Member>), String> {
         let (res, head) = s.read_exact(vec![0u8; 5]).await;
         res.map_err(|e| e.to_string())?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        if head[4] != K_HELLO || !(1 + 8 + 2 + 2 + 8 + 4..=1 << 16).contains(&len) {
+        if head[4] != K_HELLO || !(1 + 8 + 2 + 2 + 8 + 1 + 4 + 4 + 2..=1 << 16).contains(&len) {
             return Err("not a Jindou cluster hello".into());
         }
         let (res, body) = s.read_exact(vec![0u8; len - 1]).await;
         res.map_err(|e| e.to_string())?;
         let mut r = Rd(&body);
-        let peer = r.u64().map_err(|e| e.to_string())?;
-        let shard = r.u16().map_err(|e| e.to_string())? as usize;
-        let shards = r.u16().map_err(|e| e.to_string())? as usize;
-        let fingerprint = r.u64().map_err(|e| e.to_string())?;
-        let api = r.bytes().map_err(|e| e.to_string())?;
-        if !self.links.contains_key(&peer) {
+        let e = |e: std::io::Error| e.to_string();
+        let peer = r.u64().map_err(e)?;
+        let shard = r.u16().map_err(e)? as usize;
+        let shards = r.u16().map_err(e)? as usize;
+        let layout = r.u64().map_err(e)?;
+        let flags = r.u8().map_err(e)?;
+        let api = r.bytes().map_err(e)?;
+        let host = r.bytes().map_err(e)?;
+        let port = r.u16().map_err(e)?;
+        let join = (flags & HELLO_JOIN != 0).then(|| Member {
+            id: peer,
+            host: String::from_utf8_lossy(&host).into_owned(),
+            port,
+        });
+        if peer == self.me {
             return Err(format!(
-                "node {peer} is not a member (or is this node's own id)"
+                "node {peer} has this node's own id: node ids must be unique"
             ));
         }
-        if fingerprint != self.fingerprint {
+        if join.is_none() && !from_seed && !self.links.borrow().contains_key(&peer) {
+            return Err(format!("node {peer} is not a member"));
+        }
+        if layout != self.layout {
             return Err(format!(
-                "node {peer} has another cluster layout (initNodes, slotCount or \
-                 slotReplicaCount differ)"
+                "node {peer} has another slot layout (slotCount or slotReplicaCount differ)"
             ));
         }
         if shards != self.shards || shard != self.shard {
@@ -429,7 +539,7 @@ impl Net {
                 self.shard, self.shards
             ));
         }
-        Ok((peer, String::from_utf8_lossy(&api).into_owned()))
+        Ok((peer, String::from_utf8_lossy(&api).into_owned(), join))
     }
 
     /// Accepts the links of peers with lower ids until the shard stops.
@@ -448,8 +558,9 @@ impl Net {
             }
             let net = self.clone();
             monoio::spawn(async move {
-                let hello = monoio::time::timeout(CONNECT_TIMEOUT, net.read_hello(&mut s)).await;
-                let (peer, api) = match hello {
+                let hello =
+                    monoio::time::timeout(CONNECT_TIMEOUT, net.read_hello(&mut s, false)).await;
+                let (peer, api, join) = match hello {
                     Ok(Ok(h)) => h,
                     Ok(Err(e)) => {
                         tracing::error!(from = %addr, error = %e, "cluster link refused");
@@ -457,6 +568,19 @@ impl Net {
                     }
                     Err(_) => return,
                 };
+                if let Some(member) = join {
+                    // A node asking to join (shard 0 handles joins): propose it, and answer
+                    // with the members it should link to.
+                    let members = match net.on_join.borrow().as_ref() {
+                        Some(f) => f(member),
+                        None => return,
+                    };
+                    let mut out = net.hello();
+                    let list = super::host::members_cmd(&members);
+                    frame(&mut out, K_CONFIG, |b| b.extend_from_slice(&list));
+                    let _ = s.write_all(out).await;
+                    return;
+                }
                 if peer > net.me {
                     tracing::warn!(peer, "cluster link from a higher id refused (it is dialed)");
                     return;
@@ -490,7 +614,7 @@ impl Net {
                     .map_err(|e| e.to_string())?;
                 let (res, _) = s.write_all(self.hello()).await;
                 res.map_err(|e| e.to_string())?;
-                let (from, api) = self.read_hello(&mut s).await?;
+                let (from, api, _) = self.read_hello(&mut s, false).await?;
                 if from != peer {
                     return Err(format!("{addr} answered as node {from}, not {peer}"));
                 }
@@ -514,7 +638,7 @@ impl Net {
     }
 
     async fn run_link(self: Rc<Self>, peer: NodeId, api: String, stream: TcpStream) {
-        let Some(link) = self.links.get(&peer).cloned() else {
+        let Some(link) = self.link(peer) else {
             return;
         };
         let _ = stream.set_nodelay(true);
@@ -650,6 +774,11 @@ impl Net {
                 let dst = r.u16()?;
                 self.host.frame(link.peer, dst, Bytes::copy_from_slice(r.0));
             }
+            K_CONFIG => {
+                if let Some(f) = self.on_config.borrow().as_ref() {
+                    f(Bytes::copy_from_slice(r.0));
+                }
+            }
             K_LEADERS => {
                 let n = r.u16()?;
                 let mut changed = Vec::new();
@@ -769,7 +898,7 @@ impl RaftNetworkFactory<TC> for NetFactory {
         GroupNet {
             g: self.g,
             target,
-            link: self.net.links.get(&target).cloned(),
+            link: self.net.link(target),
             net: self.net.clone(),
         }
     }

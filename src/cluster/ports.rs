@@ -25,4 +25,7 @@ pub trait Host {
     fn frame(&self, from: NodeId, dst_shard: u16, payload: Bytes);
     /// The links to `node` came up (`true`) or went down.
     fn peer(&self, node: NodeId, up: bool);
+    /// The member list changed (shard 0 applies the configuration group): every shard of
+    /// the node must follow ([`super::RaftShard::set_members`]).
+    fn members_changed(&self, members: Vec<super::Member>);
 }

@@ -25,17 +25,23 @@ impl Member {
     }
 }
 
-/// The members and the slot layout, identical on every node (checked when links open).
+/// The members and the slot layout. The layout is configured identically on every node
+/// (checked when links open); the member list starts as `cluster.initNodes` and then follows
+/// the configuration group (nodes joining through `cluster.seed`, nodes removed).
 #[derive(Clone, Debug)]
 pub struct Topology {
     /// This node.
     pub me: NodeId,
-    /// Every member, sorted by id.
+    /// Where this node listens for other nodes.
+    pub me_member: Member,
+    /// Every member, sorted by id (empty while a joining node waits for the configuration).
     pub members: Vec<Member>,
     /// Replication groups.
     pub slot_count: u16,
-    /// Replicas per slot (at most the member count).
-    pub replicas: usize,
+    /// `cluster.slotReplicaCount` (a slot has at most as many replicas as there are members).
+    pub replicas_wanted: usize,
+    /// The member to ask for admission (`cluster.seed`), for a node not yet a member.
+    pub seed: Option<Member>,
 }
 
 /// Parses one `initNodes` entry: `id@host[:port]` (an optional `tcp://` before the host; a
@@ -74,24 +80,21 @@ fn port_of(addr: &str) -> Option<u16> {
 
 impl Topology {
     /// The cluster of `cfg`, or `None` in single-node mode. Refuses what cannot work: this
-    /// node missing from `initNodes`, two members with one id, a seed (joining is not
-    /// supported yet), a role other than `replica`.
+    /// node missing from `initNodes`, two members with one id, a role other than `replica`.
+    /// With `cluster.seed` (and no `initNodes`) the node starts with no members and asks the
+    /// seed to admit it.
     pub fn from_config(cfg: &ClusterConfig) -> Result<Option<Topology>, String> {
         if cfg.is_single() {
             return Ok(None);
-        }
-        if !cfg.seed.is_empty() {
-            return Err(
-                "cluster.seed: joining a running cluster is not supported yet; list \
-                        every node in cluster.initNodes"
-                    .into(),
-            );
         }
         if cfg.role != "replica" {
             return Err(format!(
                 "cluster.role {:?}: only replica is supported",
                 cfg.role
             ));
+        }
+        if cfg.slot_count == 0 {
+            return Err("cluster.slotCount must be at least 1".into());
         }
         let default_port = port_of(&cfg.addr).unwrap_or(11110);
         let mut members = Vec::new();
@@ -106,29 +109,66 @@ impl Topology {
             members.push(m);
         }
         members.sort_by_key(|m| m.id);
-        if !members.iter().any(|m| m.id == cfg.node_id) {
-            return Err(format!(
-                "cluster.nodeId {} is not in cluster.initNodes",
-                cfg.node_id
-            ));
+        let seed = if cfg.seed.is_empty() {
+            None
+        } else {
+            Some(parse_member(&cfg.seed, default_port)?)
+        };
+        let me_member = match members.iter().find(|m| m.id == cfg.node_id) {
+            Some(m) => m.clone(),
+            None if seed.is_some() => {
+                let addr = if cfg.server_addr.is_empty() {
+                    cfg.addr.trim_start_matches("tcp://").to_string()
+                } else {
+                    cfg.server_addr.clone()
+                };
+                parse_member(&format!("{}@{addr}", cfg.node_id), default_port)?
+            }
+            None => {
+                return Err(format!(
+                    "cluster.nodeId {} is not in cluster.initNodes",
+                    cfg.node_id
+                ))
+            }
+        };
+        if seed.as_ref().is_some_and(|s| s.id == cfg.node_id) {
+            return Err("cluster.seed names this node itself".into());
         }
-        if cfg.slot_count == 0 {
-            return Err("cluster.slotCount must be at least 1".into());
-        }
-        let replicas = cfg.slot_replica_count.clamp(1, members.len());
         Ok(Some(Topology {
             me: cfg.node_id,
+            me_member,
             members,
             slot_count: cfg.slot_count,
-            replicas,
+            replicas_wanted: cfg.slot_replica_count.max(1),
+            seed,
         }))
+    }
+
+    /// Whether this node is a member (a joining node is not until admitted).
+    pub fn is_member(&self) -> bool {
+        self.members.iter().any(|m| m.id == self.me)
+    }
+
+    /// Replaces the member list (from the configuration group).
+    pub fn set_members(&mut self, mut members: Vec<Member>) {
+        members.sort_by_key(|m| m.id);
+        members.dedup_by_key(|m| m.id);
+        self.members = members;
+    }
+
+    /// Replicas per slot now: the configured count, at most the member count.
+    pub fn replicas(&self) -> usize {
+        self.replicas_wanted.clamp(1, self.members.len().max(1))
     }
 
     /// The nodes replicating `slot`, its preferred leader first: `replicas` members in rotation
     /// starting at `slot mod members`.
     pub fn replicas_of(&self, slot: u16) -> Vec<NodeId> {
         let n = self.members.len();
-        (0..self.replicas)
+        if n == 0 {
+            return Vec::new();
+        }
+        (0..self.replicas())
             .map(|k| self.members[(slot as usize + k) % n].id)
             .collect()
     }
@@ -140,6 +180,9 @@ impl Topology {
 
     /// The member `id`.
     pub fn member(&self, id: NodeId) -> Option<&Member> {
+        if id == self.me {
+            return Some(&self.me_member);
+        }
         self.members.iter().find(|m| m.id == id)
     }
 
@@ -148,14 +191,10 @@ impl Topology {
         self.members.iter().filter(move |m| m.id != self.me)
     }
 
-    /// A digest of what every node must agree on (members, slots, replicas): two nodes whose
-    /// digests differ refuse to link.
-    pub fn fingerprint(&self) -> u64 {
-        let mut text = format!("{}/{}", self.slot_count, self.replicas);
-        for m in &self.members {
-            text.push_str(&format!(";{}@{}:{}", m.id, m.host, m.port));
-        }
-        crc32fast::hash(text.as_bytes()) as u64
+    /// A digest of the slot layout every node must share (slots, replicas): two nodes whose
+    /// layouts differ refuse to link. (The member list is the configuration group's.)
+    pub fn layout(&self) -> u64 {
+        crc32fast::hash(format!("{}/{}", self.slot_count, self.replicas_wanted).as_bytes()) as u64
     }
 }
 
@@ -189,6 +228,13 @@ mod tests {
     #[test]
     fn duplicate_ids_and_strangers_are_refused() {
         assert!(Topology::from_config(&cfg(1, &["1@a:1", "1@b:1"])).is_err());
+        let mut joiner = cfg(4, &[]);
+        joiner.seed = "1@a:9".into();
+        joiner.addr = "tcp://127.0.0.1:7".into();
+        let t = Topology::from_config(&joiner).unwrap().unwrap();
+        assert!(!t.is_member());
+        assert_eq!(t.seed.as_ref().unwrap().id, 1);
+        assert_eq!(t.me_member.port, 7);
         assert!(Topology::from_config(&cfg(3, &["1@a:1", "2@b:1"])).is_err());
         assert!(Topology::from_config(&cfg(1, &[])).unwrap().is_none());
     }

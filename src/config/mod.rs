@@ -358,7 +358,7 @@ pub struct Cluster {
     pub api_url: String,
     /// `id@host[:port]` of the initial nodes, this one included; empty = single node.
     pub init_nodes: Vec<String>,
-    /// `id@host:port` of a running member to join (not supported yet: refused at start-up).
+    /// `id@host:port` of a running member to join through (a new node with no `initNodes`).
     pub seed: String,
     /// `replica` (holds replicas, votes) or `proxy` (not supported yet).
     pub role: String,

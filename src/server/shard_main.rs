@@ -228,9 +228,8 @@ async fn join_cluster(
         request: cl.req_timeout.get(),
     };
     let slots: Vec<u16> = shard.ctx.slots.slots_of_shard(shard.id()).collect();
-    let topology = Rc::new((*c.topology).clone());
     crate::cluster::RaftShard::start(
-        topology,
+        (*c.topology).clone(),
         shard.id(),
         shard.ctx.slots.shards(),
         slots,

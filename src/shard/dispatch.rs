@@ -21,6 +21,11 @@ pub fn handle_owner(shard: &Rc<Shard>, src: usize, msg: OwnerMsg) {
         OwnerMsg::Reregister { uid, session } => sessions::reregister(shard, &uid, *session),
         OwnerMsg::LeaderChanged { slot, leader } => replicated::leader_changed(shard, slot, leader),
         OwnerMsg::NodeDown(node) => sessions::drop_node(shard, node),
+        OwnerMsg::Members(members) => {
+            if let Some(raft) = shard.raft() {
+                raft.set_members(*members);
+            }
+        }
         OwnerMsg::Send(req) => send::handle_send(shard, req),
         OwnerMsg::Deliver { msg, uids } => deliver::handle_deliver(shard, msg, uids),
         OwnerMsg::Op { id, op } => {

@@ -189,6 +189,8 @@ pub enum OwnerMsg {
     },
     /// Cluster → every local shard: node `node` is gone; forget its sessions.
     NodeDown(u16),
+    /// Cluster (shard 0) → every local shard: the member list changed.
+    Members(Box<Vec<crate::cluster::Member>>),
     /// Gateway → user owner: this connection closed.
     Unregister {
         /// User id.

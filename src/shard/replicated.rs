@@ -221,14 +221,14 @@ pub fn propose_error(e: ProposeError) -> StoreError {
 pub fn meta_slot(shard: &Shard, rec: &MetaRecord) -> u16 {
     use MetaRecord::*;
     if rec.is_global() {
-        return 0;
+        return crate::cluster::CONFIG_GROUP;
     }
     match rec {
         Token { uid, .. } | ConvPos { uid, .. } => shard.slot_of(uid),
         ChannelUpsert { channel_id, .. }
         | ChannelDelete { channel_id, .. }
         | List { channel_id, .. } => shard.slot_of(channel_id),
-        SystemUids { .. } => 0,
+        SystemUids { .. } => crate::cluster::CONFIG_GROUP,
     }
 }
 
@@ -417,6 +417,12 @@ impl Host for ShardHost {
         }
     }
 
+    fn members_changed(&self, members: Vec<crate::cluster::Member>) {
+        if let Some(shard) = self.shard.upgrade() {
+            ShardHost::broadcast(&shard, || OwnerMsg::Members(Box::new(members.clone())));
+        }
+    }
+
     fn peer(&self, node: NodeId, up: bool) {
         let Some(shard) = self.shard.upgrade() else {
             return;
@@ -444,6 +450,9 @@ impl Host for ShardHost {
 /// replicas of their channels.
 pub fn leader_changed(shard: &Shard, slot: u16, leader: Option<NodeId>) {
     shard.note_leader(slot, leader);
+    if slot == crate::cluster::CONFIG_GROUP {
+        return; // the global tables' group: no sessions or conversations keyed to it
+    }
     let Some(leader) = leader else {
         return;
     };

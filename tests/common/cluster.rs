@@ -35,12 +35,20 @@ pub struct Member {
     pub dir: Option<tempfile::TempDir>,
     /// Its config (cluster part and extras).
     pub yaml: String,
+    /// Its cluster port (shard k listens on port + k).
+    pub port: u16,
 }
 
 /// A running cluster.
 pub struct Cluster {
     /// The members, by id order.
     pub members: Vec<Member>,
+    /// Shards per node.
+    pub shards: usize,
+    /// Slots.
+    pub slots: u16,
+    /// The extra YAML every node gets.
+    pub extra: String,
 }
 
 impl Cluster {
@@ -68,10 +76,38 @@ impl Cluster {
                     server: Some(Server::start(&yaml)),
                     dir: None,
                     yaml,
+                    port: port(i),
                 }
             })
             .collect();
-        Cluster { members }
+        Cluster {
+            members,
+            shards,
+            slots,
+            extra: extra.to_string(),
+        }
+    }
+
+    /// Starts node `id` with no `initNodes`, joining through member `seed` (`cluster.seed`).
+    pub fn join(&mut self, id: u64, seed: u64) {
+        let shards = self.shards;
+        let port = free_ports(shards.max(1));
+        let seed_port = self.member(seed).port;
+        let yaml = format!(
+            "shards: {shards}\nencryption: false\n{}cluster:\n  nodeId: {id}\n  \
+             addr: tcp://127.0.0.1:{port}\n  seed: \"{seed}@127.0.0.1:{seed_port}\"\n  \
+             tickInterval: 100ms\n  electionIntervalTick: 6\n  reqTimeout: 4s\n  \
+             pongMaxTick: 10\n  faultInjection: true\n  slotCount: {}\n",
+            self.extra, self.slots
+        );
+        self.members.push(Member {
+            id,
+            server: Some(Server::start(&yaml)),
+            dir: None,
+            yaml,
+            port,
+        });
+        self.members.sort_by_key(|m| m.id);
     }
 
     /// The member with id `id`.
@@ -124,7 +160,23 @@ impl Cluster {
                 if try_get(http, "/health").is_some_and(|r| r.status == 200) {
                     break;
                 }
-                assert!(Instant::now() < deadline, "node {id} never became healthy");
+                if Instant::now() >= deadline {
+                    // Name the slots it knows no leader of.
+                    let leaderless: Vec<String> = try_get(http, "/cluster/slots")
+                        .and_then(|r| {
+                            let v = r.json();
+                            let slots = v.as_array()?.clone();
+                            Some(
+                                slots
+                                    .iter()
+                                    .filter(|s| s["leader_id"].as_u64().unwrap_or(0) == 0)
+                                    .map(|s| s.to_string())
+                                    .collect(),
+                            )
+                        })
+                        .unwrap_or_default();
+                    panic!("node {id} never became healthy; slots with no leader: {leaderless:?}");
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -169,6 +221,20 @@ pub fn try_http(addr: SocketAddr, request: &[u8], timeout: Duration) -> Option<H
         headers,
         body: buf[head_end..].to_vec(),
     })
+}
+
+/// POST a JSON body marked as relayed by another node: the node answers from its own
+/// replica (no relay to the slot's leader), so a test sees what that node holds.
+pub fn try_post_local(addr: SocketAddr, path: &str, body: &str) -> Option<HttpResponse> {
+    try_http(
+        addr,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nx-jindou-relayed: 0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+        Duration::from_secs(15),
+    )
 }
 
 /// GET without panicking.

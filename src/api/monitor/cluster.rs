@@ -32,6 +32,9 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
         ["cluster", "channel", "status"] if req.method == Method::Post => {
             channel_status(shard, req).await
         }
+        ["cluster", "nodes", "remove"] if req.method == Method::Post => {
+            remove_node(shard, req).await
+        }
         ["cluster", "faults"]
             if req.method == Method::Post && shard.ctx.config.cluster.fault_injection =>
         {
@@ -612,6 +615,59 @@ async fn channel_status(shard: &Shard, req: &Request) -> Response {
         })
         .collect();
     Response::json(200, &out)
+}
+
+#[derive(Deserialize)]
+struct RemoveReq {
+    node_id: u64,
+}
+
+/// `POST /cluster/nodes/remove {"node_id": N}`: takes node N out of the cluster through the
+/// configuration group (forwarded to its leader); the slot groups then move N's replicas to
+/// the remaining members. Answers once this node applied the new member list (200), 404 for
+/// a node that is not a member, 504 when the change did not apply within `reqTimeout`.
+async fn remove_node(shard: &Shard, req: &Request) -> Response {
+    let r: RemoveReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if shard.raft().is_none() {
+        return Response::error(400, "not a cluster member");
+    }
+    let id = r.node_id;
+    let members = shard
+        .inspect(0, |s: &Shard| {
+            s.raft().map(|r| r.members()).unwrap_or_default()
+        })
+        .await;
+    let Some(member) = members.into_iter().find(|m| m.id == id) else {
+        return Response::error(404, &format!("node {id} is not a member"));
+    };
+    let change = crate::cluster::change_cmd(false, &member);
+    shard
+        .inspect(0, move |s: &Shard| {
+            if let Some(r) = s.raft() {
+                r.request_change(change, true);
+            }
+        })
+        .await;
+    let deadline = std::time::Instant::now() + shard.ctx.config.cluster.req_timeout.get();
+    loop {
+        let gone = shard
+            .inspect(0, move |s: &Shard| {
+                s.raft()
+                    .is_some_and(|r| r.members().iter().all(|m| m.id != id))
+            })
+            .await;
+        if gone {
+            tracing::info!(node = id, "node removed from the cluster");
+            return Response::json(200, &json!({"status": 200}));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Response::error(504, &format!("node {id} not removed yet; look again"));
+        }
+        monoio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[derive(Deserialize)]
