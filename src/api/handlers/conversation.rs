@@ -142,10 +142,11 @@ pub async fn sync(shard: &Shard, req: &Request) -> Response {
         }
         let first = msgs.first();
         let sent_by_me = first.is_some_and(|m| m["from_uid"].as_str() == Some(r.uid.as_str()));
+        // Messages deleted with their channel (`/channel/delete`) count as read.
         let readed = if sent_by_me {
             newest
         } else {
-            conv.readed_to_msg_seq
+            conv.readed_to_msg_seq.max(recent.purged_to)
         };
         let unread = if sent_by_me {
             0

@@ -54,12 +54,17 @@ pub async fn token(shard: &Shard, req: &Request) -> Response {
     respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
-/// `POST /user/onlinestatus` with a JSON array of uids: one row per live connection.
+/// `POST /user/onlinestatus` with a JSON array of uids: one row per live connection
+/// (`{"status":200}` for an empty array, as WuKongIM answers).
 pub async fn online_status(shard: &Shard, req: &Request) -> Response {
     let uids: Vec<String> = match body(req) {
         Ok(u) => u,
         Err(resp) => return resp,
     };
+    if uids.is_empty() {
+        // WuKongIM answers an empty question with plain OK, not an empty array.
+        return super::ok();
+    }
     let mut by_owner: std::collections::BTreeMap<(u16, usize), Vec<String>> = Default::default();
     let relayed = crate::api::forward::was_relayed(req);
     for u in uids {
