@@ -77,7 +77,8 @@ fn home_of(req: &Request) -> Home {
         | "/conversations/setUnread"
         | "/conversations/delete"
         | "/message/sync"
-        | "/message/syncack" => uid("uid"),
+        | "/message/syncack"
+        | "/conversation/syncByChannels" => uid("uid"),
         "/user/systemuids_add" | "/user/systemuids_remove" => Home::Globals,
         "/channel"
         | "/channel/info"
@@ -89,13 +90,31 @@ fn home_of(req: &Request) -> Home {
         | "/channel/blacklist_remove"
         | "/channel/whitelist_add"
         | "/channel/whitelist_set"
-        | "/channel/whitelist_remove" => channel_home(field(&body, "channel_id"), ty),
-        "/channel/messagesync" | "/messages" => {
+        | "/channel/whitelist_remove"
+        | "/channel/subscriber_remove_all"
+        | "/channel/blacklist_remove_all"
+        | "/channel/whitelist_remove_all" => channel_home(field(&body, "channel_id"), ty),
+        "/channel/messagesync" | "/messages" | "/message" => {
             let (login, id) = (field(&body, "login_uid"), field(&body, "channel_id"));
             if id.is_empty() {
                 Home::Anywhere
             } else {
                 Home::Key(storage_channel(login, id, ty as u8, false))
+            }
+        }
+        "/message/byclientmsgno" | "/channel/last_message" => {
+            let id = req.query_param("channel_id").unwrap_or_default();
+            let login = req.query_param("login_uid").unwrap_or_default();
+            let ty = req
+                .query_param("channel_type")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            if id.is_empty() {
+                Home::Anywhere
+            } else if ty == ChannelType::PERSON.0 && (login.is_empty() || id.contains('@')) {
+                Home::Key(id)
+            } else {
+                Home::Key(storage_channel(&login, &id, ty, false))
             }
         }
         "/channel/whitelist" | "/channel/max_message_seq" => {

@@ -285,6 +285,34 @@ pub async fn list(shard: &Shard, req: &Request, which: &str, how: &str) -> Respo
     respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
+/// `POST /channel/subscriber_remove_all`, `/channel/blacklist_remove_all`,
+/// `/channel/whitelist_remove_all` (`{channel_id, channel_type}`): empties one list. The
+/// members' conversations are kept (unlike `/channel/subscriber_remove`).
+pub async fn remove_all(shard: &Shard, req: &Request, list: ListKind) -> Response {
+    let r: ChannelKeyReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.channel_id.is_empty() {
+        return Response::error(400, "channel_id is required");
+    }
+    if r.channel_type == 0 {
+        return Response::error(400, "channel_type is required");
+    }
+    if matches!(list, ListKind::Subscribers) && r.channel_type == ChannelType::PERSON.0 {
+        return Response::error(400, "a person channel has no subscribers to remove");
+    }
+    let rec = MetaRecord::List {
+        channel_id: r.channel_id,
+        channel_type: r.channel_type,
+        list,
+        mode: ListMode::Set,
+        uids: Vec::new(),
+    };
+    let owner = shard.meta_owner(&rec);
+    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
+}
+
 fn key_from_query(req: &Request) -> (String, u8) {
     (
         req.query_param("channel_id").unwrap_or_default(),

@@ -3,7 +3,9 @@
 //! responses for the owner's failures (the error decides the status).
 
 pub mod channel;
+pub mod conn;
 pub mod conversation;
+pub mod lookup;
 pub mod manager;
 pub mod message;
 pub mod route;

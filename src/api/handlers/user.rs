@@ -166,3 +166,30 @@ pub fn list_system_uids(shard: &Shard) -> Response {
     let g = shard.globals.borrow();
     Response::json(200, &g.system_uids.iter().collect::<Vec<_>>())
 }
+
+/// `POST /user/systemuids_add_to_cache` / `_remove_from_cache` (`{"uids":[…]}`): changes
+/// only this node's replica of the system accounts — nothing is stored and no other node is
+/// told (the stored list comes back at the next start). Every shard of the node has applied
+/// the change when the answer leaves.
+pub async fn system_uids_cache(shard: &Shard, req: &Request, remove: bool) -> Response {
+    let r: UidsReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let uids: Vec<String> = r.uids.into_iter().filter(|u| !u.is_empty()).collect();
+    if uids.is_empty() {
+        return super::ok();
+    }
+    let rec = MetaRecord::SystemUids {
+        mode: if remove {
+            ListMode::Remove
+        } else {
+            ListMode::Add
+        },
+        uids,
+    };
+    shard
+        .inspect_all(move |s: &Shard| rec.apply_global(&mut s.globals.borrow_mut()))
+        .await;
+    super::ok()
+}

@@ -32,9 +32,13 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
         ["cluster", "channel", "status"] if req.method == Method::Post => {
             channel_status(shard, req).await
         }
-        ["cluster", "faults"]
-            if req.method == Method::Post && shard.ctx.config.cluster.fault_injection =>
-        {
+        ["cluster", "faults"] if req.method == Method::Post => {
+            if !shard.ctx.config.cluster.fault_injection {
+                return Some(Response::error(
+                    403,
+                    "fault injection is off (cluster.faultInjection: false)",
+                ));
+            }
             faults(shard, req).await
         }
         _ => return None,
