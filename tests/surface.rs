@@ -735,3 +735,49 @@ fn every_listed_route_is_dispatched_and_nothing_else() {
         assert_eq!(r.status, 404, "{method} {path}");
     }
 }
+
+#[test]
+fn tmpchannel_subscriber_set_names_who_a_temp_channel_reaches() {
+    let server = Server::start("");
+    let (http, tcp) = (server.addr("http"), server.addr("tcp"));
+    let mut t1 = wk::WkClient::login(tcp, "tc-1", 4);
+    let mut t2 = wk::WkClient::login(tcp, "tc-2", 4);
+    let send_tmp = |text: &str| {
+        ok(post(
+            http,
+            "/message/send",
+            &json!({"header": {"sync_once": 1}, "channel_id": "tc-room", "channel_type": 8,
+                    "payload": b64(text)})
+            .to_string(),
+        ))
+    };
+    ok(post(
+        http,
+        "/tmpchannel/subscriber_set",
+        &json!({"channel_id": "tc-room", "uids": ["tc-1"]}).to_string(),
+    ));
+    send_tmp("first");
+    let got = t1.expect_recv();
+    assert_eq!(got.payload, b"first");
+    assert_eq!(got.recv.channel_type.0, 8);
+    // Set again: the list is replaced.
+    ok(post(
+        http,
+        "/tmpchannel/subscriber_set",
+        &json!({"channel_id": "tc-room", "uids": ["tc-2"]}).to_string(),
+    ));
+    send_tmp("second");
+    assert_eq!(t2.expect_recv().payload, b"second");
+    for body in [
+        json!({"uids": ["tc-1"]}),
+        json!({"channel_id": "a@b", "uids": ["tc-1"]}),
+        json!({"channel_id": "tc-room", "uids": []}),
+        json!({"channel_id": "tc-room", "uids": [" "]}),
+    ] {
+        bad(
+            post(http, "/tmpchannel/subscriber_set", &body.to_string()),
+            &body.to_string(),
+        );
+    }
+    bad(post(http, "/tmpchannel/subscriber_set", "{"), "bad JSON");
+}

@@ -94,6 +94,7 @@ fn home_of(req: &Request) -> Home {
         | "/channel/subscriber_remove_all"
         | "/channel/blacklist_remove_all"
         | "/channel/whitelist_remove_all" => channel_home(field(&body, "channel_id"), ty),
+        "/tmpchannel/subscriber_set" => channel_home(field(&body, "channel_id"), 8),
         "/channel/messagesync" | "/messages" | "/message" => {
             let (login, id) = (field(&body, "login_uid"), field(&body, "channel_id"));
             if id.is_empty() {

@@ -120,6 +120,8 @@ pub enum Handler {
     SystemUidsAddToCache,
     /// `POST /user/systemuids_remove_from_cache`.
     SystemUidsRemoveFromCache,
+    /// `POST /tmpchannel/subscriber_set`.
+    TmpSubscriberSet,
     /// `POST /conn/kick` (also on the manager port).
     ConnKick,
     /// `POST /conn/remove` (also on the manager port).
@@ -237,6 +239,12 @@ pub const ROUTES: &[Route] = &[
         "/user/systemuids_remove_from_cache",
         Write,
         H::SystemUidsRemoveFromCache,
+    ),
+    r(
+        Post,
+        "/tmpchannel/subscriber_set",
+        Write,
+        H::TmpSubscriberSet,
     ),
     r(Post, "/conn/kick", Write, H::ConnKick),
     r(Post, "/conn/remove", Write, H::ConnRemove),
@@ -420,6 +428,7 @@ async fn dispatch(api: &ApiState, req: &Request) -> Response {
         H::WhitelistRemoveAll => channel::remove_all(s, q, ListKind::Whitelist).await,
         H::SystemUidsAddToCache => user::system_uids_cache(s, q, false).await,
         H::SystemUidsRemoveFromCache => user::system_uids_cache(s, q, true).await,
+        H::TmpSubscriberSet => channel::tmp_subscriber_set(s, q).await,
         H::ConnKick => conn::close(s, q, true).await,
         H::ConnRemove => conn::close(s, q, false).await,
         H::Monitor(m) => super::monitor::serve(s, q, m).await,

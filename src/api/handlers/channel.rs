@@ -313,6 +313,45 @@ pub async fn remove_all(shard: &Shard, req: &Request, list: ListKind) -> Respons
     respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
+#[derive(Deserialize)]
+struct TmpSubscribersReq {
+    #[serde(default)]
+    channel_id: String,
+    #[serde(default)]
+    uids: Vec<String>,
+}
+
+/// `POST /tmpchannel/subscriber_set {channel_id, uids}`: the members of temp channel
+/// `(channel_id, 8)` become exactly `uids`, so a `/message/send` to that channel (type 8)
+/// reaches them. Unlike WuKongIM, which only caches them on the node, they are stored as the
+/// temp channel's members.
+pub async fn tmp_subscriber_set(shard: &Shard, req: &Request) -> Response {
+    let r: TmpSubscribersReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.channel_id.is_empty() || !valid_id(&r.channel_id) {
+        return Response::error(400, "channel_id is empty or has a reserved character");
+    }
+    let uids: Vec<String> = r
+        .uids
+        .into_iter()
+        .filter(|u| !u.trim().is_empty())
+        .collect();
+    if uids.is_empty() {
+        return Response::error(400, "uids are required");
+    }
+    let owner = shard.channel_owner(&r.channel_id);
+    let op = OwnerOp::ChannelUpsert {
+        channel_id: r.channel_id,
+        channel_type: ChannelType::TEMP.0,
+        info: None,
+        reset: true,
+        subscribers: uids,
+    };
+    respond(call_owner(shard, owner, op).await)
+}
+
 fn key_from_query(req: &Request) -> (String, u8) {
     (
         req.query_param("channel_id").unwrap_or_default(),
