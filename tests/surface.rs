@@ -781,3 +781,77 @@ fn tmpchannel_subscriber_set_names_who_a_temp_channel_reaches() {
     }
     bad(post(http, "/tmpchannel/subscriber_set", "{"), "bad JSON");
 }
+
+#[test]
+fn tags_describe_a_channels_members_by_node() {
+    let server = Server::start("cluster: {nodeId: 42}\n");
+    let (http, manager) = (server.addr("http"), server.addr("manager"));
+    ok(post(
+        http,
+        "/channel",
+        &json!({"channel_id": "tg-g", "channel_type": 2, "subscribers": ["tg-a", "tg-b"]})
+            .to_string(),
+    ));
+    ok(post(
+        http,
+        "/channel",
+        &json!({"channel_id": "tg-h", "channel_type": 2, "subscribers": ["tg-c"]}).to_string(),
+    ));
+    let t = ok(get(http, "/tag?channel_id=tg-g&channel_type=2"));
+    assert_eq!(t["key"], "2:tg-g", "{t}");
+    assert_eq!(t["channel_id"], "tg-g");
+    assert_eq!(t["nodes"].as_array().unwrap().len(), 1, "one node: {t}");
+    assert_eq!(t["nodes"][0]["leader_id"], 42);
+    let mut uids: Vec<&str> = t["nodes"][0]["uids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    uids.sort();
+    assert_eq!(uids, ["tg-a", "tg-b"]);
+    assert!(!t["nodes"][0]["slot_ids"].as_array().unwrap().is_empty());
+    // By key, on the manager port too.
+    assert_eq!(ok(get(manager, "/tag?tag_key=2:tg-g"))["nodes"], t["nodes"]);
+    bad(
+        get(http, "/tag?channel_id=tg-none&channel_type=2"),
+        "unknown channel",
+    );
+    bad(get(http, "/tag?tag_key=nonsense"), "bad key");
+    bad(get(http, "/tag"), "nothing named");
+    // /tags: every channel with members, or one.
+    let all = ok(get(http, "/tags"));
+    let keys: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"2:tg-g") && keys.contains(&"2:tg-h"),
+        "{all}"
+    );
+    let one = ok(get(http, "/tags?channel_id=tg-h&channel_type=2"));
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one[0]["nodes"][0]["uid_count"], 1);
+    assert_eq!(one[0]["nodes"][0]["uids"], json!(["tg-c"]));
+    assert_eq!(
+        ok(get(http, "/tags?node_id=7")),
+        json!([]),
+        "no members on node 7"
+    );
+    assert_eq!(
+        ok(get(http, "/tags?node_id=42")).as_array().unwrap().len(),
+        keys.len()
+    );
+    // Nothing cached to remove.
+    assert_eq!(
+        ok(post(
+            http,
+            "/tag/remove",
+            &json!({"tag_key": "2:tg-g"}).to_string()
+        )),
+        json!({"status": 200})
+    );
+    bad(post(http, "/tag/remove", "["), "bad JSON");
+}

@@ -46,7 +46,7 @@ pub async fn serve(shard: &Shard, req: &Request, view: Monitor) -> Response {
 }
 
 /// The manager listener's router (`manager.addr` when `manager.on`): the monitoring routes,
-/// `/status` (also at `/`), `/health`, `/manager/login` and `/conn/*`, behind
+/// `/status` (also at `/`), `/health`, `/manager/login`, `/conn/*` and `/tag*`, behind
 /// [`super::access::Policy::manager_port`].
 pub async fn route_manager(api: Rc<super::ApiState>, req: Request) -> Response {
     use super::router::Handler;
@@ -65,6 +65,9 @@ pub async fn route_manager(api: Rc<super::ApiState>, req: Request) -> Response {
         Some(Handler::Monitor(view)) => serve(&api.shard, &req, view).await,
         Some(Handler::ConnKick) => super::handlers::conn::close(&api.shard, &req, true).await,
         Some(Handler::ConnRemove) => super::handlers::conn::close(&api.shard, &req, false).await,
+        Some(Handler::Tag) => super::handlers::tag::tag(&api.shard, &req).await,
+        Some(Handler::Tags) => super::handlers::tag::tags(&api.shard, &req).await,
+        Some(Handler::TagRemove) => super::handlers::tag::remove(&api.shard, &req).await,
         _ => super::router::no_route(&req),
     }
 }

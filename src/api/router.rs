@@ -1,7 +1,10 @@
-//! Maps a request to its handler, after authentication. [`ROUTES`] lists every route with the
-//! access it needs; `docs/openapi.yaml` is checked against it by the tests.
+//! Maps a request to its handler, after authentication. [`ROUTES`] is the dispatch table:
+//! every route with the access it needs and its handler; `docs/openapi.yaml` is checked
+//! against it by the tests.
 
-use super::handlers::{channel, conn, conversation, lookup, manager, message, route, stream, user};
+use super::handlers::{
+    channel, conn, conversation, lookup, manager, message, route, stream, tag, user,
+};
 use super::http::{Method, Request, Response};
 use super::monitor::Monitor;
 use super::state::ApiState;
@@ -126,6 +129,12 @@ pub enum Handler {
     ConnKick,
     /// `POST /conn/remove` (also on the manager port).
     ConnRemove,
+    /// `GET /tag` (also on the manager port).
+    Tag,
+    /// `GET /tags` (also on the manager port).
+    Tags,
+    /// `POST /tag/remove` (also on the manager port).
+    TagRemove,
     /// A monitoring or cluster view (also served on the manager port).
     Monitor(Monitor),
 }
@@ -248,6 +257,9 @@ pub const ROUTES: &[Route] = &[
     ),
     r(Post, "/conn/kick", Write, H::ConnKick),
     r(Post, "/conn/remove", Write, H::ConnRemove),
+    r(Get, "/tag", Read, H::Tag),
+    r(Get, "/tags", Read, H::Tags),
+    r(Post, "/tag/remove", Write, H::TagRemove),
     r(Get, "/varz", Read, H::Monitor(M::Varz)),
     r(Get, "/varz/setting", Read, H::Monitor(M::VarzSetting)),
     r(Get, "/connz", Read, H::Monitor(M::Connz)),
@@ -431,6 +443,9 @@ async fn dispatch(api: &ApiState, req: &Request) -> Response {
         H::TmpSubscriberSet => channel::tmp_subscriber_set(s, q).await,
         H::ConnKick => conn::close(s, q, true).await,
         H::ConnRemove => conn::close(s, q, false).await,
+        H::Tag => tag::tag(s, q).await,
+        H::Tags => tag::tags(s, q).await,
+        H::TagRemove => tag::remove(s, q).await,
         H::Monitor(m) => super::monitor::serve(s, q, m).await,
     }
 }

@@ -10,6 +10,7 @@ pub mod manager;
 pub mod message;
 pub mod route;
 pub mod stream;
+pub mod tag;
 pub mod user;
 
 use super::http::{Request, Response};
