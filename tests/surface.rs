@@ -855,3 +855,29 @@ fn tags_describe_a_channels_members_by_node() {
     );
     bad(post(http, "/tag/remove", "["), "bad JSON");
 }
+
+#[test]
+fn update_plugin_no_is_accepted() {
+    let server = Server::start("");
+    let http = server.addr("http");
+    let r = post(
+        http,
+        "/user/update_plugin_no",
+        &json!({"uid": "pl-u", "plugin_no": "ai.bot"}).to_string(),
+    );
+    assert_eq!(ok(r), json!({"status": 200}));
+    // No validation (as in WuKongIM), but the body must be that object.
+    assert_eq!(
+        ok(post(http, "/user/update_plugin_no", "{}")),
+        json!({"status": 200})
+    );
+    bad(post(http, "/user/update_plugin_no", "[1]"), "not an object");
+    bad(
+        post(
+            http,
+            "/user/update_plugin_no",
+            &json!({"uid": 5}).to_string(),
+        ),
+        "uid not a string",
+    );
+}

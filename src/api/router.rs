@@ -123,6 +123,8 @@ pub enum Handler {
     SystemUidsAddToCache,
     /// `POST /user/systemuids_remove_from_cache`.
     SystemUidsRemoveFromCache,
+    /// `POST /user/update_plugin_no`.
+    UpdatePluginNo,
     /// `POST /tmpchannel/subscriber_set`.
     TmpSubscriberSet,
     /// `POST /conn/kick` (also on the manager port).
@@ -255,6 +257,7 @@ pub const ROUTES: &[Route] = &[
         Write,
         H::TmpSubscriberSet,
     ),
+    r(Post, "/user/update_plugin_no", Write, H::UpdatePluginNo),
     r(Post, "/conn/kick", Write, H::ConnKick),
     r(Post, "/conn/remove", Write, H::ConnRemove),
     r(Get, "/tag", Read, H::Tag),
@@ -440,6 +443,7 @@ async fn dispatch(api: &ApiState, req: &Request) -> Response {
         H::WhitelistRemoveAll => channel::remove_all(s, q, ListKind::Whitelist).await,
         H::SystemUidsAddToCache => user::system_uids_cache(s, q, false).await,
         H::SystemUidsRemoveFromCache => user::system_uids_cache(s, q, true).await,
+        H::UpdatePluginNo => user::update_plugin_no(q),
         H::TmpSubscriberSet => channel::tmp_subscriber_set(s, q).await,
         H::ConnKick => conn::close(s, q, true).await,
         H::ConnRemove => conn::close(s, q, false).await,

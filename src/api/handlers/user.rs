@@ -193,3 +193,24 @@ pub async fn system_uids_cache(shard: &Shard, req: &Request, remove: bool) -> Re
         .await;
     super::ok()
 }
+
+#[derive(Deserialize)]
+struct PluginNoReq {
+    #[serde(default)]
+    #[allow(dead_code)]
+    uid: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    plugin_no: String,
+}
+
+/// `POST /user/update_plugin_no {uid, plugin_no}`: WuKongIM binds the user to a plugin (its
+/// "AI" users' Receive hook). Jindou runs no plugins, so the binding would change nothing:
+/// the call is accepted (no validation, as in WuKongIM; a body that is not that JSON object
+/// is a 400) and **not stored**.
+pub fn update_plugin_no(req: &Request) -> Response {
+    match body::<PluginNoReq>(req) {
+        Ok(_) => super::ok(),
+        Err(resp) => resp,
+    }
+}
