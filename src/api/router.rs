@@ -25,7 +25,7 @@ pub struct Route {
     pub handler: Handler,
 }
 
-/// What serves a route: [`dispatch`] matches on it, so a route answers only if it is in
+/// What serves a route: the router matches on it, so a route answers only if it is in
 /// [`ROUTES`] (and `docs/openapi.yaml` is checked against that table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handler {
