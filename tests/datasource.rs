@@ -3,6 +3,8 @@
 //! degradation when the datasource is down or hangs.
 
 mod common;
+#[path = "common/wk.rs"]
+mod wk;
 use bytes::BytesMut;
 use common::*;
 use jindou::proto::{
@@ -363,4 +365,69 @@ fn seed_rest_protocol_gets_channel_info() {
         targets.contains(&"GET /ds/channel/info?channel_id=g-rest&channel_type=2".to_string()),
         "{targets:?}"
     );
+}
+
+#[test]
+fn user_info_on_logs_users_in_with_the_backends_token_and_refuses_banned_ones() {
+    let ds = Datasource::start(|_, body| match body["cmd"].as_str().unwrap_or("") {
+        "getSystemUIDs" => (200, json!([])),
+        "getUserInfo" => match body["data"]["uid"].as_str().unwrap_or("") {
+            "ui-alice" => (200, json!({"token": "backend-secret", "device_level": 1})),
+            "ui-mallory" => (200, json!({"token": "t", "ban": 1})),
+            _ => (200, json!({})),
+        },
+        _ => (404, json!({})),
+    });
+    let server = Server::start(&format!(
+        "tokenAuthOn: true\ndatasource:\n  addr: \"{}\"\n  userInfoOn: true\n  cacheTtl: 5m\n  timeout: 1500ms\n",
+        ds.url()
+    ));
+    let (http, tcp) = (server.addr("http"), server.addr("tcp"));
+    // The backend's token logs alice in without any /user/token registration.
+    let (_alice, ack) = wk::WkClient::connect(tcp, "ui-alice", "backend-secret", 1, 4, true);
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+    assert_eq!(
+        ds.calls("getUserInfo"),
+        vec![json!({"uid": "ui-alice"})],
+        "asked once"
+    );
+    // A wrong token still fails; cached, so the backend is not asked again.
+    let (_c, ack) = wk::WkClient::connect(tcp, "ui-alice", "guess", 1, 4, true);
+    assert_eq!(ack.reason_code, ReasonCode::AUTH_FAIL);
+    assert_eq!(ds.calls("getUserInfo").len(), 1, "cached");
+    // A registered token works as before.
+    let r = post(
+        http,
+        "/user/token",
+        &json!({"uid": "ui-bob", "token": "local", "device_flag": 1}).to_string(),
+    );
+    assert_eq!(r.status, 200);
+    let (_bob, ack) = wk::WkClient::connect(tcp, "ui-bob", "local", 1, 4, true);
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+    // A user the backend bans is refused with reason 19, whatever the token.
+    let (_m, ack) = wk::WkClient::connect(tcp, "ui-mallory", "t", 1, 4, true);
+    assert_eq!(ack.reason_code, ReasonCode::BAN);
+}
+
+#[test]
+fn user_info_waits_at_most_the_configured_timeout() {
+    let ds = Datasource::start(|_, body| match body["cmd"].as_str().unwrap_or("") {
+        "getUserInfo" => (200, json!({"token": "late"})),
+        _ => (200, json!([])),
+    });
+    ds.hang.store(true, Ordering::SeqCst);
+    let server = Server::start(&format!(
+        "tokenAuthOn: false\ndatasource:\n  addr: \"{}\"\n  userInfoOn: true\n  timeout: 300ms\n",
+        ds.url()
+    ));
+    let tcp = server.addr("tcp");
+    let t0 = Instant::now();
+    let (_c, ack) = wk::WkClient::connect(tcp, "ui-slow", "", 1, 4, true);
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS, "local data decides");
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(2000),
+        "CONNECT waited {took:?} with datasource.timeout 300ms"
+    );
+    ds.hang.store(false, Ordering::SeqCst);
 }

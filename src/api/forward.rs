@@ -77,7 +77,8 @@ fn home_of(req: &Request) -> Home {
         | "/conversations/setUnread"
         | "/conversations/delete"
         | "/message/sync"
-        | "/message/syncack" => uid("uid"),
+        | "/message/syncack"
+        | "/conversation/syncByChannels" => uid("uid"),
         "/user/systemuids_add" | "/user/systemuids_remove" => Home::Globals,
         "/channel"
         | "/channel/info"
@@ -89,13 +90,44 @@ fn home_of(req: &Request) -> Home {
         | "/channel/blacklist_remove"
         | "/channel/whitelist_add"
         | "/channel/whitelist_set"
-        | "/channel/whitelist_remove" => channel_home(field(&body, "channel_id"), ty),
-        "/channel/messagesync" | "/messages" => {
+        | "/channel/whitelist_remove"
+        | "/channel/subscriber_remove_all"
+        | "/channel/blacklist_remove_all"
+        | "/channel/whitelist_remove_all" => channel_home(field(&body, "channel_id"), ty),
+        "/tmpchannel/subscriber_set" => channel_home(field(&body, "channel_id"), 8),
+        "/channel/messagesync" | "/messages" | "/message" => {
             let (login, id) = (field(&body, "login_uid"), field(&body, "channel_id"));
             if id.is_empty() {
                 Home::Anywhere
             } else {
                 Home::Key(storage_channel(login, id, ty as u8, false))
+            }
+        }
+        "/tag" | "/tags" => {
+            let key = req.query_param("tag_key").unwrap_or_default();
+            let id = match key.split_once(':') {
+                Some((_, id)) => id.to_string(),
+                None => req.query_param("channel_id").unwrap_or_default(),
+            };
+            if id.is_empty() {
+                Home::Anywhere
+            } else {
+                Home::Key(id)
+            }
+        }
+        "/message/byclientmsgno" | "/channel/last_message" => {
+            let id = req.query_param("channel_id").unwrap_or_default();
+            let login = req.query_param("login_uid").unwrap_or_default();
+            let ty = req
+                .query_param("channel_type")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            if id.is_empty() {
+                Home::Anywhere
+            } else if ty == ChannelType::PERSON.0 && (login.is_empty() || id.contains('@')) {
+                Home::Key(id)
+            } else {
+                Home::Key(storage_channel(&login, &id, ty, false))
             }
         }
         "/channel/whitelist" | "/channel/max_message_seq" => {
@@ -358,6 +390,49 @@ mod tests {
             )),
             Home::Key(crate::shard::ids::person_fake_id("a", "b"))
         );
+        assert_eq!(
+            home_of(&post(
+                "/message",
+                r#"{"login_uid":"a","channel_id":"b","channel_type":1,"message_id":1}"#
+            )),
+            Home::Key(crate::shard::ids::person_fake_id("a", "b"))
+        );
+        assert_eq!(
+            home_of(&post("/conversation/syncByChannels", r#"{"uid":"u"}"#)),
+            Home::Key("u".into())
+        );
+        assert_eq!(
+            home_of(&post(
+                "/channel/blacklist_remove_all",
+                r#"{"channel_id":"g","channel_type":2}"#
+            )),
+            Home::Key("g".into())
+        );
+        assert_eq!(
+            home_of(&post("/tmpchannel/subscriber_set", r#"{"channel_id":"t"}"#)),
+            Home::Key("t".into())
+        );
+        let get = |path: &str, query: &str| Request {
+            method: Method::Get,
+            query: query.into(),
+            ..post(path, "")
+        };
+        assert_eq!(
+            home_of(&get(
+                "/channel/last_message",
+                "channel_id=b&channel_type=1&login_uid=a"
+            )),
+            Home::Key(crate::shard::ids::person_fake_id("a", "b"))
+        );
+        assert_eq!(
+            home_of(&get(
+                "/message/byclientmsgno",
+                "channel_id=a@b&channel_type=1&client_msg_no=x"
+            )),
+            Home::Key("a@b".into())
+        );
+        assert_eq!(home_of(&get("/tag", "tag_key=2:g")), Home::Key("g".into()));
+        assert_eq!(home_of(&get("/tags", "node_id=3")), Home::Anywhere);
         assert_eq!(home_of(&post("/message/send", "{}")), Home::Anywhere);
         assert_eq!(home_of(&post("/user/token", "not json")), Home::Anywhere);
     }

@@ -1,6 +1,6 @@
 //! Monitoring and cluster views (`/varz`, `/connz`, `/metrics`, `/cluster/*`, `/status`): routes
-//! served on the API port and on the manager port. [`route`] returns `None` for paths it does
-//! not serve; [`route_manager`] is the whole router of the manager listener.
+//! served on the API port and on the manager port (listed in [`super::router::ROUTES`]);
+//! [`route_manager`] is the whole router of the manager listener.
 
 mod cluster;
 mod pprof;
@@ -12,39 +12,63 @@ use crate::metrics::{self, prom};
 use crate::shard::Shard;
 use std::rc::Rc;
 
-/// Answers a monitoring route, or `None` if `req` is not one.
-pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
-    let get = matches!(req.method, Method::Get | Method::Head);
-    let path = req.path.as_str();
-    Some(match path {
-        "/varz" if get => varz::varz(shard, req).await,
-        "/varz/setting" if get => varz::setting(shard),
-        "/connz" if get => varz::connz(shard, req).await,
-        "/metrics" if get => metrics_text(shard).await,
-        "/status" | "/status/" if get => status::page(),
-        _ if path.starts_with("/cluster/") => return cluster::route(shard, req).await,
-        _ if path.starts_with("/debug/pprof/") && get => return pprof::route(shard, req).await,
-        _ => return None,
-    })
+/// A monitoring view (a [`super::router::Handler::Monitor`] route).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitor {
+    /// `GET /varz`.
+    Varz,
+    /// `GET /varz/setting`.
+    VarzSetting,
+    /// `GET /connz`.
+    Connz,
+    /// `GET /metrics`.
+    Metrics,
+    /// `GET /status` (and `/` on the manager port).
+    Status,
+    /// `GET /debug/pprof/*` (with `pprofOn`).
+    Pprof,
+    /// `/cluster/*`.
+    Cluster,
+}
+
+/// Serves a monitoring view.
+pub async fn serve(shard: &Shard, req: &Request, view: Monitor) -> Response {
+    let found = match view {
+        Monitor::Varz => Some(varz::varz(shard, req).await),
+        Monitor::VarzSetting => Some(varz::setting(shard)),
+        Monitor::Connz => Some(varz::connz(shard, req).await),
+        Monitor::Metrics => Some(metrics_text(shard).await),
+        Monitor::Status => Some(status::page()),
+        Monitor::Pprof => pprof::route(shard, req).await,
+        Monitor::Cluster => cluster::route(shard, req).await,
+    };
+    found.unwrap_or_else(|| super::router::no_route(req))
 }
 
 /// The manager listener's router (`manager.addr` when `manager.on`): the monitoring routes,
-/// `/status` (also at `/`), and `/health`, behind [`super::access::Policy::manager_port`].
+/// `/status` (also at `/`), `/health`, `/manager/login`, `/conn/*` and `/tag*`, behind
+/// [`super::access::Policy::manager_port`].
 pub async fn route_manager(api: Rc<super::ApiState>, req: Request) -> Response {
+    use super::router::Handler;
     if let Err(resp) = api.policy().manager_port(&req) {
         return resp;
     }
     if req.method == Method::Options {
         return Response::empty(204);
     }
-    match (req.method, req.path.as_str()) {
-        (Method::Post, "/manager/login") => super::handlers::manager::login(&api, &req),
-        (Method::Get | Method::Head, "/") => status::page(),
-        (Method::Get | Method::Head, "/health") => health(&api.shard).await,
-        _ => match route(&api.shard, &req).await {
-            Some(resp) => resp,
-            None => Response::error(404, &format!("no route for {}", req.path)),
-        },
+    if matches!(req.method, Method::Get | Method::Head) && req.path == "/" {
+        return status::page();
+    }
+    match super::router::find(req.method, &req.path).map(|r| r.handler) {
+        Some(Handler::ManagerLogin) => super::handlers::manager::login(&api, &req),
+        Some(Handler::Health) => health(&api.shard).await,
+        Some(Handler::Monitor(view)) => serve(&api.shard, &req, view).await,
+        Some(Handler::ConnKick) => super::handlers::conn::close(&api.shard, &req, true).await,
+        Some(Handler::ConnRemove) => super::handlers::conn::close(&api.shard, &req, false).await,
+        Some(Handler::Tag) => super::handlers::tag::tag(&api.shard, &req).await,
+        Some(Handler::Tags) => super::handlers::tag::tags(&api.shard, &req).await,
+        Some(Handler::TagRemove) => super::handlers::tag::remove(&api.shard, &req).await,
+        _ => super::router::no_route(&req),
     }
 }
 

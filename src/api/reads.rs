@@ -109,6 +109,12 @@ trait Trips: Send + 'static {
     fn trip(&mut self, owner: &Shard) -> bool;
 }
 
+/// The seq up to which a storage channel's messages were deleted with their channel
+/// (`/channel/delete`): no read shows them.
+pub fn purged_to(owner: &Shard, channel_id: &str, channel_type: u8) -> u64 {
+    owner.channels.borrow().purged_to(channel_id, channel_type)
+}
+
 /// Runs `read` to completion against shard `owner`, one [`Shard::inspect`] per trip.
 async fn run<T: Trips>(shard: &Shard, owner: usize, mut read: T) -> T {
     loop {
@@ -239,10 +245,18 @@ impl Trips for PageRead {
         let store = owner.store.borrow();
         if !self.planned {
             self.planned = true;
+            let floor = purged_to(owner, &self.channel_id, self.channel_type);
+            let mut q = self.query;
+            if self.from_low {
+                q.start_seq = q.start_seq.max(floor + 1);
+            }
             self.range = store
                 .messages
-                .plan_range(&self.channel_id, self.channel_type, self.query)
-                .map(|plan| PlannedRead::new(plan, self.from_low));
+                .plan_range(&self.channel_id, self.channel_type, q)
+                .map(|mut plan| {
+                    plan.lo = plan.lo.max(floor + 1);
+                    PlannedRead::new(plan, self.from_low)
+                });
         }
         let Some(range) = self.range.as_mut() else {
             return true;
@@ -347,7 +361,8 @@ impl Trips for StreamsRead {
             let Some(plan) = store.messages.plan_range(&self.side, self.channel_type, q) else {
                 return true;
             };
-            (self.next, self.hi) = (plan.lo, plan.hi);
+            let floor = purged_to(owner, &self.side, self.channel_type);
+            (self.next, self.hi) = (plan.lo.max(floor + 1), plan.hi);
         }
         if self.next > self.hi {
             return true;
@@ -450,6 +465,7 @@ impl Trips for FetchRead {
         let store = owner.store.borrow();
         let m = &store.messages;
         let (id, ty) = (self.channel_id.as_str(), self.channel_type);
+        let floor = purged_to(owner, id, ty);
         let end = self.lookups.len().min(self.next + SLICE);
         for l in &self.lookups[self.next..end] {
             self.budget.note_work();
@@ -463,7 +479,8 @@ impl Trips for FetchRead {
                     None => Ok(None),
                 },
             };
-            if let Ok(Some(v)) = hit {
+            if let Ok(Some(v)) = hit.map(|v| v.filter(|v| u64::from(v.record.message_seq) > floor))
+            {
                 if !self.budget.admit(v.record.payload.len()) {
                     self.more = 1;
                     return true;
@@ -542,6 +559,9 @@ pub struct Recent {
     pub channel_type: u8,
     /// Newest seq of the channel.
     pub last_seq: u64,
+    /// Seq up to which its messages were deleted with their channel (0: none): they count
+    /// as read.
+    pub purged_to: u64,
     /// Messages with seq ≥ the bound, in the order asked for.
     pub messages: Vec<Value>,
     /// The byte budget cut them short (there are messages ≥ the bound).
@@ -553,6 +573,7 @@ pub struct Recent {
 /// The channel a recents read is in the middle of.
 struct RecentInProgress {
     last_seq: u64,
+    purged_to: u64,
     /// Budget left when the channel started.
     before: usize,
     /// The planned range, when there are messages to read and budget to read them.
@@ -575,11 +596,11 @@ struct RecentsRead {
 impl RecentsRead {
     /// Plans channel `w`: its newest seq and the range of at most its limit at or above its
     /// bound.
-    fn start(&self, m: &MessageStore, w: &RecentsWanted) -> RecentInProgress {
+    fn start(&self, m: &MessageStore, w: &RecentsWanted, floor: u64) -> RecentInProgress {
         let (id, ty) = (w.channel_id.as_str(), w.channel_type);
         let limit = w.limit.min(MAX_PAGE);
         let max = m.max_seq(id, ty);
-        let lo = w.from_seq.max(m.first_seq(id, ty)).max(1);
+        let lo = w.from_seq.max(m.first_seq(id, ty)).max(floor + 1);
         let plan = (max >= lo && limit > 0)
             .then(|| {
                 let q = if w.ascending {
@@ -604,6 +625,7 @@ impl RecentsRead {
         let capped = plan.is_some() && before == 0;
         RecentInProgress {
             last_seq: max,
+            purged_to: floor,
             before,
             range: plan
                 .filter(|_| !capped)
@@ -627,7 +649,7 @@ impl Trips for RecentsRead {
             };
             let mut cur = match self.current.take() {
                 Some(cur) => cur,
-                None => self.start(m, w),
+                None => self.start(m, w, purged_to(owner, &w.channel_id, w.channel_type)),
             };
             if let Some(range) = cur.range.as_mut() {
                 range.read_slice(
@@ -652,6 +674,7 @@ impl Trips for RecentsRead {
                     channel_id: w.channel_id.clone(),
                     channel_type: w.channel_type,
                     last_seq: cur.last_seq,
+                    purged_to: cur.purged_to,
                     messages,
                     capped,
                     bytes: cur.before - self.budget.left(),

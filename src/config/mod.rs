@@ -161,12 +161,16 @@ pub struct Datasource {
     pub addr: String,
     /// Ask the datasource for channel info.
     pub channel_info_on: bool,
-    /// Ask the datasource for user info.
+    /// Ask the datasource for user info at CONNECT (`getUserInfo`, or `GET /user/info` with
+    /// the `rest` protocol): a banned user is refused, the backend's token accepted.
     pub user_info_on: bool,
     /// `cmd` (v2's `{"cmd":…}` POSTs) or `rest` (the seed's GET endpoints).
     pub protocol: String,
     /// How long answers are cached.
     pub cache_ttl: ConfigDuration,
+    /// Deadline of one datasource call (a slower answer counts as a failure: the local data
+    /// is used).
+    pub timeout: ConfigDuration,
 }
 
 impl Default for Datasource {
@@ -177,6 +181,7 @@ impl Default for Datasource {
             user_info_on: false,
             protocol: "cmd".into(),
             cache_ttl: ConfigDuration::from_secs(60),
+            timeout: ConfigDuration::from_secs(2),
         }
     }
 }

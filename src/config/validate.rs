@@ -139,6 +139,11 @@ impl Config {
             1,
         )?;
         at_least(
+            "datasource.timeout",
+            self.datasource.timeout.get().as_millis() as u64,
+            1,
+        )?;
+        at_least(
             "runtime.meshCapacity",
             self.runtime.mesh_capacity as u64,
             16,

@@ -9,17 +9,23 @@
 //!   `{"subscribers":[…],"blacklist":[…],"whitelist":[…],"ban":0,"disband":0,…}` (every field
 //!   optional) and `GET {addr}/user/info?uid=`.
 //!
+//! With `datasource.userInfoOn`, the uid's owner asks for the user at each CONNECT (cached like
+//! channels): `{"cmd":"getUserInfo","data":{"uid":…}}` (`cmd`) or `GET {addr}/user/info?uid=`
+//! (`rest`), answering `{"token":"…","device_level":0|1,"ban":0|1}` (every field optional). A
+//! banned user is refused with reason 19; the token is accepted beside the ones `/user/token`
+//! registered (so a backend can log its users in without registering tokens first).
+//!
 //! Calls run on the `jindou-webhook` thread's runtime; a shard awaits the answer through a
-//! cross-thread oneshot with a deadline ([`CALL_TIMEOUT`]). The channel's owner shard caches
-//! the answer for `datasource.cacheTtl`; a datasource that is down or slow degrades to the local
-//! data with a logged warning, never a stuck send.
+//! cross-thread oneshot with a deadline (`datasource.timeout`, default 2 s). The owner shard
+//! caches the answer for `datasource.cacheTtl`; a datasource that is down or slow degrades to
+//! the local data with a logged warning, never a stuck send or CONNECT.
 
 use crate::config::Config;
 use crate::proto::ChannelType;
 use crate::shard::channels::{ChannelInfo, ChannelState};
-use crate::shard::events::ChannelSource;
+use crate::shard::events::{ChannelSource, UserData, UserSource};
 use crate::shard::ids::base_channel;
-use crate::shard::msg::{OwnerMsg, SendReq};
+use crate::shard::msg::{AuthReq, OwnerMsg, SendReq};
 use crate::shard::Shard;
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -30,8 +36,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// Deadline of one datasource call.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a failed channel load is remembered (sends use the local data meanwhile).
 pub const FAILURE_TTL: Duration = Duration::from_secs(5);
 /// Most channels cached per shard.
@@ -64,6 +68,8 @@ pub struct DsConfig {
     pub user_info_on: bool,
     /// How long answers are cached.
     pub cache_ttl: Duration,
+    /// Deadline of one call (`datasource.timeout`).
+    pub timeout: Duration,
 }
 
 impl DsConfig {
@@ -83,6 +89,7 @@ impl DsConfig {
             channel_info_on: d.channel_info_on,
             user_info_on: d.user_info_on,
             cache_ttl: d.cache_ttl.get(),
+            timeout: d.timeout.get(),
         })
     }
 }
@@ -99,7 +106,7 @@ pub enum Call {
         /// Channel type.
         ty: u8,
     },
-    /// `GET /user/info?uid=` (rest protocol, `userInfoOn`).
+    /// A user's info (`userInfoOn`): `getUserInfo`, or `GET /user/info?uid=` (rest).
     User {
         /// User id.
         uid: String,
@@ -181,14 +188,15 @@ impl Client {
         )
     }
 
-    /// Asks the datasource; resolves within [`CALL_TIMEOUT`] (plus a margin) in every case.
-    /// Awaitable from a shard (monoio) task: the answer crosses threads through a oneshot.
+    /// Asks the datasource; resolves within `datasource.timeout` (plus a margin) in every
+    /// case. Awaitable from a shard (monoio) task: the answer crosses threads through a
+    /// oneshot.
     pub async fn call(&self, call: Call) -> Result<Answer, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .try_send(Request { call, reply })
             .map_err(|_| "datasource queue full or closed".to_string())?;
-        match monoio::time::timeout(CALL_TIMEOUT + Duration::from_millis(500), rx).await {
+        match monoio::time::timeout(self.cfg.timeout + Duration::from_millis(500), rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err("datasource thread gone".into()),
             Err(_) => Err("datasource call timed out".into()),
@@ -206,8 +214,8 @@ pub struct Receiver {
 pub async fn worker(cfg: DsConfig, rx: Receiver) {
     let Receiver { mut rx, stats } = rx;
     let http = match reqwest::Client::builder()
-        .timeout(CALL_TIMEOUT)
-        .connect_timeout(CALL_TIMEOUT)
+        .timeout(cfg.timeout)
+        .connect_timeout(cfg.timeout)
         .tcp_nodelay(true)
         .build()
     {
@@ -360,9 +368,16 @@ async fn answer(http: &reqwest::Client, cfg: &DsConfig, call: Call) -> Result<An
                 },
             }))
         }
-        (_, Call::User { uid }) => get(http, &cfg.addr, "/user/info", &[("uid", uid.as_str())])
-            .await
-            .map(Answer::User),
+        (Protocol::Cmd, Call::User { uid }) => {
+            cmd(http, &cfg.addr, "getUserInfo", json!({ "uid": uid }))
+                .await
+                .map(Answer::User)
+        }
+        (Protocol::Rest, Call::User { uid }) => {
+            get(http, &cfg.addr, "/user/info", &[("uid", uid.as_str())])
+                .await
+                .map(Answer::User)
+        }
     }
 }
 
@@ -376,6 +391,15 @@ struct Cached {
 /// Sends held for one channel.
 type Held = Vec<Box<SendReq>>;
 
+/// One cached user (`None`: the load failed or the backend does not know the user).
+struct CachedUser {
+    data: Option<Rc<UserData>>,
+    until: Instant,
+}
+
+/// CONNECTs held for one user: (request id, request).
+type HeldAuths = Vec<(u64, Box<AuthReq>)>;
+
 /// A shard's end of the datasource: the client and the channel owner's cache (no locks).
 /// Implements the shard's [`ChannelSource`] port.
 pub struct ShardDatasource {
@@ -386,6 +410,11 @@ pub struct ShardDatasource {
     waiting: RefCell<HashMap<(String, u8), Held>>,
     /// Sends held in `waiting`, all channels together (bounded by [`HELD_MAX`]).
     held: std::cell::Cell<usize>,
+    /// Users cached (`userInfoOn`).
+    users: RefCell<HashMap<String, CachedUser>>,
+    /// CONNECTs waiting for a user's first load (an empty list: a background refresh); its
+    /// size counts against `limits.datasourceLookups` with `waiting`'s.
+    user_waiting: RefCell<HashMap<String, HeldAuths>>,
 }
 
 impl ShardDatasource {
@@ -396,7 +425,14 @@ impl ShardDatasource {
             channels: Default::default(),
             waiting: Default::default(),
             held: Default::default(),
+            users: Default::default(),
+            user_waiting: Default::default(),
         }
+    }
+
+    /// Look-ups in flight (channels and users).
+    fn lookups(&self) -> usize {
+        self.waiting.borrow().len() + self.user_waiting.borrow().len()
     }
 
     /// Channels cached now.
@@ -440,9 +476,10 @@ impl ChannelSource for ShardDatasource {
             Some(_) => true,
             None => false,
         };
+        let in_flight = self.lookups();
         let mut waiting = self.waiting.borrow_mut();
         let loading = waiting.contains_key(&key);
-        if !loading && waiting.len() >= shard.ctx.config.limits.datasource_lookups {
+        if !loading && in_flight >= shard.ctx.config.limits.datasource_lookups {
             // Too many look-ups in flight: no new one; the send goes on with the local data.
             return Some(req);
         }
@@ -463,6 +500,119 @@ impl ChannelSource for ShardDatasource {
             monoio::spawn(load(self.clone(), shard.clone(), key));
         }
         None
+    }
+}
+
+impl UserSource for ShardDatasource {
+    fn cached_user(&self, uid: &str) -> Option<Rc<UserData>> {
+        self.users.borrow().get(uid)?.data.clone()
+    }
+
+    fn hold_auth(
+        self: Rc<Self>,
+        shard: &Rc<Shard>,
+        id: u64,
+        req: Box<AuthReq>,
+    ) -> Option<Box<AuthReq>> {
+        let uid = req.uid.to_string();
+        let now = Instant::now();
+        let known = match self.users.borrow().get(&uid) {
+            Some(c) if c.until > now => return Some(req),
+            Some(_) => true,
+            None => false,
+        };
+        let in_flight = self.lookups();
+        let mut waiting = self.user_waiting.borrow_mut();
+        let loading = waiting.contains_key(&uid);
+        if !loading && in_flight >= shard.ctx.config.limits.datasource_lookups {
+            return Some(req);
+        }
+        if known {
+            // Stale: decide with what we have and refresh in the background.
+            if !loading {
+                waiting.insert(uid.clone(), Vec::new());
+                monoio::spawn(load_user(self.clone(), shard.clone(), uid));
+            }
+            return Some(req);
+        }
+        if self.held.get() >= HELD_MAX {
+            return Some(req);
+        }
+        self.held.set(self.held.get() + 1);
+        waiting.entry(uid.clone()).or_default().push((id, req));
+        if !loading {
+            monoio::spawn(load_user(self.clone(), shard.clone(), uid));
+        }
+        None
+    }
+}
+
+/// The user a datasource answer describes (`token`, `device_level`, `ban`, all optional).
+fn user_of(v: &Value) -> Option<UserData> {
+    let obj = v.as_object()?;
+    let flag = |k: &str| match obj.get(k) {
+        Some(Value::Bool(b)) => *b,
+        Some(n) => n.as_u64().unwrap_or(0) != 0,
+        None => false,
+    };
+    Some(UserData {
+        token: obj
+            .get("token")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        device_level: obj
+            .get("device_level")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .min(1) as u8,
+        ban: flag("ban"),
+    })
+}
+
+/// Loads one user, caches it, decides the CONNECTs that waited for it (in arrival order).
+async fn load_user(ds: Rc<ShardDatasource>, shard: Rc<Shard>, uid: String) {
+    let client = ds.client.clone();
+    let ttl = client.cfg.cache_ttl;
+    let result = client.call(Call::User { uid: uid.clone() }).await;
+    let now = Instant::now();
+    {
+        let mut users = ds.users.borrow_mut();
+        if users.len() >= CACHE_MAX {
+            users.retain(|_, c| c.until > now);
+            if users.len() >= CACHE_MAX {
+                users.clear();
+            }
+        }
+        match result {
+            Ok(Answer::User(v)) => {
+                users.insert(
+                    uid.clone(),
+                    CachedUser {
+                        data: user_of(&v).map(Rc::new),
+                        until: now + ttl,
+                    },
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(uid = %uid, error = %e, "datasource unavailable; using local user data");
+                let entry = users.entry(uid.clone()).or_insert(CachedUser {
+                    data: None,
+                    until: now,
+                });
+                entry.until = now + FAILURE_TTL.min(ttl.max(Duration::from_millis(1)));
+            }
+        }
+    }
+    let held = ds
+        .user_waiting
+        .borrow_mut()
+        .remove(&uid)
+        .unwrap_or_default();
+    ds.held.set(ds.held.get() - held.len());
+    for (id, req) in held {
+        crate::shard::sessions::decide(&shard, id, &req);
     }
 }
 

@@ -44,6 +44,12 @@ fn open_shard(
 ) -> Result<Rc<Shard>, String> {
     let store = Store::open(&store_config(&ctx.config, ctx.id)).map_err(|e| e.to_string())?;
     let shard = Rc::new(Shard::new(ctx, mesh.into_local(), store, ports));
+    // Message ids stay above every id this shard stored before (a clock set back, or ids of
+    // an older epoch).
+    let newest_id = shard.store.borrow().messages.newest_message_id();
+    if let Some(id) = newest_id {
+        shard.ids.borrow_mut().resume_after(id);
+    }
     let started = Instant::now();
     let restored = {
         let mut store = shard.store.borrow_mut();
@@ -96,9 +102,11 @@ fn ports(hub: Option<&Arc<crate::webhook::Hub>>) -> Ports {
             ports.events = Rc::new(crate::webhook::ShardHooks::new(hub.clone()));
         }
         if let Some(client) = &hub.datasource {
-            ports.channel_source = Some(Rc::new(crate::datasource::ShardDatasource::new(
-                client.clone(),
-            )));
+            let ds = Rc::new(crate::datasource::ShardDatasource::new(client.clone()));
+            if client.cfg.user_info_on {
+                ports.user_source = Some(ds.clone());
+            }
+            ports.channel_source = Some(ds);
         }
     }
     ports

@@ -49,6 +49,10 @@ pub struct ChannelState {
 #[derive(Default)]
 pub struct Channels {
     map: HashMap<ChannelKey, ChannelState>,
+    /// Storage channels whose messages up to a seq were deleted with their channel
+    /// (`/channel/delete`): (storage id, type) → that seq. Reads show nothing at or below it;
+    /// seqs go on above it when the channel is used again.
+    purged: HashMap<ChannelKey, u64>,
 }
 
 impl Channels {
@@ -82,6 +86,31 @@ impl Channels {
     /// Removes a channel.
     pub fn remove(&mut self, id: &str, ty: u8) -> Option<ChannelState> {
         self.map.remove(&(id.to_string(), ty))
+    }
+
+    /// The seq up to which a storage channel's messages were deleted (0: none).
+    pub fn purged_to(&self, storage_id: &str, ty: u8) -> u64 {
+        if self.purged.is_empty() {
+            return 0;
+        }
+        self.purged
+            .get(&(storage_id.to_string(), ty))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Hides a storage channel's messages up to `seq` (never lowers an earlier floor).
+    pub fn purge_to(&mut self, storage_id: &str, ty: u8, seq: u64) {
+        if seq == 0 {
+            return;
+        }
+        let floor = self.purged.entry((storage_id.to_string(), ty)).or_default();
+        *floor = (*floor).max(seq);
+    }
+
+    /// Every purged storage channel and its floor, for snapshots.
+    pub fn purged(&self) -> impl Iterator<Item = (&ChannelKey, u64)> {
+        self.purged.iter().map(|(k, v)| (k, *v))
     }
 
     /// Makes room for `n` more channels (loading a snapshot).

@@ -13,9 +13,17 @@ pub fn handle_owner(shard: &Rc<Shard>, src: usize, msg: OwnerMsg) {
     };
     match msg {
         OwnerMsg::Auth { id, req } => {
-            let result = sessions::authorize(shard, &req);
-            let (node, dst) = (req.conn.node, req.conn.shard as usize);
-            shard.route(node, dst, Answer::Auth { id, result }.into());
+            // With user info from the datasource, the CONNECT waits for the user's data.
+            let req = match &shard.user_source {
+                Some(src) if sessions::asks_backend(shard, &req) => {
+                    match src.clone().hold_auth(shard, id, req) {
+                        Some(req) => req,
+                        None => return,
+                    }
+                }
+                _ => req,
+            };
+            sessions::decide(shard, id, &req);
         }
         OwnerMsg::Unregister { uid, conn } => sessions::unregister(shard, &uid, conn),
         OwnerMsg::Reregister { uid, session } => sessions::reregister(shard, &uid, *session),

@@ -3,7 +3,7 @@
 //! start-up. So the shard imports none of them: events flow out, not imports up.
 
 use super::channels::ChannelState;
-use super::msg::{ConnRef, Delivered, SendReq};
+use super::msg::{AuthReq, ConnRef, Delivered, SendReq};
 use super::Shard;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
@@ -56,6 +56,35 @@ pub trait ChannelSource {
     /// now, or keeps it (answering `None`) while the channel's data loads and resumes it
     /// afterwards through [`crate::shard::resume_send`].
     fn hold(self: Rc<Self>, shard: &Rc<Shard>, req: Box<SendReq>) -> Option<Box<SendReq>>;
+}
+
+/// A user as the business backend describes it (the datasource's user info, when
+/// `datasource.userInfoOn`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserData {
+    /// A token the user may log in with (empty: none), beside the ones `/user/token`
+    /// registered.
+    pub token: String,
+    /// Device level that token grants (1 master, 0 slave).
+    pub device_level: u8,
+    /// The backend refuses the user (CONNECT answered with reason 19, BAN).
+    pub ban: bool,
+}
+
+/// User data supplied by the business backend (the datasource), asked on the uid's owner
+/// before a CONNECT is decided.
+pub trait UserSource {
+    /// The backend's view of a user, when cached (fresh or stale).
+    fn cached_user(&self, uid: &str) -> Option<Rc<UserData>>;
+    /// Called first by a CONNECT on the uid's owner: hands it back when it can be decided
+    /// now, or keeps it (answering `None`) while the user's data loads and decides it
+    /// afterwards through [`crate::shard::sessions::decide`].
+    fn hold_auth(
+        self: Rc<Self>,
+        shard: &Rc<Shard>,
+        id: u64,
+        req: Box<AuthReq>,
+    ) -> Option<Box<AuthReq>>;
 }
 
 /// What monitoring may ask of the connections held on the shard's thread (`gateway`).
@@ -115,6 +144,8 @@ pub struct Ports {
     pub events: Rc<dyn Events>,
     /// The datasource, when configured.
     pub channel_source: Option<Rc<dyn ChannelSource>>,
+    /// The datasource's user info, when `datasource.userInfoOn`.
+    pub user_source: Option<Rc<dyn UserSource>>,
 }
 
 impl Default for Ports {
@@ -122,6 +153,7 @@ impl Default for Ports {
         Ports {
             events: Rc::new(NoEvents),
             channel_source: None,
+            user_source: None,
         }
     }
 }

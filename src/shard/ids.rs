@@ -49,15 +49,21 @@ pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && !id.contains(['@', '#', '&'])
 }
 
-/// Epoch of message ids: 2024-01-01T00:00:00Z (41 bits of milliseconds last until 2093).
-const ID_EPOCH_MS: u64 = 1_704_067_200_000;
-const NODE_BITS: u32 = 10;
-const COUNTER_BITS: u32 = 12;
+/// Epoch of message ids: Twitter's snowflake epoch, 2010-11-04T01:42:54.657Z, as WuKongIM
+/// uses (41 bits of milliseconds last until 2080), so a backend decodes an id's time as
+/// `(id >> 22) + ID_EPOCH_MS`.
+pub const ID_EPOCH_MS: u64 = 1_288_834_974_657;
+/// Bits of the node id (`cluster.nodeId`, at most 1023).
+pub const NODE_BITS: u32 = 10;
+/// Bits of the per-millisecond counter.
+pub const COUNTER_BITS: u32 = 12;
 
-/// Snowflake-style message ids, unique per node without coordination between shards:
-/// `41 bits ms since 2024 | 10 bits node id | 12 bits counter`, where shard `k` of `n` only
-/// uses counter values `≡ k (mod n)`. When a shard exhausts its counters within a millisecond
-/// it borrows the next millisecond, so ids stay unique and increasing under any load.
+/// Snowflake message ids, unique per node without coordination between shards:
+/// `41 bits ms since ID_EPOCH_MS | 10 bits node id | 12 bits counter`, where shard `k` of
+/// `n` only uses counter values `≡ k (mod n)`. When a shard exhausts its counters within a
+/// millisecond it borrows the next millisecond, so ids stay unique and increasing under any
+/// load; [`MessageIds::resume_after`] keeps them above the ids a shard stored before a
+/// restart (a clock set back, or ids of an older epoch, which are all smaller).
 pub struct MessageIds {
     node: u64,
     shard: u64,
@@ -80,6 +86,16 @@ impl MessageIds {
         }
     }
 
+    /// Makes every later id larger than `id` (the largest id this shard stored): its
+    /// millisecond is taken as used up.
+    pub fn resume_after(&mut self, id: i64) {
+        let ms = (id.max(0) as u64) >> (NODE_BITS + COUNTER_BITS);
+        if ms + 1 > self.last_ms {
+            self.last_ms = ms + 1;
+            self.counter = self.shard;
+        }
+    }
+
     /// The next id.
     pub fn next_id(&mut self) -> i64 {
         self.next_at(now_millis().saturating_sub(ID_EPOCH_MS))
@@ -99,6 +115,11 @@ impl MessageIds {
         ((self.last_ms << (NODE_BITS + COUNTER_BITS)) | (self.node << COUNTER_BITS) | self.counter)
             as i64
     }
+}
+
+/// The Unix time in milliseconds a message id was issued at.
+pub fn id_unix_millis(id: i64) -> u64 {
+    ((id.max(0) as u64) >> (NODE_BITS + COUNTER_BITS)) + ID_EPOCH_MS
 }
 
 #[cfg(test)]
@@ -138,6 +159,37 @@ mod tests {
                 assert!(seen.insert(id), "unique across shards");
                 assert_eq!((id >> COUNTER_BITS) & 0x3FF, 7, "node bits");
             }
+        }
+    }
+
+    #[test]
+    fn ids_decode_to_their_time_on_the_twitter_epoch() {
+        let mut g = MessageIds::new(1001, 0, 2);
+        let before = now_millis();
+        let id = g.next_id();
+        let after = now_millis();
+        let t = id_unix_millis(id);
+        assert!((before..=after).contains(&t), "{before} <= {t} <= {after}");
+        assert_eq!((id >> COUNTER_BITS) & 0x3FF, 1001);
+    }
+
+    #[test]
+    fn resumed_ids_stay_above_stored_ones() {
+        // Ids of the former epoch (2024-01-01) are below every new one.
+        let old_epoch = 1_704_067_200_000u64;
+        let old = (((now_millis() - old_epoch) << 22) | (1001 << 12) | 4095) as i64;
+        let mut g = MessageIds::new(1001, 1, 2);
+        g.resume_after(old);
+        assert!(g.next_id() > old);
+        // A stored id from the future (the clock was set back): ids continue above it.
+        let future = ((now_millis() - ID_EPOCH_MS + 60_000) << 22) as i64 | (1001 << 12) | 4094;
+        let mut g = MessageIds::new(1001, 1, 2);
+        g.resume_after(future);
+        let mut last = future;
+        for _ in 0..5000 {
+            let id = g.next_id();
+            assert!(id > last);
+            last = id;
         }
     }
 }

@@ -55,9 +55,22 @@ pub enum MetaRecord {
         /// Settings.
         info: ChannelInfo,
     },
-    /// `/channel/delete`.
+    /// `/channel/delete`: forgets the channel and deletes its messages.
     ChannelDelete {
         /// Channel id.
+        channel_id: String,
+        /// Channel type.
+        channel_type: u8,
+        /// The channel's storage channels (itself, its CMD twin, its stream log) and their
+        /// newest seq when it was deleted: messages up to it are no longer readable.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        purged: Vec<(String, u64)>,
+    },
+    /// A user's conversation removed (`/channel/subscriber_remove`).
+    ConvRemove {
+        /// The user.
+        uid: String,
+        /// Channel id as the user sees it.
         channel_id: String,
         /// Channel type.
         channel_type: u8,
@@ -107,7 +120,9 @@ impl MetaRecord {
             MetaRecord::ChannelUpsert { channel_type, .. }
             | MetaRecord::ChannelDelete { channel_type, .. }
             | MetaRecord::List { channel_type, .. } => *channel_type == 1,
-            MetaRecord::Token { .. } | MetaRecord::ConvPos { .. } => false,
+            MetaRecord::Token { .. }
+            | MetaRecord::ConvPos { .. }
+            | MetaRecord::ConvRemove { .. } => false,
         }
     }
 
@@ -132,7 +147,9 @@ impl MetaRecord {
                 uids,
                 ..
             } => g.apply_person_list(channel_id, *list, *mode, uids),
-            MetaRecord::Token { .. } | MetaRecord::ConvPos { .. } => {}
+            MetaRecord::Token { .. }
+            | MetaRecord::ConvPos { .. }
+            | MetaRecord::ConvRemove { .. } => {}
         }
     }
 
@@ -202,8 +219,22 @@ impl MetaRecord {
             MetaRecord::ChannelDelete {
                 channel_id,
                 channel_type,
+                purged,
             } => {
                 channels.remove(channel_id, *channel_type);
+                for (storage_id, seq) in purged {
+                    channels.purge_to(storage_id, *channel_type, *seq);
+                }
+            }
+            MetaRecord::ConvRemove {
+                uid,
+                channel_id,
+                channel_type,
+            } => {
+                if let Some(user) = users.get_mut(uid) {
+                    user.conversations
+                        .remove(&(channel_id.clone(), *channel_type));
+                }
             }
             MetaRecord::List {
                 channel_id,

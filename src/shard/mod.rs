@@ -118,6 +118,8 @@ pub struct Shard {
     pub events: Rc<dyn Events>,
     /// Channel data from the business backend, when a datasource is configured.
     pub channel_source: Option<Rc<dyn ChannelSource>>,
+    /// User data from the business backend, when `datasource.userInfoOn`.
+    pub user_source: Option<Rc<dyn events::UserSource>>,
     /// The connections held on this thread, for monitoring (set once the gateway exists).
     conn_view: RefCell<Option<Weak<dyn ConnView>>>,
     /// Who leads each slot, and in cluster mode the slot groups this shard hosts.
@@ -276,6 +278,7 @@ impl Shard {
             globals_ready: crate::runtime::LocalStop::new(),
             events: ports.events,
             channel_source: ports.channel_source,
+            user_source: ports.user_source,
             conn_view: RefCell::new(None),
             placement: RefCell::new(crate::cluster::Placement::single(node_id)),
             known_leaders: Default::default(),
@@ -396,9 +399,9 @@ impl Shard {
     /// The owner of a user-keyed change (conversation positions, tokens).
     pub fn meta_owner_of_user(&self, rec: &meta::MetaRecord) -> usize {
         match rec {
-            meta::MetaRecord::ConvPos { uid, .. } | meta::MetaRecord::Token { uid, .. } => {
-                self.user_owner(uid)
-            }
+            meta::MetaRecord::ConvPos { uid, .. }
+            | meta::MetaRecord::Token { uid, .. }
+            | meta::MetaRecord::ConvRemove { uid, .. } => self.user_owner(uid),
             other => self.meta_owner(other),
         }
     }
@@ -410,7 +413,9 @@ impl Shard {
             return globals::GLOBALS_OWNER;
         }
         match rec {
-            Token { uid, .. } | ConvPos { uid, .. } => self.user_owner(uid),
+            Token { uid, .. } | ConvPos { uid, .. } | ConvRemove { uid, .. } => {
+                self.user_owner(uid)
+            }
             ChannelUpsert { channel_id, .. }
             | ChannelDelete { channel_id, .. }
             | List { channel_id, .. } => self.channel_owner(channel_id),

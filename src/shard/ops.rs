@@ -27,6 +27,14 @@ pub enum OwnerOp {
         /// Members to add.
         subscribers: Vec<String>,
     },
+    /// Forget a channel and delete its messages (owner of the channel): its storage channels'
+    /// newest seqs are recorded, and nothing up to them is readable any more.
+    ChannelDelete {
+        /// Channel id.
+        channel_id: String,
+        /// Channel type.
+        channel_type: u8,
+    },
     /// Blank the tokens of these devices and disconnect them (owner of `uid`).
     DeviceQuit {
         /// User.
@@ -54,6 +62,7 @@ impl std::fmt::Debug for OwnerOp {
         match self {
             OwnerOp::Meta(_) => f.write_str("Meta"),
             OwnerOp::ChannelUpsert { channel_id, .. } => write!(f, "ChannelUpsert({channel_id})"),
+            OwnerOp::ChannelDelete { channel_id, .. } => write!(f, "ChannelDelete({channel_id})"),
             OwnerOp::DeviceQuit { uid, .. } => write!(f, "DeviceQuit({uid})"),
             OwnerOp::CmdPending { uid, .. } => write!(f, "CmdPending({uid})"),
             OwnerOp::CmdAck { uid } => write!(f, "CmdAck({uid})"),
@@ -72,6 +81,10 @@ pub async fn execute(shard: &Shard, op: OwnerOp) -> Result<(), OwnerError> {
             reset,
             subscribers,
         } => channel_upsert(shard, channel_id, channel_type, info, reset, subscribers).await,
+        OwnerOp::ChannelDelete {
+            channel_id,
+            channel_type,
+        } => channel_delete(shard, channel_id, channel_type).await,
         OwnerOp::DeviceQuit { uid, flags } => device_quit(shard, &uid, &flags).await,
         OwnerOp::CmdPending { uid, pending } => {
             shard.users.borrow_mut().entry(&uid).cmd_pending = pending;
@@ -122,6 +135,39 @@ async fn channel_upsert(
         persist(shard, rec).await?;
     }
     Ok(())
+}
+
+/// Records the channel's deletion with the newest seq of each of its storage channels (the
+/// channel, its CMD twin, its stream log): their messages up to there are gone for readers,
+/// and a channel created again under the same id starts with an empty history whose seqs go
+/// on above them (clients that cached the old seqs never mistake new messages for old ones).
+async fn channel_delete(
+    shard: &Shard,
+    channel_id: String,
+    channel_type: u8,
+) -> Result<(), OwnerError> {
+    use super::ids::{CMD_SUFFIX, STREAM_SUFFIX};
+    let purged = {
+        let store = shard.store.borrow();
+        [
+            channel_id.clone(),
+            format!("{channel_id}{CMD_SUFFIX}"),
+            format!("{channel_id}{STREAM_SUFFIX}"),
+        ]
+        .into_iter()
+        .map(|id| {
+            let seq = store.messages.max_seq(&id, channel_type);
+            (id, seq)
+        })
+        .filter(|(_, seq)| *seq > 0)
+        .collect()
+    };
+    let rec = MetaRecord::ChannelDelete {
+        channel_id,
+        channel_type,
+        purged,
+    };
+    persist(shard, rec).await
 }
 
 /// Commits the seqs of the last CMD sync as read positions, one durable record each.

@@ -224,7 +224,7 @@ pub fn meta_slot(shard: &Shard, rec: &MetaRecord) -> u16 {
         return crate::cluster::CONFIG_GROUP;
     }
     match rec {
-        Token { uid, .. } | ConvPos { uid, .. } => shard.slot_of(uid),
+        Token { uid, .. } | ConvPos { uid, .. } | ConvRemove { uid, .. } => shard.slot_of(uid),
         ChannelUpsert { channel_id, .. }
         | ChannelDelete { channel_id, .. }
         | List { channel_id, .. } => shard.slot_of(channel_id),

@@ -2,7 +2,7 @@
 //! of live sessions (which connection on which shard), announced as presence events.
 
 use super::events::Presence;
-use super::msg::{AuthReq, AuthResult, ConnMsg, ConnRef};
+use super::msg::{Answer, AuthReq, AuthResult, ConnMsg, ConnRef};
 use super::users::{sessions_to_replace, Session};
 use super::Shard;
 use crate::auth::secret_eq;
@@ -15,12 +15,34 @@ fn fail(reason: ReasonCode) -> AuthResult {
     }
 }
 
+/// Whether a CONNECT consults the datasource's user info first: every uid but the manager's
+/// (whose only credential is `managerToken`).
+pub fn asks_backend(shard: &Shard, req: &AuthReq) -> bool {
+    *req.uid != *shard.ctx.config.manager_uid
+}
+
+/// Decides a CONNECT on the uid's owner shard and answers the connection's shard.
+pub fn decide(shard: &Shard, id: u64, req: &AuthReq) {
+    let result = authorize(shard, req);
+    let (node, dst) = (req.conn.node, req.conn.shard as usize);
+    shard.route(node, dst, Answer::Auth { id, result }.into());
+}
+
 /// Checks a CONNECT on the uid's owner shard and registers the session (spec wkproto §9.1).
+/// With the datasource's user info (`datasource.userInfoOn`), a user the backend bans is
+/// refused (reason 19), and the backend's token is accepted beside the registered one.
 pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
     let cfg = &shard.ctx.config;
     // The manager uid logs in with managerToken only; the system uid and every system account
     // with a registered token only, whatever `tokenAuthOn` says: they bypass send permissions.
     let privileged = *req.uid == *cfg.manager_uid || shard.globals.borrow().is_system(&req.uid);
+    let backend = match &shard.user_source {
+        Some(src) if asks_backend(shard, req) => src.cached_user(&req.uid),
+        _ => None,
+    };
+    if backend.as_ref().is_some_and(|b| b.ban) {
+        return fail(ReasonCode::BAN);
+    }
     let mut users = shard.users.borrow_mut();
     let level = if *req.uid == *cfg.manager_uid {
         if cfg.manager_token.is_empty() || !secret_eq(&req.token, &cfg.manager_token) {
@@ -31,13 +53,23 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
         let registered = users
             .get(&req.uid)
             .and_then(|u| u.tokens.get(&req.device_flag));
+        let by_backend = backend
+            .as_ref()
+            .filter(|b| !b.token.is_empty() && secret_eq(&req.token, &b.token))
+            .map(|b| b.device_level);
         if cfg.token_auth_on || privileged {
-            match registered {
-                Some(t) if !t.token.is_empty() && secret_eq(&req.token, &t.token) => t.device_level,
+            match (registered, by_backend) {
+                (Some(t), _) if !t.token.is_empty() && secret_eq(&req.token, &t.token) => {
+                    t.device_level
+                }
+                (_, Some(level)) if !privileged => level,
                 _ => return fail(ReasonCode::AUTH_FAIL),
             }
         } else {
-            registered.map(|t| t.device_level).unwrap_or(0)
+            registered
+                .map(|t| t.device_level)
+                .or(by_backend)
+                .unwrap_or(0)
         }
     };
     // Only an accepted CONNECT creates state for its uid.

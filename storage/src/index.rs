@@ -211,6 +211,12 @@ impl Indexes {
         Ok(())
     }
 
+    /// The largest message id indexed (ids at or below it that arrived later are kept
+    /// aside, so this is the maximum).
+    pub fn newest_message_id(&self) -> Option<i64> {
+        self.by_message_id.newest
+    }
+
     /// Where the message with this id is, or can only be (see [`IdLocation`]).
     pub fn locate_message_id(&self, id: i64) -> Option<IdLocation> {
         self.by_message_id.locate(id)

@@ -677,6 +677,11 @@ impl MessageStore {
         self.idx.iter()
     }
 
+    /// The largest message id stored (a restarted node issues ids above it).
+    pub fn newest_message_id(&self) -> Option<i64> {
+        self.idx.newest_message_id()
+    }
+
     /// Number of channels with at least one assigned seq.
     pub fn channel_count(&self) -> usize {
         self.idx.channel_count()

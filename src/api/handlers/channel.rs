@@ -108,7 +108,8 @@ struct SubscribersReq {
     subscribers: Vec<String>,
 }
 
-/// `POST /channel/subscriber_add` and `/channel/subscriber_remove`.
+/// `POST /channel/subscriber_add` and `/channel/subscriber_remove` (which also removes the
+/// removed members' conversations of the channel, except for live channels).
 pub async fn subscribers(shard: &Shard, req: &Request, remove: bool) -> Response {
     let mut r: SubscribersReq = match body(req) {
         Ok(r) => r,
@@ -135,15 +136,23 @@ pub async fn subscribers(shard: &Shard, req: &Request, remove: bool) -> Response
         .into_iter()
         .filter(|s| !s.trim().is_empty())
         .collect();
-    let op = if remove {
-        OwnerOp::Meta(MetaRecord::List {
-            channel_id: r.channel_id,
+    if remove {
+        let op = OwnerOp::Meta(MetaRecord::List {
+            channel_id: r.channel_id.clone(),
             channel_type: r.channel_type,
             list: ListKind::Subscribers,
             mode: ListMode::Remove,
-            uids,
-        })
-    } else {
+            uids: uids.clone(),
+        });
+        if let Err(e) = call_owner(shard, owner, op).await {
+            return super::failure(&e);
+        }
+        if r.channel_type == ChannelType::LIVE.0 {
+            return super::ok();
+        }
+        return respond(remove_conversations(shard, &r.channel_id, r.channel_type, uids).await);
+    }
+    let op = {
         OwnerOp::ChannelUpsert {
             channel_id: r.channel_id,
             channel_type: r.channel_type,
@@ -153,6 +162,28 @@ pub async fn subscribers(shard: &Shard, req: &Request, remove: bool) -> Response
         }
     };
     respond(call_owner(shard, owner, op).await)
+}
+
+/// Removes `uids`' conversations of a channel (each on the user's owner, all at once).
+pub async fn remove_conversations(
+    shard: &Shard,
+    channel_id: &str,
+    channel_type: u8,
+    uids: Vec<String>,
+) -> Result<(), crate::shard::error::OwnerError> {
+    let calls = uids.into_iter().map(|uid| {
+        let rec = MetaRecord::ConvRemove {
+            uid,
+            channel_id: channel_id.to_string(),
+            channel_type,
+        };
+        let owner = shard.meta_owner(&rec);
+        call_owner(shard, owner, OwnerOp::Meta(rec))
+    });
+    futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// `POST /channel/info`: replace a channel's settings.
@@ -181,7 +212,9 @@ struct ChannelKeyReq {
     channel_type: u8,
 }
 
-/// `POST /channel/delete`: forget a channel (its members and lists).
+/// `POST /channel/delete`: forget a channel (its members and lists) and delete its messages:
+/// no read shows them any more; a channel created again under the same id starts empty, its
+/// seqs going on above the deleted ones.
 pub async fn delete(shard: &Shard, req: &Request) -> Response {
     let r: ChannelKeyReq = match body(req) {
         Ok(r) => r,
@@ -193,12 +226,12 @@ pub async fn delete(shard: &Shard, req: &Request) -> Response {
     if r.channel_type == ChannelType::PERSON.0 {
         return Response::error(400, "a person channel cannot be deleted");
     }
-    let rec = MetaRecord::ChannelDelete {
+    let owner = shard.channel_owner(&r.channel_id);
+    let op = OwnerOp::ChannelDelete {
         channel_id: r.channel_id,
         channel_type: r.channel_type,
     };
-    let owner = shard.meta_owner(&rec);
-    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
+    respond(call_owner(shard, owner, op).await)
 }
 
 #[derive(Deserialize)]
@@ -250,6 +283,73 @@ pub async fn list(shard: &Shard, req: &Request, which: &str, how: &str) -> Respo
     };
     let owner = shard.meta_owner(&rec);
     respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
+}
+
+/// `POST /channel/subscriber_remove_all`, `/channel/blacklist_remove_all`,
+/// `/channel/whitelist_remove_all` (`{channel_id, channel_type}`): empties one list. The
+/// members' conversations are kept (unlike `/channel/subscriber_remove`).
+pub async fn remove_all(shard: &Shard, req: &Request, list: ListKind) -> Response {
+    let r: ChannelKeyReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.channel_id.is_empty() {
+        return Response::error(400, "channel_id is required");
+    }
+    if r.channel_type == 0 {
+        return Response::error(400, "channel_type is required");
+    }
+    if matches!(list, ListKind::Subscribers) && r.channel_type == ChannelType::PERSON.0 {
+        return Response::error(400, "a person channel has no subscribers to remove");
+    }
+    let rec = MetaRecord::List {
+        channel_id: r.channel_id,
+        channel_type: r.channel_type,
+        list,
+        mode: ListMode::Set,
+        uids: Vec::new(),
+    };
+    let owner = shard.meta_owner(&rec);
+    respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
+}
+
+#[derive(Deserialize)]
+struct TmpSubscribersReq {
+    #[serde(default)]
+    channel_id: String,
+    #[serde(default)]
+    uids: Vec<String>,
+}
+
+/// `POST /tmpchannel/subscriber_set {channel_id, uids}`: the members of temp channel
+/// `(channel_id, 8)` become exactly `uids`, so a `/message/send` to that channel (type 8)
+/// reaches them. Unlike WuKongIM, which only caches them on the node, they are stored as the
+/// temp channel's members.
+pub async fn tmp_subscriber_set(shard: &Shard, req: &Request) -> Response {
+    let r: TmpSubscribersReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.channel_id.is_empty() || !valid_id(&r.channel_id) {
+        return Response::error(400, "channel_id is empty or has a reserved character");
+    }
+    let uids: Vec<String> = r
+        .uids
+        .into_iter()
+        .filter(|u| !u.trim().is_empty())
+        .collect();
+    if uids.is_empty() {
+        return Response::error(400, "uids are required");
+    }
+    let owner = shard.channel_owner(&r.channel_id);
+    let op = OwnerOp::ChannelUpsert {
+        channel_id: r.channel_id,
+        channel_type: ChannelType::TEMP.0,
+        info: None,
+        reset: true,
+        subscribers: uids,
+    };
+    respond(call_owner(shard, owner, op).await)
 }
 
 fn key_from_query(req: &Request) -> (String, u8) {

@@ -142,10 +142,11 @@ pub async fn sync(shard: &Shard, req: &Request) -> Response {
         }
         let first = msgs.first();
         let sent_by_me = first.is_some_and(|m| m["from_uid"].as_str() == Some(r.uid.as_str()));
+        // Messages deleted with their channel (`/channel/delete`) count as read.
         let readed = if sent_by_me {
             newest
         } else {
-            conv.readed_to_msg_seq
+            conv.readed_to_msg_seq.max(recent.purged_to)
         };
         let unread = if sent_by_me {
             0
@@ -339,4 +340,121 @@ pub async fn channels(shard: &Shard, req: &Request) -> Response {
         })
         .collect();
     Response::json(200, &rows)
+}
+
+#[derive(Deserialize)]
+struct ChannelKey {
+    #[serde(default)]
+    channel_id: String,
+    #[serde(default)]
+    channel_type: u8,
+}
+
+#[derive(Deserialize)]
+struct SyncByChannelsJson {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    channels: Vec<ChannelKey>,
+    #[serde(default)]
+    msg_count: i64,
+}
+
+/// `POST /conversation/syncByChannels {uid, channels:[{channel_id, channel_type}],
+/// msg_count}`: one item per requested channel, in request order, even without a
+/// conversation or messages (`recents: []`), with up to `msg_count` (≤ 0: 15) recents each,
+/// capped like `/conversation/sync`; at most [`reads::MAX_SYNC_CHANNELS`] channels. Delete
+/// positions are not applied (as in WuKongIM).
+pub async fn sync_by_channels(shard: &Shard, req: &Request) -> Response {
+    let r: SyncByChannelsJson = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if r.uid.is_empty() {
+        return Response::error(400, "uid is required");
+    }
+    if r.channels.is_empty() {
+        return Response::error(400, "channels is required");
+    }
+    if r.channels.len() > reads::MAX_SYNC_CHANNELS {
+        return Response::error(
+            400,
+            &format!(
+                "at most {} channels per request ({} given)",
+                reads::MAX_SYNC_CHANNELS,
+                r.channels.len()
+            ),
+        );
+    }
+    let msg_count = if r.msg_count <= 0 {
+        15
+    } else {
+        r.msg_count as usize
+    };
+    let keys: Vec<(String, u8)> = r
+        .channels
+        .into_iter()
+        .map(|c| (c.channel_id, c.channel_type))
+        .collect();
+    let convs: Vec<Option<Conversation>> = {
+        let (uid, keys) = (r.uid.clone(), keys.clone());
+        shard
+            .inspect(shard.user_owner(&r.uid), move |s: &Shard| {
+                let users = s.users.borrow();
+                let user = users.get(&uid);
+                keys.iter()
+                    .map(|k| user.and_then(|u| u.conversations.get(k).cloned()))
+                    .collect()
+            })
+            .await
+    };
+    let per_channel = reads::recents_per_channel(msg_count, keys.len());
+    let wanted = keys
+        .iter()
+        .map(|(id, ty)| RecentsWanted {
+            channel_id: storage_channel(&r.uid, id, *ty, false),
+            channel_type: *ty,
+            from_seq: 0,
+            limit: per_channel,
+            ascending: false,
+        })
+        .collect();
+    let got = recents(shard, wanted, &r.uid).await;
+    let items: Vec<Value> = keys
+        .iter()
+        .zip(convs)
+        .map(|((id, ty), conv)| {
+            let conv = conv.unwrap_or_default();
+            let sid = storage_channel(&r.uid, id, *ty, false);
+            let recent = got.get(&(sid, *ty));
+            let empty = Vec::new();
+            let msgs = recent.map_or(&empty, |g| &g.messages);
+            let newest = recent.map_or(0, |g| g.last_seq);
+            let purged = recent.map_or(0, |g| g.purged_to);
+            let first = msgs.first();
+            let sent_by_me = first.is_some_and(|m| m["from_uid"].as_str() == Some(r.uid.as_str()));
+            let readed = if sent_by_me {
+                newest
+            } else {
+                conv.readed_to_msg_seq.max(purged).min(newest)
+            };
+            let unread = newest - readed;
+            let ts = first
+                .and_then(|m| m["timestamp"].as_i64())
+                .unwrap_or(conv.timestamp);
+            json!({
+                "channel_id": id,
+                "channel_type": ty,
+                "unread": unread,
+                "timestamp": ts,
+                "last_msg_seq": newest,
+                "last_client_msg_no": first.map_or(Value::from(""), |m| m["client_msg_no"].clone()),
+                "offset_msg_seq": 0,
+                "readed_to_msg_seq": readed,
+                "version": ts.saturating_mul(1_000_000_000),
+                "recents": msgs,
+            })
+        })
+        .collect();
+    Response::json(200, &items)
 }

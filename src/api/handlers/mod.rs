@@ -3,11 +3,14 @@
 //! responses for the owner's failures (the error decides the status).
 
 pub mod channel;
+pub mod conn;
 pub mod conversation;
+pub mod lookup;
 pub mod manager;
 pub mod message;
 pub mod route;
 pub mod stream;
+pub mod tag;
 pub mod user;
 
 use super::http::{Request, Response};

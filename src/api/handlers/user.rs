@@ -54,12 +54,17 @@ pub async fn token(shard: &Shard, req: &Request) -> Response {
     respond(call_owner(shard, owner, OwnerOp::Meta(rec)).await)
 }
 
-/// `POST /user/onlinestatus` with a JSON array of uids: one row per live connection.
+/// `POST /user/onlinestatus` with a JSON array of uids: one row per live connection
+/// (`{"status":200}` for an empty array, as WuKongIM answers).
 pub async fn online_status(shard: &Shard, req: &Request) -> Response {
     let uids: Vec<String> = match body(req) {
         Ok(u) => u,
         Err(resp) => return resp,
     };
+    if uids.is_empty() {
+        // WuKongIM answers an empty question with plain OK, not an empty array.
+        return super::ok();
+    }
     let mut by_owner: std::collections::BTreeMap<(u16, usize), Vec<String>> = Default::default();
     let relayed = crate::api::forward::was_relayed(req);
     for u in uids {
@@ -160,4 +165,52 @@ pub async fn system_uids(shard: &Shard, req: &Request, remove: bool) -> Response
 pub fn list_system_uids(shard: &Shard) -> Response {
     let g = shard.globals.borrow();
     Response::json(200, &g.system_uids.iter().collect::<Vec<_>>())
+}
+
+/// `POST /user/systemuids_add_to_cache` / `_remove_from_cache` (`{"uids":[…]}`): changes
+/// only this node's replica of the system accounts — nothing is stored and no other node is
+/// told (the stored list comes back at the next start). Every shard of the node has applied
+/// the change when the answer leaves.
+pub async fn system_uids_cache(shard: &Shard, req: &Request, remove: bool) -> Response {
+    let r: UidsReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let uids: Vec<String> = r.uids.into_iter().filter(|u| !u.is_empty()).collect();
+    if uids.is_empty() {
+        return super::ok();
+    }
+    let rec = MetaRecord::SystemUids {
+        mode: if remove {
+            ListMode::Remove
+        } else {
+            ListMode::Add
+        },
+        uids,
+    };
+    shard
+        .inspect_all(move |s: &Shard| rec.apply_global(&mut s.globals.borrow_mut()))
+        .await;
+    super::ok()
+}
+
+#[derive(Deserialize)]
+struct PluginNoReq {
+    #[serde(default)]
+    #[allow(dead_code)]
+    uid: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    plugin_no: String,
+}
+
+/// `POST /user/update_plugin_no {uid, plugin_no}`: WuKongIM binds the user to a plugin (its
+/// "AI" users' Receive hook). Jindou runs no plugins, so the binding would change nothing:
+/// the call is accepted (no validation, as in WuKongIM; a body that is not that JSON object
+/// is a 400) and **not stored**.
+pub fn update_plugin_no(req: &Request) -> Response {
+    match body::<PluginNoReq>(req) {
+        Ok(_) => super::ok(),
+        Err(resp) => resp,
+    }
 }

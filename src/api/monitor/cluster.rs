@@ -35,9 +35,13 @@ pub async fn route(shard: &Shard, req: &Request) -> Option<Response> {
         ["cluster", "nodes", "remove"] if req.method == Method::Post => {
             remove_node(shard, req).await
         }
-        ["cluster", "faults"]
-            if req.method == Method::Post && shard.ctx.config.cluster.fault_injection =>
-        {
+        ["cluster", "faults"] if req.method == Method::Post => {
+            if !shard.ctx.config.cluster.fault_injection {
+                return Some(Response::error(
+                    403,
+                    "fault injection is off (cluster.faultInjection: false)",
+                ));
+            }
             faults(shard, req).await
         }
         _ => return None,

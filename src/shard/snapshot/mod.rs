@@ -1,12 +1,12 @@
 //! The meta snapshot format: everything one shard's meta log rebuilds, in one compact binary
 //! encoding, so that start-up loads it and replays only the ops after it.
 //!
-//! Version 1 (the storage layer frames it with a magic, the covered LSN, the length and a
-//! CRC32C). Strings are a varint length and UTF-8 bytes; seqs are varints; counts are `u32`
+//! Version 2 (the storage layer frames it with a magic, the covered LSN, the length and a
+//! CRC32C; version 1, without the purged section, is still read). Strings are a varint length and UTF-8 bytes; seqs are varints; counts are `u32`
 //! little-endian:
 //!
 //! ```text
-//! u8 version = 1
+//! u8 version = 2
 //! channels: count, then per channel
 //!     str id, u8 type, info, list subscribers, list blacklist, list whitelist
 //! users: count, then per user (only users with something stored)
@@ -18,6 +18,8 @@
 //! u8 has_globals (1 only on the globals owner), then if 1:
 //!     list system uids (as stored, never the datasource's)
 //!     persons: count × (str uid, info, list blacklist, list whitelist)
+//! purged (version 2): count × (str storage id, u8 type, varint seq) — messages deleted with
+//!     their channel, up to that seq
 //! info = u8 ban, u8 disband, u8 send_ban, u8 allow_stranger, str extra (JSON object or "")
 //! list = count × str
 //! ```
@@ -44,7 +46,9 @@ use std::sync::Arc;
 use wire::{Reader, Writer};
 
 /// The format version this build writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// The oldest format version this build still reads.
+pub const OLDEST_VERSION: u8 = 1;
 
 /// What a snapshot is encoded from: one shard's owned state, borrowed for the encoding.
 pub struct MetaView<'a> {
@@ -138,6 +142,16 @@ pub fn encode(view: &MetaView<'_>, size_hint: usize) -> (Vec<u8>, Counts) {
             w.patch_count(at, g.persons.len() as u32);
         }
     }
+    let at = w.count_placeholder();
+    let mut n_purged = 0u32;
+    for ((id, ty), seq) in view.channels.purged() {
+        w.str(id);
+        w.u8(*ty);
+        w.varint(seq);
+        n_purged += 1;
+    }
+    w.patch_count(at, n_purged);
+    counts.entries += n_purged as usize;
     (w.buf, counts)
 }
 
@@ -171,9 +185,10 @@ pub fn decode(bytes: &[u8], into: &mut OwnedMeta<'_>) -> Result<Counts, WireErro
     let mut r = Reader::new(bytes);
     let mut counts = Counts::default();
     let version = r.u8()?;
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(WireError(format!(
-            "snapshot format version {version} is not supported (this build reads {VERSION})"
+            "snapshot format version {version} is not supported (this build reads \
+             {OLDEST_VERSION} to {VERSION})"
         )));
     }
     // Smallest encodings: channel = id + type + info + three counts; user = uid + three counts.
@@ -261,6 +276,16 @@ pub fn decode(bytes: &[u8], into: &mut OwnedMeta<'_>) -> Result<Counts, WireErro
             counts.entries += acl.blacklist.len() + acl.whitelist.len();
             into.globals.persons.insert(uid, acl);
         }
+    }
+    if version >= 2 {
+        let n = r.count(1 + 1 + 1)?;
+        for _ in 0..n {
+            let id = r.str()?;
+            let ty = r.u8()?;
+            let seq = r.varint()?;
+            into.channels.purge_to(id, ty, seq);
+        }
+        counts.entries += n;
     }
     r.finish()?;
     Ok(counts)
