@@ -200,7 +200,15 @@ lines += [
     "Client CPU is the load generator's share of its own threads; above ~90% the client, not",
     "the server, limited the run.",
 ]
-open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
+# The cluster section (scripts/cluster-bench.sh) is kept as it is.
+kept = ""
+try:
+    old = open(f"{out}/results.md").read()
+    if "<!-- cluster -->" in old:
+        kept = "\n" + old[old.index("<!-- cluster -->"):]
+except OSError:
+    pass
+open(f"{out}/results.md", "w").write("\n".join(lines) + "\n" + kept)
 print("\n".join(lines))
 EOF
 exit "$FAILED"

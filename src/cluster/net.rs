@@ -89,6 +89,11 @@ pub struct Link {
     st: RefCell<LinkState>,
 }
 
+/// Shard 0's answer to a join request: proposes the joiner, returns the member list.
+pub(crate) type JoinHandler = Box<dyn Fn(Member) -> Vec<Member>>;
+/// Shard 0's handler of a configuration command forwarded by another member.
+pub(crate) type ConfigHandler = Box<dyn Fn(Bytes)>;
+
 /// Counters of a shard's links.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NetStats {
@@ -118,9 +123,9 @@ pub struct Net {
     links: RefCell<HashMap<NodeId, Rc<Link>>>,
     /// Shard 0: what to do with a join request (propose the joiner as a member); answers
     /// the member list, so the joiner can link to the members.
-    pub(crate) on_join: RefCell<Option<Box<dyn Fn(Member) -> Vec<Member>>>>,
+    pub(crate) on_join: RefCell<Option<JoinHandler>>,
     /// Shard 0: what to do with a configuration command forwarded by another member.
-    pub(crate) on_config: RefCell<Option<Box<dyn Fn(Bytes)>>>,
+    pub(crate) on_config: RefCell<Option<ConfigHandler>>,
     stop: Rc<crate::runtime::LocalStop>,
     /// The groups hosted here, by slot.
     pub(crate) groups: RefCell<HashMap<GroupId, Raft>>,

@@ -644,6 +644,9 @@ async fn remove_node(shard: &Shard, req: &Request) -> Response {
             s.raft().map(|r| r.members()).unwrap_or_default()
         })
         .await;
+    if members.len() == 1 && members[0].id == id {
+        return Response::error(400, "the last member cannot be removed");
+    }
     let Some(member) = members.into_iter().find(|m| m.id == id) else {
         return Response::error(404, &format!("node {id} is not a member"));
     };
