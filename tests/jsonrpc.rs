@@ -560,3 +560,26 @@ fn disable_jsonrpc_refuses_json_sessions() {
     a.send_ok("jack", PERSON, 1, b"still wkproto");
     assert_eq!(b.expect_recv().payload, b"still wkproto");
 }
+
+/// An unacknowledged `recv` is written again like an unacknowledged RECV (`messageRetry.*`),
+/// and no more once acknowledged.
+#[test]
+fn unacknowledged_recvs_are_retried() {
+    let server =
+        Server::start("messageRetry: {interval: 200ms, scanInterval: 50ms, maxCount: 5}\n");
+    let (mut kim, _) = RpcClient::login(server.addr("ws"), true, "kim");
+    let mut lee = WkClient::login(server.addr("tcp"), "lee", 4);
+    let ack = lee.send_ok("kim", PERSON, 1, b"again?");
+    let id = ack.message_id.to_string();
+    let first = kim.notification("recv");
+    assert_eq!(first["params"]["messageId"], id.as_str());
+    let again = kim.notification("recv");
+    assert_eq!(
+        again["params"], first["params"],
+        "the same recv, written again"
+    );
+    kim.write(&json!({"method":"recvack","params":{"messageId":id,"messageSeq":ack.message_seq,"header":{}}}));
+    kim.ping();
+    // The recvack (handled before the pong) emptied the retry queue: nothing is left to resend.
+    assert_eq!(connz_unacked(server.addr("http"), "kim"), 0);
+}
