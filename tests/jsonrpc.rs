@@ -1,7 +1,8 @@
 //! JSON-RPC 2.0 on the client ports (spec `shared/spec/wukongim-2.2.5.md` §2) against the real
-//! binary: a JSON-RPC client written from the spec, over WebSocket (tungstenite, text frames)
-//! and over TCP (JSON objects back to back), chatting with the wkproto test client of
-//! `common/wk.rs`; bad input; `disableJSONRPC`.
+//! binary: a JSON-RPC client written from the spec, over WebSocket (tungstenite, text frames),
+//! WSS and TCP (JSON objects back to back), chatting with the wkproto test client of
+//! `common/wk.rs`; retries, kicks, bad input; `disableJSONRPC`. (WuKongIM's EasySDK for JS is
+//! not on npm, so there is no Node test of it.)
 
 mod common;
 #[path = "common/wk.rs"]
@@ -582,4 +583,74 @@ fn unacknowledged_recvs_are_retried() {
     kim.ping();
     // The recvack (handled before the pong) emptied the retry queue: nothing is left to resend.
     assert_eq!(connz_unacked(server.addr("http"), "kim"), 0);
+}
+
+/// JSON-RPC over WSS: the same session behind TLS (text frames encrypted like any other).
+#[test]
+fn wss_client_chats_with_a_wkproto_client() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(&format!(
+        "wssAddr: wss://127.0.0.1:0\nwssConfig: {{certFile: {}, keyFile: {}}}\n",
+        cert_path.display(),
+        key_path.display()
+    ));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(server.addr("wss")).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let conn =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap())
+            .unwrap();
+    let tls = rustls::StreamOwned::new(conn, tcp);
+    let (mut ws, _) = tungstenite::client::client("ws://localhost/", tls).expect("handshake");
+    let read = |ws: &mut WebSocket<_>| -> Value {
+        loop {
+            match ws.read().expect("a frame") {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    let connect = json!({"id":"c1","method":"connect","params":{"uid":"tls-rpc","deviceFlag":1}});
+    ws.send(Message::text(connect.to_string())).unwrap();
+    let r = read(&mut ws);
+    assert_eq!(
+        (r["id"].clone(), r["result"]["reasonCode"].clone()),
+        (json!("c1"), json!(1)),
+        "{r}"
+    );
+
+    let mut peer = WkClient::login(server.addr("tcp"), "tls-peer", 4);
+    let send = json!({"id":"s1","method":"send","params":send_params("tls-peer","t-1","over wss")});
+    ws.send(Message::text(send.to_string())).unwrap();
+    let r = read(&mut ws);
+    assert_eq!(r["result"]["reasonCode"], 1, "{r}");
+    let got = peer.expect_recv();
+    let text: Value = serde_json::from_slice(&got.payload).unwrap();
+    assert_eq!(text["content"], "over wss");
+    peer.send_ok("tls-rpc", PERSON, 1, b"back over wss");
+    let r = read(&mut ws);
+    assert_eq!(r["method"], "recv", "{r}");
+    let payload = STANDARD
+        .decode(r["params"]["payload"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(payload, b"back over wss");
+    ws.send(Message::text(r#"{"id":"p1","method":"ping"}"#))
+        .unwrap();
+    assert_eq!(
+        read(&mut ws),
+        json!({"jsonrpc":"2.0","id":"p1","result":null})
+    );
 }
