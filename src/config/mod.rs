@@ -69,6 +69,9 @@ pub struct Config {
     /// Refuse `/message/sync` (CMD offline sync).
     #[serde(rename = "disableCMDMessageSync")]
     pub disable_cmd_message_sync: bool,
+    /// Refuse JSON-RPC on the client ports (a session starting with `{` is then bad wkproto).
+    #[serde(rename = "disableJSONRPC")]
+    pub disable_jsonrpc: bool,
     /// This node in the cluster.
     pub cluster: Cluster,
     /// Jindou: number of shards (threads, one per core); 0 = the cores available.
@@ -572,6 +575,7 @@ impl Default for Config {
             conn_idle_time: ConfigDuration::from_secs(180),
             message_retry: MessageRetry::default(),
             disable_cmd_message_sync: false,
+            disable_jsonrpc: false,
             cluster: Cluster::default(),
             shards: 0,
             runtime: RuntimeOpts::default(),

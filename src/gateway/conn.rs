@@ -3,8 +3,8 @@
 
 use super::table::ConnTable;
 use crate::proto::{
-    ChannelType, ConnCipher, Disconnect, Encode, HeaderFlags, Packet, ReasonCode, Recv, Sendack,
-    Setting, WkStr,
+    ChannelType, ConnCipher, Disconnect, Encode, Event, HeaderFlags, Packet, ReasonCode, Recv,
+    Sendack, Setting, WkStr,
 };
 use crate::runtime::LocalStop;
 use crate::shard::msg::{Delivered, SendOutcome};
@@ -74,6 +74,8 @@ pub struct Conn {
     pub tls: Option<Box<RefCell<super::tls::Tls>>>,
     /// `limits.messageRate` bucket.
     pub send_bucket: Cell<crate::runtime::ratelimit::Bucket>,
+    /// Set when the session speaks JSON-RPC: every packet is then written as JSON.
+    pub jsonrpc: std::cell::OnceCell<Box<super::jsonrpc::RpcConn>>,
 }
 
 impl Conn {
@@ -100,6 +102,7 @@ impl Conn {
             since: Instant::now(),
             send_bucket: Cell::new(crate::runtime::ratelimit::Bucket::new(1.0)),
             tls: None,
+            jsonrpc: std::cell::OnceCell::new(),
         }
     }
 
@@ -226,6 +229,19 @@ impl Conn {
         }
     }
 
+    /// Queues one JSON-RPC message: a text frame on WebSocket, the bare JSON on TCP.
+    pub fn send_text(self: &Rc<Self>, gw: &Rc<ConnTable>, json: &[u8]) {
+        if self.is_closed() || json.is_empty() {
+            return;
+        }
+        if !self.websocket {
+            return self.send_raw(gw, json);
+        }
+        let mut frame = BytesMut::with_capacity(json.len() + 10);
+        super::ws::encode_text_frame(json, &mut frame);
+        self.send_raw(gw, &frame);
+    }
+
     fn ensure_writer(self: &Rc<Self>, gw: &Rc<ConnTable>) {
         if let Some(w) = self.writer.borrow_mut().take() {
             monoio::spawn(write_loop(gw.clone(), self.clone(), w));
@@ -241,6 +257,12 @@ impl Conn {
 
     /// Writes the SENDACK for one of this connection's sends.
     pub fn send_ack(self: &Rc<Self>, gw: &Rc<ConnTable>, client_seq: u32, o: SendOutcome) {
+        if let Some(rpc) = self.jsonrpc.get() {
+            if let Some((id, header)) = rpc.take(client_seq) {
+                self.send_text(gw, &super::jsonrpc::wire::send_result(&id, header, o));
+            }
+            return;
+        }
         self.send_packet(
             gw,
             &Sendack {
@@ -256,11 +278,12 @@ impl Conn {
 
     /// Writes a RECV of `msg` for receiver `uid`, encrypted for this connection.
     pub fn push_recv(self: &Rc<Self>, gw: &Rc<ConnTable>, msg: &Arc<Delivered>, uid: &Arc<str>) {
-        if self.is_closed() {
+        // Nothing may precede the CONNACK (or the `connect` result): a delivery that reaches a
+        // session registered by its owner but not yet answered is left to sync.
+        if self.is_closed() || self.identity.borrow().is_none() {
             return;
         }
-        let recv = build_recv(gw, self, msg, uid);
-        self.send_packet(gw, &recv);
+        self.write_recv(gw, msg, uid);
         stats::inc(&gw.shard.stats.recvs_out);
         gw.shard.stats.recvs_by_type.inc(msg.channel_type);
         if !HeaderFlags::from_header(msg.flags).no_persist() {
@@ -274,6 +297,30 @@ impl Conn {
                 sent: Instant::now(),
                 attempts: 1,
             });
+        }
+    }
+
+    /// Writes `msg` to receiver `uid` on this connection: a RECV, or a `recv` notification.
+    pub fn write_recv(self: &Rc<Self>, gw: &Rc<ConnTable>, msg: &Delivered, uid: &str) {
+        if self.jsonrpc.get().is_some() {
+            let (flags, channel_id) = recv_view(msg, uid);
+            let json = super::jsonrpc::wire::recv(msg, channel_id.as_str(), flags);
+            return self.send_text(gw, &json);
+        }
+        let recv = build_recv(gw, self, msg, uid);
+        self.send_packet(gw, &recv);
+    }
+
+    /// Writes a message event: an EVENT packet to a wkproto session of version 5 or later,
+    /// an `event` notification to a JSON-RPC one.
+    pub fn push_event(self: &Rc<Self>, gw: &Rc<ConnTable>, event: &Event) {
+        if self.identity.borrow().is_none() {
+            return;
+        }
+        if self.jsonrpc.get().is_some() {
+            self.send_text(gw, &super::jsonrpc::wire::event(event));
+        } else if self.version.get() >= 5 {
+            self.send_packet(gw, &Packet::Event(event.clone()));
         }
     }
 
@@ -294,13 +341,18 @@ impl Conn {
     /// Sends DISCONNECT (unless `reason` is 0) and closes once it is written.
     pub fn kick(self: &Rc<Self>, gw: &Rc<ConnTable>, reason: ReasonCode) {
         if reason.0 != 0 {
-            self.send_packet(
-                gw,
-                &Packet::Disconnect(Disconnect {
-                    reason_code: reason,
-                    reason: WkStr::from_static("login in other device"),
-                }),
-            );
+            let why = "login in other device";
+            if self.jsonrpc.get().is_some() {
+                self.send_text(gw, &super::jsonrpc::wire::disconnect(reason.0, why));
+            } else {
+                self.send_packet(
+                    gw,
+                    &Packet::Disconnect(Disconnect {
+                        reason_code: reason,
+                        reason: WkStr::from_static(why),
+                    }),
+                );
+            }
             let conn = self.clone();
             monoio::spawn(async move {
                 let _ = monoio::time::timeout(KICK_GRACE, conn.drained()).await;
@@ -312,8 +364,9 @@ impl Conn {
     }
 }
 
-/// Builds the RECV one connection gets (spec wkproto §9.4).
-pub fn build_recv(gw: &ConnTable, conn: &Conn, msg: &Delivered, uid: &str) -> Recv {
+/// How receiver `uid` sees `msg` (spec wkproto §9.4): its header flags (no red dot on one's
+/// own messages) and its channel id (the other party for a person chat).
+pub fn recv_view(msg: &Delivered, uid: &str) -> (HeaderFlags, WkStr) {
     let own = uid == msg.from_uid.as_str();
     let mut flags = HeaderFlags::from_header(msg.flags);
     if own {
@@ -328,6 +381,12 @@ pub fn build_recv(gw: &ConnTable, conn: &Conn, msg: &Delivered, uid: &str) -> Re
     } else {
         msg.channel_id.clone()
     };
+    (flags, channel_id)
+}
+
+/// Builds the RECV one connection gets (spec wkproto §9.4).
+pub fn build_recv(gw: &ConnTable, conn: &Conn, msg: &Delivered, uid: &str) -> Recv {
+    let (flags, channel_id) = recv_view(msg, uid);
     let mut recv = Recv {
         flags,
         setting: Setting::from_bits(msg.setting),

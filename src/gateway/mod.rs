@@ -2,10 +2,12 @@
 //!
 //! `table` holds one shard's connections and their buffers; `session` reads and handles
 //! packets; `conn` holds a connection's shared state and its bounded outbound queue; `retry`
-//! resends unacknowledged RECVs; `ws` is the WebSocket codec, `tls` the WSS session. The
-//! uid owner's side of CONNECT lives with the owner, in `shard::sessions`.
+//! resends unacknowledged RECVs; `ws` is the WebSocket codec, `tls` the WSS session;
+//! `jsonrpc` is the JSON encoding of the same session (spec wukongim-2.2.5 §2). The uid
+//! owner's side of CONNECT lives with the owner, in `shard::sessions`.
 
 pub mod conn;
+pub mod jsonrpc;
 pub mod retry;
 pub mod session;
 pub mod table;

@@ -36,8 +36,7 @@ pub async fn run_retries(gw: Rc<ConnTable>) {
                     .collect()
             };
             for (msg, uid) in due {
-                let recv = super::conn::build_recv(&gw, &conn, &msg, &uid);
-                conn.send_packet(&gw, &recv);
+                conn.write_recv(&gw, &msg, &uid);
             }
         }
     }

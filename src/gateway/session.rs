@@ -29,7 +29,7 @@ use super::table::READ_BUF;
 
 /// Why a session ended (for logs).
 #[derive(Debug)]
-enum End {
+pub(super) enum End {
     PeerClosed,
     Timeout,
     Stopped,
@@ -64,6 +64,7 @@ pub async fn serve_client(
     gw.insert(conn.clone());
     stats::inc(&gw.shard.stats.conns_accepted);
     let mut session = Session {
+        wire: Wire::Undecided,
         connect_deadline: std::time::Instant::now() + config.limits.connect_timeout.get(),
         control_bucket: Bucket::new(2.0 * CONTROL_FRAMES_PER_SEC),
         control_seen: 0,
@@ -102,7 +103,20 @@ pub async fn serve_client(
     }
 }
 
-struct Session {
+/// The protocol a session speaks, decided by its first byte.
+pub(super) enum Wire {
+    /// Nothing but (JSON) whitespace read yet.
+    Undecided,
+    /// Binary wkproto.
+    Wkproto,
+    /// JSON-RPC, with the state of the object being cut.
+    JsonRpc(super::jsonrpc::split::Splitter),
+}
+
+/// The reader side of one connection.
+pub(super) struct Session {
+    /// wkproto or JSON-RPC.
+    pub(super) wire: Wire,
     /// A CONNECT must be complete by then (`limits.connectTimeout` from accept), however the
     /// bytes trickle in.
     connect_deadline: std::time::Instant,
@@ -110,9 +124,9 @@ struct Session {
     control_bucket: Bucket,
     /// Control frames counted so far.
     control_seen: u64,
-    gw: Rc<ConnTable>,
-    conn: Rc<Conn>,
-    decoder: Decoder,
+    pub(super) gw: Rc<ConnTable>,
+    pub(super) conn: Rc<Conn>,
+    pub(super) decoder: Decoder,
     ws: Option<Box<WsConn>>,
     upgraded: bool,
     /// Bytes read and not yet parsed; `None` while idle (the buffer went back to the pool).
@@ -278,6 +292,20 @@ impl Session {
 
     /// Decodes and handles every complete wkproto packet in `buf`.
     async fn packets(&mut self, buf: &mut BytesMut, _ws: bool) -> Result<(), End> {
+        if let Wire::Undecided = self.wire {
+            let jsonrpc = !self.gw.shard.ctx.config.disable_jsonrpc;
+            match super::jsonrpc::detect(buf, jsonrpc) {
+                None => return Ok(()),
+                Some(false) => self.wire = Wire::Wkproto,
+                Some(true) => {
+                    self.wire = Wire::JsonRpc(Default::default());
+                    let _ = self.conn.jsonrpc.set(Default::default());
+                }
+            }
+        }
+        if let Wire::JsonRpc(_) = self.wire {
+            return Box::pin(super::jsonrpc::handle::messages(self, buf)).await;
+        }
         loop {
             if self.conn.identity.borrow().is_none() {
                 let connect = match self.decoder.decode_connect(buf) {
@@ -370,33 +398,26 @@ impl Session {
             None
         };
         let uid: Arc<str> = Arc::from(uid);
-        let shard = &self.gw.shard;
-        let owner = shard.user_owner(&uid);
-        let me = self.gw.conn_ref(self.conn.id);
-        let req = AuthReq {
-            conn: me,
-            uid: uid.clone(),
-            token: c.token.to_string(),
-            device_flag: c.device_flag.0,
-            device_id: c.device_id.to_string(),
-        };
-        let verdict = shard
-            .ask(&shard.asks.auth, owner, |id| {
-                OwnerMsg::Auth {
-                    id,
-                    req: Box::new(req),
-                }
-                .into()
-            })
+        let device_id = c.device_id.to_string();
+        let verdict = self
+            .admit(
+                &uid,
+                c.token.to_string(),
+                c.device_flag.0,
+                device_id.clone(),
+            )
             .await;
-        if verdict.reason != ReasonCode::SUCCESS.0 {
-            refuse(self, ReasonCode(verdict.reason));
-            self.conn.drained().await;
-            return Err(End::Protocol(format!(
-                "CONNECT refused with reason {}",
-                verdict.reason
-            )));
-        }
+        let device_level = match verdict {
+            Ok(level) => level,
+            Err(reason) => {
+                refuse(self, reason);
+                self.conn.drained().await;
+                return Err(End::Protocol(format!(
+                    "CONNECT refused with reason {}",
+                    reason.0
+                )));
+            }
+        };
         let (server_key, salt) = match keys {
             Some(h) => {
                 *self.conn.cipher.borrow_mut() = Some(h.cipher);
@@ -404,13 +425,12 @@ impl Session {
             }
             None => (WkStr::EMPTY, WkStr::EMPTY),
         };
-        *self.conn.identity.borrow_mut() = Some(Identity {
+        self.establish(Identity {
             uid,
             device_flag: c.device_flag.0,
-            device_id: c.device_id.to_string(),
-            device_level: verdict.device_level,
+            device_id,
+            device_level,
         });
-        stats::inc(&self.gw.shard.stats.conns_live);
         self.conn.send_packet(
             &self.gw,
             &Connack {
@@ -425,8 +445,50 @@ impl Session {
         Ok(())
     }
 
+    /// Asks the uid's owner to admit this connection (token, ban, device replacement; spec
+    /// wkproto §9.1): the device level, or the reason of the refusal.
+    pub(super) async fn admit(
+        &self,
+        uid: &Arc<str>,
+        token: String,
+        device_flag: u8,
+        device_id: String,
+    ) -> Result<u8, ReasonCode> {
+        if !valid_id(uid) {
+            return Err(ReasonCode::AUTH_FAIL);
+        }
+        let shard = &self.gw.shard;
+        let owner = shard.user_owner(uid);
+        let req = AuthReq {
+            conn: self.gw.conn_ref(self.conn.id),
+            uid: uid.clone(),
+            token,
+            device_flag,
+            device_id,
+        };
+        let verdict = shard
+            .ask(&shard.asks.auth, owner, |id| {
+                OwnerMsg::Auth {
+                    id,
+                    req: Box::new(req),
+                }
+                .into()
+            })
+            .await;
+        if verdict.reason != ReasonCode::SUCCESS.0 {
+            return Err(ReasonCode(verdict.reason));
+        }
+        Ok(verdict.device_level)
+    }
+
+    /// Marks the connection authenticated as `identity` (after [`Session::admit`]).
+    pub(super) fn establish(&self, identity: Identity) {
+        *self.conn.identity.borrow_mut() = Some(identity);
+        stats::inc(&self.gw.shard.stats.conns_live);
+    }
+
     /// SEND: decrypt, resolve the channel, forward to its owner (spec wkproto §9.3).
-    async fn send(&mut self, send: Send) {
+    pub(super) async fn send(&mut self, send: Send) {
         stats::inc(&self.gw.shard.stats.sends_in);
         let Some(from) = self.conn.uid() else {
             return;

@@ -200,6 +200,11 @@ pub fn encode_binary_frame(payload: &[u8], out: &mut BytesMut) {
     encode_frame(0x2, payload, out);
 }
 
+/// Appends an unmasked, final text frame carrying `payload` (one JSON-RPC message) to `out`.
+pub fn encode_text_frame(payload: &[u8], out: &mut BytesMut) {
+    encode_frame(0x1, payload, out);
+}
+
 /// Appends an unmasked close frame with `code` and `reason` (cut to 123 bytes on a character
 /// boundary) to `out`. Prefer [`WsConn::close`] on an open connection so the codec knows it
 /// initiated the close handshake.
