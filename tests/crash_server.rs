@@ -13,8 +13,6 @@
 //!   find acknowledged messages lost, or the power-loss test proves nothing.
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
 
 use common::*;
 use jindou::proto::{Packet, ReasonCode};
@@ -24,11 +22,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 /// Acknowledged messages: payload → seq, per channel key.
 type Acked = Arc<Mutex<HashMap<&'static str, HashMap<String, u64>>>>;

@@ -5,8 +5,6 @@
 //! a snapshot and only a bounded tail of ops.
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
 
 use common::pipeline::Pipeline;
 use common::*;
@@ -24,11 +22,6 @@ const MESSAGES: u64 = 5;
 
 fn config() -> String {
     format!("storage: {{metaSnapshotOps: {EVERY}}}\ntokenAuthOn: true\n")
-}
-
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 fn post_ok(http: SocketAddr, path: &str, body: Value) {

@@ -5,11 +5,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
 fn send(http: std::net::SocketAddr, from: &str, to: &str, ty: u8, text: &str) -> Value {
     let r = post(
         http,

@@ -126,7 +126,14 @@ mod tests {
 
     #[test]
     fn lines_are_json_with_the_batch_verbatim() {
-        let l = line(1, "HTTP 400 Bad Request", 2, 99, br#"[{"a":1},{"b":"x"}]"#, 7);
+        let l = line(
+            1,
+            "HTTP 400 Bad Request",
+            2,
+            99,
+            br#"[{"a":1},{"b":"x"}]"#,
+            7,
+        );
         assert_eq!(l.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&l).unwrap();
         assert_eq!(v["shard"], 1);

@@ -156,7 +156,8 @@ impl std::fmt::Display for Failure {
 /// `max`. There is no last attempt.
 pub(crate) fn notify_backoff(attempt: usize, fast: usize, max: Duration) -> Duration {
     let pause = if attempt < fast {
-        Duration::from_millis(100u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(2))
+        Duration::from_millis(100u64 << attempt.saturating_sub(1).min(5))
+            .min(Duration::from_secs(2))
     } else {
         Duration::from_secs(1u64 << (attempt - fast).min(16))
     };
@@ -306,22 +307,39 @@ async fn notify_worker(
                         ack.sent = events;
                         bump(&stats.notify_sent, events);
                         if attempt > cfg.retry_max {
-                            tracing::info!(shard, events, attempts = attempt, end_lsn = batch.end, "msg.notify delivered again after the receiver's outage");
+                            tracing::info!(
+                                shard,
+                                events,
+                                attempts = attempt,
+                                end_lsn = batch.end,
+                                "msg.notify delivered again after the receiver's outage"
+                            );
                         }
                         break;
                     }
                     Err(Failure::Rejected(e)) => {
                         ack.failures += 1;
                         bump(&stats.notify_failures, 1);
-                        park(shard, &dead_letter, &e, events, batch.end, &body, &mut ack, &stats)
-                            .await;
+                        park(
+                            shard,
+                            &dead_letter,
+                            &e,
+                            events,
+                            batch.end,
+                            &body,
+                            &mut ack,
+                            &stats,
+                        )
+                        .await;
                         break;
                     }
                     Err(Failure::Retry(e)) => {
                         ack.failures += 1;
                         bump(&stats.notify_failures, 1);
                         let pause = notify_backoff(attempt, cfg.retry_max, cfg.retry_max_interval);
-                        if attempt == cfg.retry_max || (attempt > cfg.retry_max && attempt % 10 == 0) {
+                        if attempt == cfg.retry_max
+                            || (attempt > cfg.retry_max && attempt % 10 == 0)
+                        {
                             tracing::warn!(shard, events, attempts = attempt, error = %e, end_lsn = batch.end, next_in_ms = pause.as_millis() as u64, "msg.notify receiver unavailable; retrying until it accepts (nothing is dropped)");
                         } else {
                             tracing::debug!(shard, attempt, error = %e, "msg.notify failed; retrying");
@@ -466,7 +484,10 @@ mod tests {
             [1000, 2000, 4000, 8000, 16000, 30000, 30000]
         );
         assert_eq!(ms(1_000_000), 30_000);
-        assert_eq!(notify_backoff(3, 5, Duration::from_millis(150)).as_millis(), 150);
+        assert_eq!(
+            notify_backoff(3, 5, Duration::from_millis(150)).as_millis(),
+            150
+        );
         // One fast attempt: slow from the first failure on.
         assert_eq!(notify_backoff(1, 1, max).as_millis(), 1000);
     }
