@@ -233,6 +233,8 @@ fn ping_idle_timeout_and_connect_timeout() {
 
     // PING → PONG, and pings keep a connection alive past the idle time.
     let mut alive = WkClient::login(tcp, "pinger", 5);
+    // Time is the subject here: 6 × 400 ms spans more than twice the 1 s idle time, and each
+    // PING is answered (a positive proof the connection lives; the waits only pace it).
     for _ in 0..6 {
         assert!(!alive.is_closed(Duration::from_millis(400)));
         alive.ping();

@@ -122,7 +122,7 @@ fn make_changes(http: SocketAddr) -> Expected {
             let r = post(
                 http,
                 "/message/send",
-                &json!({"channel_id": group(g), "channel_type": 2, "payload": b64(&format!("m{n}"))})
+                &json!({"channel_id": group(g), "channel_type": 2, "payload": b64(format!("m{n}"))})
                     .to_string(),
             );
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -156,7 +156,7 @@ fn make_changes(http: SocketAddr) -> Expected {
         let r = post(
             http,
             "/message/send",
-            &json!({"header": {"sync_once": 1}, "from_uid": "ops1", "channel_id": "u2", "channel_type": 1, "payload": b64(&format!("cmd{n}"))}).to_string(),
+            &json!({"header": {"sync_once": 1}, "from_uid": "ops1", "channel_id": "u2", "channel_type": 1, "payload": b64(format!("cmd{n}"))}).to_string(),
         );
         assert_eq!(r.status, 200);
     };
@@ -207,16 +207,13 @@ fn all_conversations(http: SocketAddr) -> Vec<BTreeMap<String, (u64, u64, u64)>>
 
 /// Waits until every shard has written a snapshot.
 fn wait_for_snapshots(data: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
     for shard in 0..2 {
         let snap = data.join(format!("shard-{shard}/meta/snapshot"));
-        while !snap.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "shard {shard} wrote no meta snapshot"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(
+            &format!("shard {shard}'s meta snapshot"),
+            Duration::from_secs(30),
+            || snap.exists(),
+        );
     }
 }
 

@@ -148,9 +148,13 @@ pub async fn run_shard(p: ShardParts) {
         }
     }
     crate::shard::conversations::announce_channels(&shard);
-    // Clients are served only once the global tables (permissions) are in place.
+    // Clients are served only once the global tables (permissions) are in place and the
+    // conversations rebuilt.
     monoio::select! {
-        _ = shard.globals_ready.wait() => {},
+        _ = async {
+            shard.globals_ready.wait().await;
+            shard.conv_ready.wait().await;
+        } => {},
         _ = p.shutdown.wait(id) => return,
     }
     let in_flight = Rc::new(Cell::new(0usize));
