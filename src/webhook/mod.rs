@@ -33,7 +33,6 @@ mod notify;
 pub mod proto;
 mod thread;
 
-pub use deadletter::FILE_NAME as DEAD_LETTER_FILE;
 pub use notify::{notify_task, prepare_cursor};
 pub use thread::start;
 
