@@ -5,8 +5,6 @@
 //! over.
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
 
 use common::pipeline::Pipeline;
 use common::*;
@@ -24,11 +22,6 @@ const MAX_FETCH: usize = 1_000;
 const MAX_RECENTS_PER_CHANNEL: usize = 100;
 const MAX_SYNC_CHANNELS: usize = 1_000;
 const MAX_CMD_SYNC: usize = 1_000;
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 fn post_ok(http: SocketAddr, path: &str, body: Value) {
     assert_eq!(

@@ -5,8 +5,7 @@
 //! turn); `scripts/cluster-crash-test.sh` runs a hundred.
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
+use common::wk;
 
 use common::cluster::*;
 use jindou::proto::ReasonCode;

@@ -1,6 +1,7 @@
 //! Crash safety of the whole server: clients send over TCP and REST while the server is
 //! `kill -9`ed at random moments; after each restart every acknowledged message is present
-//! exactly once, at its acknowledged seq, in order, and conversations agree with the logs.
+//! exactly once, at its acknowledged seq, in order, and the conversations of the receiver and
+//! of the senders agree with the logs exactly (last seq, unread, read position).
 //!
 //! - `acknowledged_messages_survive_kill9`: kill -9 only (`CRASH_CYCLES`, default 4;
 //!   `scripts/crash-test.sh` runs hundreds). The page cache survives a kill: this proves the
@@ -13,8 +14,6 @@
 //!   find acknowledged messages lost, or the power-loss test proves nothing.
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
 
 use common::*;
 use jindou::proto::{Packet, ReasonCode};
@@ -24,11 +23,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 /// Acknowledged messages: payload → seq, per channel key.
 type Acked = Arc<Mutex<HashMap<&'static str, HashMap<String, u64>>>>;
@@ -184,25 +178,51 @@ fn verify(
     Ok(msgs.len() as u64)
 }
 
-/// Verifies both channels and the receiver's conversation after a restart.
-fn verify_all(http: std::net::SocketAddr, acked: &Acked) -> Result<(), String> {
-    let person = verify(http, acked, "person", "tx", "rx", 1)?;
-    verify(http, acked, "group", "api", "g", 2)?;
-    // The receiver's conversation agrees with the log.
+/// `uid`'s conversation with `with` (channel id as the user sees it) as
+/// `(last_msg_seq, unread, readed_to_msg_seq)`.
+fn conversation(
+    http: std::net::SocketAddr,
+    uid: &str,
+    with: &str,
+) -> Result<(u64, u64, u64), String> {
     let conv = post(
         http,
         "/conversation/sync",
-        &json!({"uid": "rx", "msg_count": 1}).to_string(),
+        &json!({"uid": uid, "msg_count": 1}).to_string(),
     )
     .json();
+    let c = conv
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["channel_id"] == with))
+        .ok_or_else(|| format!("no conversation of {uid} with {with}: {conv}"))?;
+    let n = |k: &str| {
+        c[k].as_u64()
+            .ok_or_else(|| format!("{uid}/{with}: no {k}: {c}"))
+    };
+    Ok((n("last_msg_seq")?, n("unread")?, n("readed_to_msg_seq")?))
+}
+
+/// Verifies both channels and the conversations of both sides after a restart: the receiver
+/// (rx never reads: everything unread) and the senders (tx and api sent every message: they
+/// have read everything, nothing unread), exactly.
+fn verify_all(http: std::net::SocketAddr, acked: &Acked) -> Result<(), String> {
+    let person = verify(http, acked, "person", "tx", "rx", 1)?;
+    let group = verify(http, acked, "group", "api", "g", 2)?;
+    let mut want = Vec::new();
     if person > 0 {
-        let c = conv
-            .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["channel_id"] == "tx"))
-            .ok_or("no conversation of rx with tx")?;
-        if c["last_msg_seq"].as_u64() != Some(person) || c["unread"].as_u64() != Some(person) {
+        want.push(("rx", "tx", (person, person, 0)));
+        want.push(("tx", "rx", (person, 0, person)));
+    }
+    if group > 0 {
+        want.push(("rx", "g", (group, group, 0)));
+        want.push(("api", "g", (group, 0, group)));
+    }
+    for (uid, with, expected) in want {
+        let got = conversation(http, uid, with)?;
+        if got != expected {
             return Err(format!(
-                "conversation of rx with tx: {c} (rx never read; {person} messages stored)"
+                "conversation of {uid} with {with}: (last, unread, read) = {got:?}, want \
+                 {expected:?} ({person} person and {group} group messages stored)"
             ));
         }
     }

@@ -3,14 +3,13 @@
 //! Each simulated user is a Node process running `tests/js/client.mjs` (one SDK instance per
 //! process): the test writes JSON commands to its stdin and reads JSON events from its stderr
 //! (see the header of `client.mjs` for the protocol). Needs `node` and `npm ci` in `tests/js`
-//! (`scripts/install-test-deps.sh`). Without the install the tests are skipped, unless
-//! `JINDOU_REQUIRE_JS` is set (CI), in which case a missing install fails them.
+//! (`scripts/install-test-deps.sh`); without them the tests fail with that command, unless
+//! `SKIP_JS=1` is set (then each says it skipped).
 
 mod common;
 use common::*;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -20,27 +19,10 @@ use serde_json::{json, Value};
 /// Longest wait for any single event (node start-up + SDK load + connect included).
 const WAIT: Duration = Duration::from_secs(10);
 
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-/// True if the JS tests can run; false (after saying why) if they are to be skipped.
+/// True if the JS tests run; false (after saying so) when `SKIP_JS=1` skips them. Fails the
+/// test, naming the install command, when Node or the SDK is missing.
 fn js_available() -> bool {
-    let sdk = js_dir().join("node_modules/wukongimjssdk");
-    if sdk.is_dir() {
-        return true;
-    }
-    if std::env::var_os("JINDOU_REQUIRE_JS").is_some() {
-        panic!(
-            "JINDOU_REQUIRE_JS is set but {} is missing: run scripts/install-test-deps.sh",
-            sdk.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} is missing (run scripts/install-test-deps.sh; set JINDOU_REQUIRE_JS=1 to make this a failure)",
-        sdk.display()
-    );
-    false
+    js_sdk_required("JS SDK interop (tests/js_interop.rs)")
 }
 
 /// One `client.mjs` process: a single SDK user.
@@ -237,7 +219,12 @@ fn person_chat_between_two_sdk_users() {
     assert_eq!(got["channelType"], 1, "{got}");
     assert_eq!(got["messageId"], ack["messageId"], "{got}");
 
-    // The sender's own (single) connection never gets its message back.
+    // The sender's own (single) connection never gets its message back. A fence, not a
+    // wait: a marker from alice on the same chat reaches bob after any echo of bob's message
+    // would have (same channel owner, same receiver, ordered); alice got bob's message after
+    // any echo of hers.
+    alice.send_acked("bob", 1, "marker");
+    bob.recv_text("marker");
     alice.drain();
     bob.drain();
     assert_eq!(

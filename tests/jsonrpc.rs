@@ -5,8 +5,7 @@
 //! not on npm, so there is no Node test of it.)
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
+use common::wk;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

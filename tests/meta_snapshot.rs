@@ -5,8 +5,6 @@
 //! a snapshot and only a bounded tail of ops.
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
 
 use common::pipeline::Pipeline;
 use common::*;
@@ -24,11 +22,6 @@ const MESSAGES: u64 = 5;
 
 fn config() -> String {
     format!("storage: {{metaSnapshotOps: {EVERY}}}\ntokenAuthOn: true\n")
-}
-
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 fn post_ok(http: SocketAddr, path: &str, body: Value) {
@@ -129,7 +122,7 @@ fn make_changes(http: SocketAddr) -> Expected {
             let r = post(
                 http,
                 "/message/send",
-                &json!({"channel_id": group(g), "channel_type": 2, "payload": b64(&format!("m{n}"))})
+                &json!({"channel_id": group(g), "channel_type": 2, "payload": b64(format!("m{n}"))})
                     .to_string(),
             );
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -163,7 +156,7 @@ fn make_changes(http: SocketAddr) -> Expected {
         let r = post(
             http,
             "/message/send",
-            &json!({"header": {"sync_once": 1}, "from_uid": "ops1", "channel_id": "u2", "channel_type": 1, "payload": b64(&format!("cmd{n}"))}).to_string(),
+            &json!({"header": {"sync_once": 1}, "from_uid": "ops1", "channel_id": "u2", "channel_type": 1, "payload": b64(format!("cmd{n}"))}).to_string(),
         );
         assert_eq!(r.status, 200);
     };
@@ -214,16 +207,13 @@ fn all_conversations(http: SocketAddr) -> Vec<BTreeMap<String, (u64, u64, u64)>>
 
 /// Waits until every shard has written a snapshot.
 fn wait_for_snapshots(data: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
     for shard in 0..2 {
         let snap = data.join(format!("shard-{shard}/meta/snapshot"));
-        while !snap.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "shard {shard} wrote no meta snapshot"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(
+            &format!("shard {shard}'s meta snapshot"),
+            Duration::from_secs(30),
+            || snap.exists(),
+        );
     }
 }
 

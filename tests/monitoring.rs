@@ -2,52 +2,19 @@
 //! the real binary (issue 8).
 
 mod common;
-use bytes::BytesMut;
+use common::wk::WkClient;
 use common::*;
-use jindou::proto::{Connect, Decoder, DeviceFlag, Encode, Packet, ReasonCode, WkStr};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Plaintext clients so the test can speak wkproto without the key exchange.
 const CONFIG: &str = "encryption: false\n";
 
 /// A client that sent CONNECT and got a successful CONNACK.
-fn connect(addr: SocketAddr, uid: &str, device: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).expect("connect tcp");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut out = BytesMut::new();
-    Connect {
-        version: 4,
-        device_flag: DeviceFlag::APP,
-        device_id: WkStr::copy_from_str(device),
-        uid: WkStr::copy_from_str(uid),
-        token: WkStr::EMPTY,
-        client_timestamp: 0,
-        client_key: WkStr::EMPTY,
-    }
-    .encode(4, &mut out)
-    .unwrap();
-    s.write_all(&out).unwrap();
-    let mut buf = BytesMut::new();
-    let mut chunk = [0u8; 1024];
-    let dec = Decoder::new();
-    loop {
-        if let Some(p) = dec.decode(&mut buf, 4).expect("decode CONNACK") {
-            match p {
-                Packet::Connack(c) => {
-                    assert_eq!(c.reason_code, ReasonCode::SUCCESS, "CONNACK for {uid}");
-                    return s;
-                }
-                other => panic!("expected CONNACK, got {other:?}"),
-            }
-        }
-        let n = s.read(&mut chunk).expect("read CONNACK");
-        assert!(n > 0, "closed before CONNACK");
-        buf.extend_from_slice(&chunk[..n]);
-    }
+fn connect(addr: SocketAddr, uid: &str, device: &str) -> WkClient {
+    WkClient::login_plain(addr, uid, device)
 }
 
 fn json_get(addr: SocketAddr, path: &str) -> Value {
@@ -64,15 +31,6 @@ fn json_get(addr: SocketAddr, path: &str) -> Value {
 fn has_keys(v: &Value, keys: &[&str], what: &str) {
     for k in keys {
         assert!(v.get(k).is_some(), "{what} lacks {k:?}: {v}");
-    }
-}
-
-/// Polls `f` until it holds (the counters settle after the group commit and fan-out).
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -402,7 +360,8 @@ fn figures_move_when_messages_are_sent() {
     let stored0 = before["stored_msgs"].as_u64().unwrap();
     let out0 = before["out_msgs"].as_u64().unwrap();
     let mut after = Value::Null;
-    eventually("stored and delivered +10", || {
+    // The counters settle after the group commit and fan-out.
+    eventually("stored and delivered +10", Duration::from_secs(10), || {
         after = json_get(http, "/varz");
         after["stored_msgs"].as_u64().unwrap() == stored0 + 10
             && after["out_msgs"].as_u64().unwrap() == out0 + 10
@@ -484,17 +443,16 @@ fn element_text<'a>(dom: &'a str, id: &str) -> Option<&'a str> {
 
 #[test]
 fn status_page_renders_live_numbers_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("JINDOU_REQUIRE_BROWSER").is_none(),
-            "JINDOU_REQUIRE_BROWSER is set but chromium is not installed"
-        );
-        eprintln!("SKIPPED: chromium not found (apt-get install -y chromium); set JINDOU_REQUIRE_BROWSER=1 to fail instead");
+    if skip_requested("SKIP_BROWSER", "the status page in headless Chromium") {
         return;
-    };
+    }
+    let browser = chromium().expect(
+        "chromium is not installed: run `bash scripts/install-test-deps.sh` (Debian's \
+         chromium), or set SKIP_BROWSER=1 to skip this test",
+    );
     let server = Server::start(CONFIG);
     let http = server.addr("http");
-    let _clients: Vec<TcpStream> = (0..3)
+    let _clients: Vec<WkClient> = (0..3)
         .map(|i| connect(server.addr("tcp"), &format!("viewer{i}"), "d"))
         .collect();
     send_messages(http, 4);
@@ -620,22 +578,20 @@ fn logs_are_written_under_logger_dir() {
     assert_eq!(r.status, 200);
     let dir = server.dir.path().join("data").join("mylogs");
     // The file writer is asynchronous: wait (bounded) for the trace line to land.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let text: String = std::fs::read_dir(&dir)
+    let text = || -> String {
+        std::fs::read_dir(&dir)
             .map(|d| {
                 d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
                     .collect()
             })
-            .unwrap_or_default();
-        if text.contains("appended") && text.contains("jindou::trace") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no trace line in {}: {text}",
-            dir.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+            .unwrap_or_default()
+    };
+    eventually(
+        &format!("a trace line in {}", dir.display()),
+        Duration::from_secs(5),
+        || {
+            let t = text();
+            t.contains("appended") && t.contains("jindou::trace")
+        },
+    );
 }

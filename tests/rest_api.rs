@@ -5,11 +5,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
 fn send(http: std::net::SocketAddr, from: &str, to: &str, ty: u8, text: &str) -> Value {
     let r = post(
         http,
@@ -142,8 +137,14 @@ fn send_and_sync_person_messages_with_conversations() {
     let b = conv("bob");
     assert_eq!(b[0]["channel_id"], "alice");
     assert_eq!(b[0]["unread"], 0, "bob sent the newest");
-    // alice has not read: unread counts from her read position (she sent seqs 1, 2).
-    assert!(a[0]["unread"].as_u64().unwrap() >= 1);
+    assert_eq!(b[0]["last_msg_seq"], 3);
+    assert_eq!(
+        b[0]["readed_to_msg_seq"], 3,
+        "a sender has read up to their message"
+    );
+    // alice has not read bob's message; she has read her own (seqs 1, 2).
+    assert_eq!(a[0]["unread"], 1, "{a}");
+    assert_eq!(a[0]["readed_to_msg_seq"], 2, "{a}");
     let r = post(
         http,
         "/conversations/clearUnread",
@@ -478,7 +479,7 @@ fn cmd_messages_sync_once_and_ack() {
         let r = post(
             http,
             "/message/send",
-            &json!({"header": {"sync_once": 1}, "from_uid": "sys", "channel_id": "dave", "channel_type": 1, "payload": b64(&format!("cmd{i}"))}).to_string(),
+            &json!({"header": {"sync_once": 1}, "from_uid": "sys", "channel_id": "dave", "channel_type": 1, "payload": b64(format!("cmd{i}"))}).to_string(),
         );
         assert_eq!(r.status, 200);
     }
@@ -663,6 +664,31 @@ fn manager_token_and_jwt_permissions_are_enforced() {
     );
 }
 
+/// A user's conversations as `(channel, last_msg_seq, unread, readed_to_msg_seq)`, sorted.
+fn conversation_rows(http: std::net::SocketAddr, uid: &str) -> Vec<(String, u64, u64, u64)> {
+    let v = post(
+        http,
+        "/conversation/sync",
+        &json!({"uid": uid, "msg_count": 1}).to_string(),
+    )
+    .json();
+    let mut rows: Vec<(String, u64, u64, u64)> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("{uid}: {v}"))
+        .iter()
+        .map(|c| {
+            (
+                c["channel_id"].as_str().unwrap().to_string(),
+                c["last_msg_seq"].as_u64().unwrap(),
+                c["unread"].as_u64().unwrap(),
+                c["readed_to_msg_seq"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
 #[test]
 fn conversations_and_lists_survive_kill9() {
     let server = Server::start("");
@@ -670,60 +696,62 @@ fn conversations_and_lists_survive_kill9() {
     post(
         http,
         "/channel",
-        &json!({"channel_id": "team", "channel_type": 2, "subscribers": ["ann", "ben"]})
+        &json!({"channel_id": "team", "channel_type": 2, "subscribers": ["ann", "ben", "cat"]})
             .to_string(),
     );
     for i in 0..3 {
         send(http, "ann", "team", 2, &format!("g{i}"));
     }
     send(http, "ann", "ben", 1, "dm");
+    // ben reads the team up to seq 3.
     post(
         http,
         "/conversations/clearUnread",
         &json!({"uid": "ben", "channel_id": "team", "channel_type": 2}).to_string(),
     );
     send(http, "ann", "team", 2, "after-read");
+    // cat both sends and receives: a sender has read up to their own message.
+    send(http, "cat", "team", 2, "cat speaks");
+    send(http, "ann", "team", 2, "g5");
+    // So does ben in the person chat.
+    send(http, "ben", "ann", 1, "re");
+    send(http, "ann", "ben", 1, "dm2");
     post(
         http,
         "/channel/blacklist_add",
         &json!({"channel_id": "ben", "channel_type": 1, "uids": ["troll"]}).to_string(),
     );
-    let before = post(
-        http,
-        "/conversation/sync",
-        &json!({"uid": "ben", "msg_count": 1}).to_string(),
-    )
-    .json();
+    // (channel, last_msg_seq, unread, readed_to_msg_seq): exact, for the pure sender (ann: she
+    // sent the newest everywhere), a reader (ben: read position 3 in team, his own message
+    // at 2 in the chat) and a member who wrote once (cat: own message at 5).
+    let want = |uid: &str| -> Vec<(String, u64, u64, u64)> {
+        let rows: &[(&str, u64, u64, u64)] = match uid {
+            "ann" => &[("ben", 3, 0, 3), ("team", 6, 0, 6)],
+            "ben" => &[("ann", 3, 1, 2), ("team", 6, 3, 3)],
+            "cat" => &[("team", 6, 1, 5)],
+            _ => unreachable!(),
+        };
+        rows.iter()
+            .map(|(c, l, u, r)| (c.to_string(), *l, *u, *r))
+            .collect()
+    };
+    for uid in ["ann", "ben", "cat"] {
+        assert_eq!(
+            conversation_rows(http, uid),
+            want(uid),
+            "{uid} before the kill"
+        );
+    }
     let dir = server.kill9();
     let server = Server::start_in(dir, "");
     let http = server.addr("http");
-    let after = post(
-        http,
-        "/conversation/sync",
-        &json!({"uid": "ben", "msg_count": 1}).to_string(),
-    )
-    .json();
-    let key = |v: &Value| {
-        let mut rows: Vec<(String, u64, u64)> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["channel_id"].as_str().unwrap().to_string(),
-                    c["last_msg_seq"].as_u64().unwrap(),
-                    c["unread"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        rows.sort();
-        rows
-    };
-    assert_eq!(key(&after), key(&before));
-    assert_eq!(
-        key(&after),
-        vec![("ann".into(), 1, 1), ("team".into(), 4, 1)]
-    );
+    for uid in ["ann", "ben", "cat"] {
+        assert_eq!(
+            conversation_rows(http, uid),
+            want(uid),
+            "{uid} after kill -9"
+        );
+    }
     let wl = post(
         http,
         "/channel/messagesync",
@@ -731,10 +759,10 @@ fn conversations_and_lists_survive_kill9() {
             .to_string(),
     )
     .json();
-    assert_eq!(wl["messages"].as_array().unwrap().len(), 4);
+    assert_eq!(wl["messages"].as_array().unwrap().len(), 6);
     // New sends continue the sequence.
     assert_eq!(
         send(http, "ann", "team", 2, "next")["data"]["message_seq"],
-        5
+        7
     );
 }

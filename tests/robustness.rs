@@ -3,10 +3,9 @@
 //! the manager token, and the audit log of administrative changes.
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
 
 use bytes::BytesMut;
+use common::wk::{self, WkClient, WAIT};
 use common::*;
 use jindou::proto::{ChannelType, Connect, DeviceFlag, Encode, Packet, ReasonCode, WkStr};
 use rand::{Rng, SeedableRng};
@@ -16,7 +15,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wk::{WkClient, WAIT};
 
 const PERSON: u8 = ChannelType::PERSON.0;
 const GROUP: u8 = ChannelType::GROUP.0;

@@ -3,16 +3,14 @@
 //! grow server state; every item of `docs/security.md` has a test here.
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
 
+use common::wk::{self, ConnectOpts, WkClient, WAIT};
 use common::*;
 use jindou::proto::{Connect, DeviceFlag, Packet, ReasonCode, WkStr};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use wk::{ConnectOpts, WkClient, WAIT};
 
 /// A JWT for `username` signed with WuKongIM's public default secret, as an attacker forges it.
 fn forged_jwt(username: &str) -> String {

@@ -4,8 +4,7 @@
 //! binary, real HTTP.
 
 mod common;
-#[path = "common/wk.rs"]
-mod wk;
+use common::wk;
 use common::*;
 use jindou::proto::{Packet, ReasonCode};
 use serde_json::{json, Value};

@@ -137,10 +137,17 @@ pub struct Webhook {
     pub msg_notify_event_push_interval: ConfigDuration,
     /// Batch size of `msg.notify`.
     pub msg_notify_event_count_per_push: usize,
-    /// Attempts before an event is dropped.
+    /// `msg.notify`: fast attempts (100 ms doubling) before the retries slow down; a batch is
+    /// never dropped for failing. `user.onlinestatus`: attempts before a batch is dropped.
     pub msg_notify_event_retry_max_count: usize,
     /// Only these events are sent; empty = all.
     pub focus_events: Vec<String>,
+    /// Jindou: longest pause between two `msg.notify` attempts once the fast ones are spent
+    /// (the slow retries start at 1 s and double up to this).
+    pub msg_notify_event_retry_max_interval: ConfigDuration,
+    /// Jindou: size cap of each shard's `msg.notify` dead-letter file (batches the receiver
+    /// refused with a 4xx); a batch that does not fit is counted and logged, not parked.
+    pub dead_letter_max_size: ByteSize,
 }
 
 impl Default for Webhook {
@@ -152,6 +159,8 @@ impl Default for Webhook {
             msg_notify_event_count_per_push: 100,
             msg_notify_event_retry_max_count: 5,
             focus_events: Vec::new(),
+            msg_notify_event_retry_max_interval: ConfigDuration::from_secs(30),
+            dead_letter_max_size: ByteSize::mib(64),
         }
     }
 }

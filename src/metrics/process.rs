@@ -80,12 +80,21 @@ mod tests {
     fn reads_proc() {
         assert!(rss_bytes() > 0);
         assert!(threads() >= 1);
+        // The kernel counts CPU time in clock ticks (10 ms at 100 Hz): burn CPU until the
+        // process has been charged at least one, as it must be once it has run long enough
+        // (a fixed short loop may finish within a tick on a fast or a loaded machine).
+        let deadline = Instant::now() + Duration::from_secs(30);
         let mut x = 0u64;
-        for i in 0..5_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        while cpu_time() == Duration::ZERO && Instant::now() < deadline {
+            for i in 0..1_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
         }
         assert!(x != 1);
-        assert!(cpu_time() > Duration::ZERO);
+        assert!(
+            cpu_time() > Duration::ZERO,
+            "no CPU time in /proc/self/stat"
+        );
         let p = cpu_percent(Instant::now() - Duration::from_secs(1));
         assert!(p >= 0.0);
     }

@@ -405,6 +405,24 @@ pub fn render(snaps: &[ShardSnapshot], node: &NodeFacts) -> String {
         "Webhook deliveries that failed",
         |s| s.webhook_failures,
     );
+    b.per_shard(
+        snaps,
+        "webhook_deadletter",
+        "msg.notify events the receiver refused (4xx), parked in the dead-letter file",
+        |s| s.webhook_deadletter,
+    );
+    b.per_shard(
+        snaps,
+        "webhook_deadletter_lost",
+        "msg.notify events the receiver refused that could not be parked (file full or unwritable)",
+        |s| s.webhook_deadletter_lost,
+    );
+    b.per_shard(
+        snaps,
+        "webhook_retention_skips",
+        "Times msg.notify found messages deleted by retention before the receiver accepted them",
+        |s| s.webhook_retention_skips,
+    );
     // Load.
     b.counter_f64(
         "shard_cpu_seconds",

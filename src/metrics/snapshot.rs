@@ -98,6 +98,12 @@ pub struct ShardSnapshot {
     pub webhook_failures: u64,
     /// Webhook deliveries succeeded.
     pub webhook_sent: u64,
+    /// `msg.notify` events parked in the dead-letter file.
+    pub webhook_deadletter: u64,
+    /// `msg.notify` events refused and not parked.
+    pub webhook_deadletter_lost: u64,
+    /// `msg.notify` cursor found behind retention.
+    pub webhook_retention_skips: u64,
     /// Users this shard owns that have a live session.
     pub users_online: u64,
     /// Users this shard owns (known at all).
@@ -186,6 +192,9 @@ impl ShardSnapshot {
             webhook_queue: st.webhook_queue.get(),
             webhook_failures: st.webhook_failures.get(),
             webhook_sent: st.webhook_sent.get(),
+            webhook_deadletter: st.webhook_deadletter.get(),
+            webhook_deadletter_lost: st.webhook_deadletter_lost.get(),
+            webhook_retention_skips: st.webhook_retention_skips.get(),
             users_online,
             users_known,
             sessions,

@@ -150,10 +150,10 @@ pub async fn run_shard(p: ShardParts) {
     }
     let gw = ConnTable::new(shard.clone(), p.node_conns);
     let api = ApiState::new(shard.clone(), p.manager_users, p.http_conns);
-    if let Some(hub) = &p.hub {
+    let notify = p.hub.as_ref().map(|hub| {
         crate::webhook::prepare_cursor(&shard, hub);
-        monoio::spawn(crate::webhook::notify_task(shard.clone(), hub.clone()));
-    }
+        monoio::spawn(crate::webhook::notify_task(shard.clone(), hub.clone()))
+    });
     monoio::spawn(shard.mesh.clone().run_flusher());
     monoio::spawn(super::dispatch::run_mesh_loop(shard.clone(), gw.clone()));
     monoio::spawn(crate::shard::run_committer(shard.clone()));
@@ -173,9 +173,13 @@ pub async fn run_shard(p: ShardParts) {
         }
     }
     crate::shard::conversations::announce_channels(&shard);
-    // Clients are served only once the global tables (permissions) are in place.
+    // Clients are served only once the global tables (permissions) are in place and the
+    // conversations rebuilt.
     monoio::select! {
-        _ = shard.globals_ready.wait() => {},
+        _ = async {
+            shard.globals_ready.wait().await;
+            shard.conv_ready.wait().await;
+        } => {},
         _ = p.shutdown.wait(id) => return,
     }
     let in_flight = Rc::new(Cell::new(0usize));
@@ -194,6 +198,11 @@ pub async fn run_shard(p: ShardParts) {
     }
     if let Err(e) = shard.store.borrow_mut().messages.flush_blocking() {
         tracing::error!(shard = id, error = %e, "final flush failed");
+    }
+    if let Some(task) = notify {
+        // The msg.notify task persists its cursor once it sees the stop.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = monoio::time::timeout(left.max(std::time::Duration::from_secs(1)), task).await;
     }
     tracing::info!(shard = id, "shard stopped");
 }

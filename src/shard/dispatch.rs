@@ -48,6 +48,7 @@ pub fn handle_owner(shard: &Rc<Shard>, src: usize, msg: OwnerMsg) {
             shard.mesh.send(src, Answer::Inspect { id, value }.into());
         }
         OwnerMsg::ConvHints(hints) => conversations::apply_hints(shard, hints),
+        OwnerMsg::ConvHintsDone => shard.conv_ready.source_done(shard.ctx.slots.shards()),
         OwnerMsg::GlobalOp(rec) => rec.apply_global(&mut shard.globals.borrow_mut()),
         OwnerMsg::GlobalsSnapshot(g) => {
             *shard.globals.borrow_mut() = *g;

@@ -112,6 +112,8 @@ pub struct Shard {
     pub compactor: compact::Compactor,
     /// Raised once this shard holds shard 0's snapshot of the global tables.
     pub globals_ready: Rc<crate::runtime::LocalStop>,
+    /// Raised once every shard's start-up conversation hints were applied here.
+    pub conv_ready: conversations::Readiness,
     /// Group channels created by each client connection's sends (`limits.channelCreateRate`).
     pub channel_creations: crate::runtime::ratelimit::KeyedLimiter<msg::ConnRef>,
     /// Where events go (webhooks), a no-op without a listener.
@@ -276,6 +278,7 @@ impl Shard {
             stored_system_uids: Default::default(),
             compactor: compact::Compactor::new(snapshot_ops),
             globals_ready: crate::runtime::LocalStop::new(),
+            conv_ready: conversations::Readiness::default(),
             events: ports.events,
             channel_source: ports.channel_source,
             user_source: ports.user_source,

@@ -228,6 +228,8 @@ pub enum OwnerMsg {
     GlobalsSnapshot(Box<crate::shard::globals::Globals>),
     /// Start-up: the newest message of channels, to rebuild receivers' conversations.
     ConvHints(Vec<ConvHint>),
+    /// Start-up: every `ConvHints` of the sending shard was sent before this one.
+    ConvHintsDone,
 }
 
 /// Whatever an [`Inspect`] question returns (downcast by the asker).
@@ -352,4 +354,9 @@ pub struct ConvHint {
     pub message_id: i64,
     /// Its time, Unix seconds.
     pub timestamp: i32,
+    /// The receiver's own newest message among the channel's newest [`OWN_SCAN`] (0: none):
+    /// a sender has read the channel up to their own message.
+    ///
+    /// [`OWN_SCAN`]: super::conversations::OWN_SCAN
+    pub own_last: u64,
 }

@@ -66,9 +66,17 @@ pub struct ShardStats {
     pub webhook_failures: Cell<u64>,
     /// `msg.notify` events delivered.
     pub webhook_sent: Cell<u64>,
-    /// Webhook events dropped: `msg.notify` events after the retry limit, `msg.offline` and
-    /// `user.onlinestatus` events refused by a full queue.
+    /// Webhook events dropped: `msg.offline` and `user.onlinestatus` events refused by a full
+    /// queue (`msg.notify` is never dropped for failing).
     pub webhook_dropped: Cell<u64>,
+    /// `msg.notify` events the receiver refused (4xx), parked in the dead-letter file.
+    pub webhook_deadletter: Cell<u64>,
+    /// `msg.notify` events the receiver refused that could not be parked (file full or
+    /// unwritable).
+    pub webhook_deadletter_lost: Cell<u64>,
+    /// Times `msg.notify` found its cursor below the log's first LSN (retention deleted
+    /// messages before the receiver accepted them).
+    pub webhook_retention_skips: Cell<u64>,
     /// Connections closed for idling past `connIdleTime` or not sending CONNECT in time.
     pub idle_timeouts: Cell<u64>,
 }

@@ -1,24 +1,33 @@
 //! Webhooks (spec http-api §11): `msg.notify`, `msg.offline` and `user.onlinestatus`, pushed
 //! over HTTP or gRPC by a dedicated OS thread, `jindou-webhook`, outside the shards.
 //!
-//! - **`msg.notify` needs no second copy.** Every persisted message is already in its shard's
-//!   message log. Each shard runs [`notify_task`]: it reads its own log from a cursor up to the
-//!   durable end, copies message records into batches of at most `msgNotifyEventCountPerPush`
-//!   (a partial batch leaves after `msgNotifyEventPushInterval`) and hands them to the thread
-//!   through a bounded queue, at most [`MAX_IN_FLIGHT`] batches at a time. The backlog stays in
-//!   the log, so memory is bounded and a slow receiver never slows a send. The thread builds the
-//!   JSON, delivers the batches of one shard strictly in order (retries with backoff, drop after
-//!   `msgNotifyEventRetryMaxCount` attempts, counted and logged) and acknowledges each with its
-//!   end LSN; the shard persists the acknowledged LSN in `<rootDir>/shard-K/webhook.cursor`
-//!   (temp file + rename) at most once per push interval. After a restart delivery resumes
-//!   from there: at least once, in order per channel.
+//! - **`msg.notify` is at least once and needs no second copy.** Every persisted message is
+//!   already in its shard's message log. Each shard runs [`notify_task`]: it reads its own log
+//!   from a cursor up to the durable end, copies message records into batches of at most
+//!   `msgNotifyEventCountPerPush` (a partial batch leaves after `msgNotifyEventPushInterval`)
+//!   and hands them to the thread through a bounded queue, at most [`MAX_IN_FLIGHT`] batches at
+//!   a time. The backlog stays in the log, so memory is bounded and a slow or absent receiver
+//!   never slows a send. The thread builds the JSON and delivers the batches of one shard
+//!   strictly in order. A transport error, a timeout, a 5xx (any answer but 200 and a
+//!   refusal) is retried for as long as it takes: `msgNotifyEventRetryMaxCount` fast attempts
+//!   (100 ms doubling, at most 2 s apart), then 1 s doubling up to
+//!   `msgNotifyEventRetryMaxInterval` (30 s). A *refusal* — HTTP 4xx other than 408 and 429,
+//!   or a gRPC status such as `InvalidArgument` — would be refused again: the batch is parked
+//!   in the shard's dead-letter file (`deadletter.rs`, capped, counted, logged) and the stream
+//!   goes on. Each batch is acknowledged with its end LSN only once the receiver accepted it
+//!   or it was parked; the shard persists the acknowledged LSN in
+//!   `<rootDir>/shard-K/webhook.cursor` (temp file fsynced, renamed, directory fsynced) at most
+//!   once per push interval and when it stops. After a restart delivery resumes from there:
+//!   at least once, in order per channel, nothing skipped.
 //! - **`msg.offline`** is raised by the receivers' owner shard (one event per message with the
 //!   uids it owns that have no live connection), best effort through a bounded queue.
 //! - **`user.onlinestatus`** strings are raised by the uid's owner shard on each CONNECT and
-//!   close and sent in batches, best effort through a bounded queue.
+//!   close and sent in batches, best effort through a bounded queue (a batch is dropped after
+//!   `msgNotifyEventRetryMaxCount` attempts, as in WuKongIM).
 //!
 //! The same thread runs the datasource calls ([`crate::datasource`]).
 
+mod deadletter;
 mod events;
 mod notify;
 pub mod proto;
@@ -70,8 +79,15 @@ pub struct HookConfig {
     pub push_interval: Duration,
     /// Most messages per `msg.notify` batch.
     pub per_push: usize,
-    /// Attempts before a `msg.notify` batch (or an online-status batch) is dropped.
+    /// Fast attempts of a `msg.notify` batch before the retries slow down; attempts before an
+    /// online-status batch is dropped.
     pub retry_max: usize,
+    /// Longest pause between two attempts of a `msg.notify` batch.
+    pub retry_max_interval: Duration,
+    /// Size cap of each shard's dead-letter file.
+    pub dead_letter_max: u64,
+    /// Cursor and dead-letter writes are fsynced (`storage.syncPolicy` is not `none`).
+    pub durable: bool,
     /// Gzip `msg.offline` recipients above this count (0 = never).
     pub compress_of_count: usize,
     /// `source_id` of `msg.offline`.
@@ -101,17 +117,31 @@ impl HookConfig {
                 .max(Duration::from_millis(1)),
             per_push: w.msg_notify_event_count_per_push.max(1),
             retry_max: w.msg_notify_event_retry_max_count.max(1),
+            retry_max_interval: w
+                .msg_notify_event_retry_max_interval
+                .get()
+                .max(Duration::from_millis(1)),
+            dead_letter_max: w.dead_letter_max_size.get(),
+            durable: config.storage.sync_policy != "none",
             compress_of_count: config.channel.subscriber_compress_of_count,
             node_id: config.cluster.node_id,
             root_dir: config.root_dir.clone(),
         })
     }
 
+    /// The data directory of shard `id`.
+    fn shard_dir(&self, id: usize) -> std::path::PathBuf {
+        std::path::Path::new(&self.root_dir).join(format!("shard-{id}"))
+    }
+
     /// The cursor file of shard `id`.
     pub fn cursor_path(&self, id: usize) -> std::path::PathBuf {
-        std::path::Path::new(&self.root_dir)
-            .join(format!("shard-{id}"))
-            .join("webhook.cursor")
+        self.shard_dir(id).join("webhook.cursor")
+    }
+
+    /// The `msg.notify` dead-letter file of shard `id`.
+    pub fn dead_letter_path(&self, id: usize) -> std::path::PathBuf {
+        deadletter::path_in(&self.shard_dir(id))
     }
 }
 
@@ -122,8 +152,11 @@ pub struct HookStats {
     pub notify_sent: AtomicU64,
     /// `msg.notify` delivery attempts that failed.
     pub notify_failures: AtomicU64,
-    /// `msg.notify` events dropped after the retry limit.
-    pub notify_dropped: AtomicU64,
+    /// `msg.notify` events the receiver refused (4xx), parked in a dead-letter file.
+    pub notify_deadletter: AtomicU64,
+    /// `msg.notify` events the receiver refused that could not be parked (file full or
+    /// unwritable).
+    pub notify_deadletter_lost: AtomicU64,
     /// `msg.offline` events delivered.
     pub offline_sent: AtomicU64,
     /// `msg.offline` deliveries that failed (not retried, spec §11.3).
@@ -148,7 +181,9 @@ pub struct HookStatsSnapshot {
     /// See [`HookStats`].
     pub notify_failures: u64,
     /// See [`HookStats`].
-    pub notify_dropped: u64,
+    pub notify_deadletter: u64,
+    /// See [`HookStats`].
+    pub notify_deadletter_lost: u64,
     /// See [`HookStats`].
     pub offline_sent: u64,
     /// See [`HookStats`].
@@ -172,7 +207,8 @@ impl HookStats {
         HookStatsSnapshot {
             notify_sent: g(&self.notify_sent),
             notify_failures: g(&self.notify_failures),
-            notify_dropped: g(&self.notify_dropped),
+            notify_deadletter: g(&self.notify_deadletter),
+            notify_deadletter_lost: g(&self.notify_deadletter_lost),
             offline_sent: g(&self.offline_sent),
             offline_failures: g(&self.offline_failures),
             offline_overflow: g(&self.offline_overflow),
@@ -214,8 +250,10 @@ pub(crate) struct NotifyAck {
     pub sent: u64,
     /// Failed attempts.
     pub failures: u64,
-    /// Events dropped after the retry limit.
-    pub dropped: u64,
+    /// Events the receiver refused, parked in the dead-letter file.
+    pub parked: u64,
+    /// Events the receiver refused that could not be parked.
+    pub lost: u64,
 }
 
 /// A shard's two ends of its `msg.notify` link, taken once by its [`notify_task`].

@@ -1,12 +1,12 @@
 //! The shard's half of `msg.notify`: read its own message log from a persisted cursor up to the
 //! durable end, cut batches, hand them to the webhook thread, advance the cursor on the
-//! thread's acknowledgements.
+//! thread's acknowledgements (each batch is acknowledged only once the receiver accepted it or
+//! it was parked in the dead-letter file).
 
 use super::{HookConfig, NotifyAck, NotifyBatch, MAX_IN_FLIGHT};
 use crate::shard::{stats, Shard};
 use jindou_storage::message::KIND_MESSAGE;
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -22,13 +22,27 @@ fn load_cursor(path: &Path) -> Option<u64> {
     }
 }
 
-/// Writes the cursor atomically (temp file + rename). Not fsynced: losing it only means events
-/// are delivered again (at least once).
-fn store_cursor(path: &Path, lsn: u64) {
-    let tmp = path.with_extension("cursor.tmp");
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(format!("{lsn}\n").as_bytes()))
-        .and_then(|_| std::fs::rename(&tmp, path));
+fn cursor_tmp(path: &Path) -> PathBuf {
+    path.with_extension("cursor.tmp")
+}
+
+/// Writes the cursor atomically and, when `durable`, durably (temp file fsynced, renamed,
+/// directory fsynced), blocking the thread (start-up only).
+fn store_cursor_blocking(path: &Path, lsn: u64, durable: bool) {
+    let bytes = format!("{lsn}\n");
+    let result =
+        jindou_storage::dirs::replace_file(&cursor_tmp(path), path, bytes.as_bytes(), durable);
+    if let Err(e) = result {
+        tracing::warn!(path = %path.display(), error = %e, "cannot persist the webhook cursor");
+    }
+}
+
+/// [`store_cursor_blocking`] through the shard's runtime (the fsyncs do not stall the shard).
+/// A failure only means events are delivered again after a restart (at least once).
+async fn store_cursor(path: &Path, lsn: u64, durable: bool) {
+    let bytes = format!("{lsn}\n").into_bytes();
+    let result =
+        jindou_storage::dirs::replace_file_async(&cursor_tmp(path), path, bytes, durable).await;
     if let Err(e) = result {
         tracing::warn!(path = %path.display(), error = %e, "cannot persist the webhook cursor");
     }
@@ -76,7 +90,7 @@ pub fn prepare_cursor(shard: &Shard, hub: &super::Hub) {
     };
     let path = cfg.cursor_path(shard.id());
     if load_cursor(&path).is_none() {
-        store_cursor(&path, shard.store.borrow().messages.end_lsn());
+        store_cursor_blocking(&path, shard.store.borrow().messages.end_lsn(), cfg.durable);
     }
 }
 
@@ -99,14 +113,14 @@ async fn run(shard: &Rc<Shard>, cfg: &HookConfig, link: &mut super::NotifyLink) 
         None => {
             // First start with the webhook on: notify what is stored from now on.
             let end = shard.store.borrow().messages.end_lsn();
-            store_cursor(&path, end);
+            store_cursor(&path, end, cfg.durable).await;
             end
         }
     };
     tracing::info!(shard = shard.id(), cursor = start, "msg.notify resumes");
     let tick = (cfg.push_interval / 5).clamp(Duration::from_millis(2), Duration::from_millis(100));
-    // `read`: where the next log read starts; `acked`: everything below is delivered (or
-    // dropped); `shipped`: end of the newest batch handed over.
+    // `read`: where the next log read starts; `acked`: everything below was accepted by the
+    // receiver (or parked in the dead-letter file); `persisted`: what the cursor file says.
     let mut read = start;
     let mut acked = start;
     let mut persisted = start;
@@ -122,7 +136,9 @@ async fn run(shard: &Rc<Shard>, cfg: &HookConfig, link: &mut super::NotifyLink) 
             in_flight_events -= sizes.pop_front().unwrap_or(0);
         }
         if shard.ctx.stop.is_stopped() {
-            store_cursor(&path, acked);
+            if acked != persisted {
+                store_cursor(&path, acked, cfg.durable).await;
+            }
             return;
         }
         if pending.len() < cfg.per_push {
@@ -165,7 +181,7 @@ async fn run(shard: &Rc<Shard>, cfg: &HookConfig, link: &mut super::NotifyLink) 
             .webhook_queue
             .set(in_flight_events + pending.len() as u64);
         if acked != persisted && last_persist.elapsed() >= cfg.push_interval {
-            store_cursor(&path, acked);
+            store_cursor(&path, acked, cfg.durable).await;
             persisted = acked;
             last_persist = Instant::now();
         }
@@ -187,7 +203,8 @@ fn on_ack(shard: &Shard, ack: NotifyAck, acked: &mut u64) {
     *acked = (*acked).max(ack.end);
     stats::add(&shard.stats.webhook_sent, ack.sent);
     stats::add(&shard.stats.webhook_failures, ack.failures);
-    stats::add(&shard.stats.webhook_dropped, ack.dropped);
+    stats::add(&shard.stats.webhook_deadletter, ack.parked);
+    stats::add(&shard.stats.webhook_deadletter_lost, ack.lost);
 }
 
 /// Copies durable message records from `read` into `pending` until it holds `per_push`;
@@ -197,6 +214,13 @@ fn fill(shard: &Shard, mut read: u64, pending: &mut Pending, per_push: usize) ->
     let durable = store.messages.durable_lsn();
     if read >= durable {
         return read;
+    }
+    let first = store.messages.log().first_lsn();
+    if read < first {
+        // Retention deleted segments the receiver never got: say so (they cannot be sent).
+        tracing::error!(shard = shard.id(), cursor = read, first_lsn = first, "msg.notify fell behind retention: messages deleted by storage.retentionAge/Size before the receiver accepted them are not notified");
+        stats::inc(&shard.stats.webhook_retention_skips);
+        read = first;
     }
     for rec in store.messages.log().iter_from(read) {
         let rec = match rec {

@@ -2,14 +2,15 @@
 //! entries instead of rescanning the segment.
 //!
 //! A checkpoint covers the first `covered` bytes of its segment and is written only once those
-//! bytes are durable; it is written to a temp file and renamed (no fsync: a lost or torn
-//! checkpoint fails its CRC and the segment is simply rescanned).
+//! bytes are durable; it is written to a temp file, fsynced, renamed and its directory fsynced
+//! (unless the sync policy is `None`), so after a power cut a sealed segment still has its
+//! checkpoint and a restart still rescans at most the active segment. A lost or torn
+//! checkpoint would not lose data: it fails its CRC and the segment is rescanned.
 //!
 //! Layout (little endian): magic `JDIX`, u32 version, u64 base, u64 covered, i64 newest_ts,
 //! u32 channel count, channels (`u8 type, u16 len, id bytes`), u32 entry count, entries
 //! (`u32 channel, u64 seq, u32 offset, i64 message_id`), u32 crc32c of all before.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StoreError};
@@ -146,14 +147,12 @@ impl Checkpoint {
         })
     }
 
-    /// Writes atomically-by-rename into `dir` (no fsync, see the module doc).
-    pub fn write(&self, dir: &Path) -> Result<()> {
+    /// Writes atomically-by-rename into `dir`; when `durable`, the temp file and then the
+    /// directory are fsynced (see the module doc).
+    pub fn write(&self, dir: &Path, durable: bool) -> Result<()> {
         let path = path_for(dir, self.base);
         let tmp = path.with_extension("idx.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&self.encode())?;
-        drop(f);
-        std::fs::rename(&tmp, &path)?;
+        crate::dirs::replace_file(&tmp, &path, &self.encode(), durable)?;
         Ok(())
     }
 

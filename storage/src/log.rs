@@ -249,7 +249,8 @@ impl Log {
     }
 
     /// Drops every segment and restarts the log empty at `lsn` (all records obsolete, e.g.
-    /// covered by a snapshot that is ahead of what survived in the log).
+    /// covered by a snapshot that is ahead of what survived in the log); the directory is
+    /// fsynced after the removals.
     pub fn reset_to(&mut self, lsn: u64) -> Result<()> {
         assert!(
             lsn >= self.end_lsn(),
@@ -258,13 +259,23 @@ impl Log {
         while let Some(seg) = self.segments.pop_front() {
             std::fs::remove_file(seg.path())?;
         }
+        self.sync_dir_now()?;
         self.next_base = lsn;
         self.commit.reset(lsn);
-        self.commit.touch(&self.dir_sync);
         Ok(())
     }
 
-    /// Deletes the oldest `n` sealed segments (never the active one); returns the paths.
+    /// Makes the removals of segment names durable at once (a power cut must not bring back
+    /// a deleted segment), unless the policy is `None`.
+    fn sync_dir_now(&self) -> Result<()> {
+        if self.cfg.sync_policy != SyncPolicy::None {
+            self.dir_sync.sync_blocking()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the oldest `n` sealed segments (never the active one) and fsyncs the directory;
+    /// returns the paths.
     pub fn delete_oldest(&mut self, n: usize) -> Result<Vec<PathBuf>> {
         let n = n.min(self.segments.len().saturating_sub(1));
         let mut gone = Vec::with_capacity(n);
@@ -274,7 +285,7 @@ impl Log {
             gone.push(seg.path().to_path_buf());
         }
         if !gone.is_empty() {
-            self.commit.touch(&self.dir_sync);
+            self.sync_dir_now()?;
         }
         Ok(gone)
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::checkpoint::{self, Checkpoint, Entry};
 use crate::commit::{CommitStats, DurableFuture};
-use crate::config::{LogConfig, StoreConfig};
+use crate::config::{LogConfig, StoreConfig, SyncPolicy};
 use crate::dedup::{DedupHit, DedupWindow};
 use crate::error::{Result, StoreError};
 use crate::index::{ChannelNo, IdLocation, Indexes};
@@ -109,6 +109,8 @@ pub struct MessageStore {
     pending: VecDeque<Checkpoint>,
     retention: Retention,
     checkpoint_every: u64,
+    /// Checkpoint files are fsynced (every policy but `None`).
+    durable_checkpoints: bool,
     buf: rkyv::util::AlignedVec,
 }
 
@@ -200,6 +202,7 @@ impl MessageStore {
                 bytes: cfg.retention_bytes,
             },
             checkpoint_every: cfg.index_checkpoint_every,
+            durable_checkpoints: cfg.sync_policy != SyncPolicy::None,
             buf: rkyv::util::AlignedVec::new(),
             log,
         };
@@ -289,7 +292,7 @@ impl MessageStore {
                     seg.sync_target().sync_blocking()?;
                 }
                 self.build_checkpoint(base, end - base, newest_ts, &entries)
-                    .write(&self.dir)?;
+                    .write(&self.dir, self.durable_checkpoints)?;
             }
         }
         if self.active.base == 0 && segs.is_empty() {
@@ -427,7 +430,7 @@ impl MessageStore {
                 .iter()
                 .any(|p| p.base == cp.base && p.base + p.covered <= durable)
             {
-                cp.write(&self.dir)?;
+                cp.write(&self.dir, self.durable_checkpoints)?;
                 n += 1;
             }
         }

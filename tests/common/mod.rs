@@ -3,7 +3,15 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod http;
 pub mod pipeline;
+pub mod wait;
+pub mod wk;
+
+#[allow(unused_imports)]
+pub use http::FakeReceiver;
+#[allow(unused_imports)]
+pub use wait::{eventually, wait_secs};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,6 +19,50 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Standard base64 of `bytes` (REST payloads).
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Whether the tests behind `var` are skipped: only when `var=1` is set explicitly, and then it
+/// says so on standard error. A test that cannot run otherwise fails.
+pub fn skip_requested(var: &str, what: &str) -> bool {
+    if std::env::var(var).is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED ({var}=1): {what}");
+        return true;
+    }
+    false
+}
+
+/// `tests/js`: the Node drivers of the JS SDK tests.
+pub fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+/// Whether the JS SDK tests run: false (after saying so) when `SKIP_JS=1` skips them; fails
+/// the test, naming the install command, when Node or the SDK (`npm ci` in `tests/js`) is
+/// missing.
+pub fn js_sdk_required(what: &str) -> bool {
+    if skip_requested("SKIP_JS", what) {
+        return false;
+    }
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "node is not installed: run `bash scripts/install-test-deps.sh`, or set SKIP_JS=1 to \
+         skip the JS SDK tests"
+    );
+    let sdk = js_dir().join("node_modules/wukongimjssdk");
+    assert!(
+        sdk.is_dir(),
+        "{} is missing: run `bash scripts/install-test-deps.sh` (npm ci in tests/js), or set \
+         SKIP_JS=1 to skip the JS SDK tests",
+        sdk.display()
+    );
+    true
+}
 
 /// A running server process with its data directory.
 pub struct Server {

@@ -130,6 +130,17 @@ impl WkClient {
         c
     }
 
+    /// A plaintext TCP login (no key exchange: the server runs with `encryption: false`) at
+    /// version 4, as an APP device with id `device_id`; asserts that CONNACK succeeded.
+    pub fn login_plain(addr: SocketAddr, uid: &str, device_id: &str) -> WkClient {
+        let (c, ack) = Self::connect_opts(
+            addr,
+            ConnectOpts::new(uid, "", DeviceFlag::APP.0, 4, false).device_id(device_id),
+        );
+        assert_eq!(ack.reason_code, ReasonCode::SUCCESS, "CONNACK for {uid}");
+        c
+    }
+
     /// An unauthenticated socket (TCP, or WebSocket after the upgrade).
     pub fn open(addr: SocketAddr, websocket: bool) -> WkClient {
         let stream = TcpStream::connect(addr).expect("connect");
@@ -552,6 +563,58 @@ impl WkClient {
     /// The underlying socket (e.g. to shrink buffers or shut it down).
     pub fn stream(&self) -> &TcpStream {
         &self.stream
+    }
+
+    /// Asserts that no RECV reached this connection from channel `channel` (its storage id:
+    /// the fake `A@B` for a person chat) — without waiting for absence. A fence: a marker
+    /// message is sent to this user in a person chat owned by the same shard as `channel`, so
+    /// it travels the same ordered path as any RECV from `channel` (channel owner → this
+    /// user's owner → this connection's shard; the mesh keeps order per pair of shards) and
+    /// is appended after everything already acknowledged in `channel`. Once the marker is
+    /// here, any RECV sent before it is here too: none may be queued before it. The marker is
+    /// consumed (and acknowledged); its sender's uid is returned (the user's other connections
+    /// get the marker too). Needs a `shards: 2` server; `tcp` is its TCP listener.
+    pub fn assert_no_recv_from(&mut self, tcp: SocketAddr, channel: &str) -> String {
+        static FENCES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = FENCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let via = shard_of(channel, 2);
+        let marker_uid = (0..10_000)
+            .map(|i| format!("fence{k}-{i}"))
+            .find(|m| shard_of(&person_fake_id(m, &self.uid), 2) == via)
+            .expect("a marker uid on the channel's owner shard");
+        let mut marker = WkClient::login(tcp, &marker_uid, 5);
+        let text = format!("{{\"type\":1,\"content\":\"fence {k}\"}}");
+        marker.send_ok(&self.uid, ChannelType::PERSON.0, 1, text.as_bytes());
+        let got = self.expect_recv_where(|r| r.from_uid == marker_uid.as_str());
+        assert_eq!(got.payload, text.as_bytes());
+        let before: Vec<&Packet> = self
+            .pending
+            .iter()
+            .filter(|p| matches!(p, Packet::Recv(_)))
+            .collect();
+        assert!(
+            before.is_empty(),
+            "{} got RECVs it must not get (they came before the fence): {before:?}",
+            self.uid
+        );
+        marker_uid
+    }
+
+    /// Waits for the first RECV satisfying `want` (other packets, RECVs included, stay queued
+    /// in order), opens it and acknowledges it if `auto_ack`.
+    pub fn expect_recv_where(&mut self, want: impl Fn(&Recv) -> bool) -> Received {
+        let recv = match self.expect(|p| matches!(p, Packet::Recv(r) if want(r))) {
+            Packet::Recv(r) => r,
+            _ => unreachable!(),
+        };
+        let payload = recv
+            .open(self.cipher.as_ref())
+            .unwrap_or_else(|e| panic!("{}: cannot open RECV {recv:?}: {e}", self.uid))
+            .to_vec();
+        if self.auto_ack {
+            self.recvack(&recv);
+        }
+        Received { recv, payload }
     }
 }
 

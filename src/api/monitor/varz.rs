@@ -175,8 +175,13 @@ pub async fn varz(shard: &Shard, req: &Request) -> Response {
     });
     // State sizes and more limit hits (outside the macro: it has a recursion limit).
     type Field = fn(&metrics::ShardSnapshot) -> u64;
-    let hits: [(&str, Field); 9] = [
+    let hits: [(&str, Field); 14] = [
         ("idle_timeouts", |s| s.idle_timeouts),
+        ("webhook_sent", |s| s.webhook_sent),
+        ("webhook_failures", |s| s.webhook_failures),
+        ("webhook_deadletter", |s| s.webhook_deadletter),
+        ("webhook_deadletter_lost", |s| s.webhook_deadletter_lost),
+        ("webhook_retention_skips", |s| s.webhook_retention_skips),
         ("users_known", |s| s.users_known),
         ("channel_records", |s| s.channels),
         ("conn_rate_limited", |s| s.conn_rate_limited),

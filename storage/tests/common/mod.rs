@@ -3,6 +3,16 @@
 
 use jindou_storage::{NewMessage, StoreConfig, SyncPolicy};
 
+/// Whether the tests behind `var` are skipped: only when `var=1` is set explicitly, and then it
+/// says so on standard error. A test that cannot run otherwise fails.
+pub fn skip_requested(var: &str, what: &str) -> bool {
+    if std::env::var(var).is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED ({var}=1): {what}");
+        return true;
+    }
+    false
+}
+
 pub fn rt<F: std::future::Future>(f: F) -> F::Output {
     monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .enable_timer()
