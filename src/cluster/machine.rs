@@ -16,6 +16,9 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 
+/// Takes a committed member list (the configuration group's own commands).
+pub type MembersHandler = Rc<dyn Fn(&[u8])>;
+
 /// What a group has applied.
 #[derive(Clone, Debug, Default)]
 pub struct Applying {
@@ -37,7 +40,7 @@ pub enum Applier {
         /// The shard.
         host: Rc<dyn Host>,
         /// Takes a committed member list.
-        members: Rc<dyn Fn(&[u8])>,
+        members: MembersHandler,
     },
 }
 
