@@ -398,7 +398,13 @@ fn killing_the_busy_leader_loses_nothing_acknowledged() {
                 "round {round}: writes never resumed"
             );
         }
-        failovers.push(killed_at.elapsed());
+        // A kill that hit a follower needs no election: only leader kills are failovers.
+        let role = if victim == leader {
+            "leader"
+        } else {
+            "follower"
+        };
+        failovers.push((role, killed_at.elapsed()));
         let at = acked.lock().unwrap().len();
         let deadline = Instant::now() + Duration::from_secs(30);
         while acked.lock().unwrap().len() < at + 20 {
@@ -418,7 +424,7 @@ fn killing_the_busy_leader_loses_nothing_acknowledged() {
         verify(&c, channel, &snapshot);
     }
     eprintln!(
-        "cluster kills: {kills}, acknowledged messages verified: {}, failover (kill → first acknowledgement): {:?}",
+        "cluster kills: {kills}, acknowledged messages verified: {}, kill → first acknowledgement (killed node's role, time): {:?}",
         acked.lock().unwrap().len(),
         failovers
     );

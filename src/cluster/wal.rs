@@ -54,6 +54,22 @@ impl GroupLog {
             self.lsns.truncate(keep);
         }
     }
+
+    /// Forgets the entries up to `upto` (in memory), as a purge record says: live and when
+    /// the log is read back at start-up.
+    fn purge_to(&mut self, upto: LogId) {
+        while self.first_index <= upto.index && !self.lsns.is_empty() {
+            self.lsns.pop_front();
+            self.first_index += 1;
+        }
+        if self.lsns.is_empty() {
+            self.first_index = upto.index + 1;
+        }
+        self.last_purged = Some(upto);
+        if self.last.is_none_or(|l| l.index < upto.index) {
+            self.last = Some(upto);
+        }
+    }
 }
 
 fn io_err(e: StoreError) -> io::Error {
@@ -101,18 +117,7 @@ impl RaftWal {
                     gl.last = after.or(gl.last_purged);
                 }
                 REC_PURGE => {
-                    let upto = get_log_id(&mut r)?;
-                    while gl.first_index <= upto.index && !gl.lsns.is_empty() {
-                        gl.lsns.pop_front();
-                        gl.first_index += 1;
-                    }
-                    if gl.lsns.is_empty() {
-                        gl.first_index = upto.index + 1;
-                    }
-                    gl.last_purged = Some(upto);
-                    if gl.last.is_none_or(|l| l.index < upto.index) {
-                        gl.last = Some(upto);
-                    }
+                    gl.purge_to(get_log_id(&mut r)?);
                 }
                 _ => return Err(bad("unknown raft log record")),
             }
@@ -202,16 +207,7 @@ impl RaftWal {
     /// Forgets the entries up to `upto` (the segments stay until the whole log is compacted).
     pub fn purge(&self, g: GroupId, upto: LogId) -> io::Result<()> {
         self.put(REC_PURGE, g, |b| put_log_id(b, &upto))?;
-        self.with_group(g, |gl| {
-            while gl.first_index <= upto.index && !gl.lsns.is_empty() {
-                gl.lsns.pop_front();
-                gl.first_index += 1;
-            }
-            if gl.lsns.is_empty() {
-                gl.first_index = upto.index + 1;
-            }
-            gl.last_purged = Some(upto);
-        });
+        self.with_group(g, |gl| gl.purge_to(upto));
         Ok(())
     }
 
