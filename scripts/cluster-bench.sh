@@ -7,6 +7,8 @@
 #
 #   scripts/cluster-bench.sh                 # about 3 minutes
 #   DURATION=5s scripts/cluster-bench.sh
+#   NODES=3 RUNS=pairs-100x2-w32 KEEP=1 LOG_LEVEL=2 scripts/cluster-bench.sh   # one run,
+#       node logs kept (the work directory is printed); results.md is left alone
 #
 # Every node runs SHARDS shard threads (default 1): all nodes share this machine's cores, so
 # the cluster figures measure the replication's cost, not a cluster's capacity.
@@ -19,6 +21,10 @@ SHARDS=${SHARDS:-1}
 THREADS=${THREADS:-2}
 IDLE=${IDLE:-20}
 OUT=${OUT:-$ROOT/bench}
+NODES=${NODES:-1 3}
+RUNS=${RUNS:-}
+KEEP=${KEEP:-}
+LOG_LEVEL=${LOG_LEVEL:-3}
 
 cargo build --release -q -p jindou -p jindou-loadtest
 BIN=$ROOT/target/release
@@ -27,7 +33,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  if [ -n "$KEEP" ]; then echo "node logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -50,7 +56,7 @@ start_nodes() {
       echo "rootDir: $dir/data"
       echo "shards: $SHARDS"
       echo "encryption: false"
-      echo "logger: {level: 3}"
+      echo "logger: {level: $LOG_LEVEL}"
       if [ "$n" -gt 1 ]; then
         echo "cluster:"
         echo "  nodeId: $((1001 + i))"
@@ -102,6 +108,7 @@ RESULTS=()
 FAILED=0
 run() { # $1 = label; rest = jindou-bench arguments
   local name=$1; shift
+  if [ -n "$RUNS" ] && [[ ",$RUNS," != *",${name%-n[0-9]*},"* ]]; then return; fi
   local json="$WORK/$name.json" c0 c1 t0 t1
   local targets apis
   targets=$(IFS=,; echo "${TCPS[*]}"); apis=$(IFS=,; echo "${APIS[*]}")
@@ -139,22 +146,28 @@ EOF
 }
 
 IDLE_JSON="$WORK/idle.json"
-for n in 1 3; do
+for n in $NODES; do
   start_nodes "$n"
   sleep 1
+  if [ -z "$RUNS" ]; then
   c0=$(cpu_of); sleep "$IDLE"; c1=$(cpu_of)
   python3 - "$n" "$c0" "$c1" "$IDLE" "$(rss_of)" >>"$IDLE_JSON" <<'EOF'
 import json, sys
 n, c0, c1, idle, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 print(json.dumps({"nodes": n, "idle_cores_busy": round((c1 - c0) / idle, 4), "rss_kib": rss}))
 EOF
+  fi
   run "pairs-100x2-w32-n$n" --scenario pairs --pairs 100 --window 32
-  if [ "$n" -gt 1 ]; then LAG=$(lag); echo "follower lag after the load: $LAG entries" >&2; fi
+  if [ "$n" -gt 1 ] && [ -z "$RUNS" ]; then LAG=$(lag); echo "follower lag after the load: $LAG entries" >&2; fi
   run "pairs-1x2-w1-n$n" --scenario pairs --pairs 1 --window 1
   run "group-1x300-n$n" --scenario group --groups 1 --members 300 --senders 1 --window 32
   stop_nodes
 done
 
+if [ -n "$RUNS" ] || [ "$NODES" != "1 3" ]; then
+  for f in "${RESULTS[@]}"; do python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["label"], {k: r[k] for k in ("delivered_per_sec","errors","lost","duplicated","reordered","server_cores_busy")})' "$f"; done
+  exit "$FAILED"
+fi
 python3 - "$OUT" "$SHARDS" "${LAG:-0}" "$IDLE_JSON" "${RESULTS[@]}" <<'EOF'
 import json, sys, datetime, os
 out, shards, lag, idle_path, files = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]

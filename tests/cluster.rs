@@ -430,6 +430,118 @@ fn killing_the_busy_leader_loses_nothing_acknowledged() {
     );
 }
 
+/// A send a survivor forwarded to a slot leader that then dies is answered as soon as the
+/// link drops (refused as retryable), not after `cluster.reqTimeout` (a minute here, while
+/// the client gives up after 15 s): every request that was in flight at the kill gets an
+/// answer.
+#[test]
+fn sends_forwarded_to_a_dying_leader_are_answered_at_once() {
+    let mut c = Cluster::start_timed(3, 1, SLOTS, "tokenAuthOn: true\n", "60s");
+    c.wait_formed();
+    let channel = "relayed";
+    let slot = slot_of(channel, SLOTS);
+    let leader = c.leader_of(c.running()[0], slot);
+    assert!((1001..=1003).contains(&leader), "no leader");
+    let followers: Vec<u64> = c.running().into_iter().filter(|&n| n != leader).collect();
+    // (started, answered) of every request, from loaders on the two followers.
+    type Log = Arc<Mutex<Vec<(Instant, bool)>>>;
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
+    let acked: Acked = Arc::new(Mutex::new(HashMap::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let loaders: Vec<_> = followers
+        .iter()
+        .flat_map(|&id| (0..4).map(move |t| (id, t)))
+        .map(|(id, t)| {
+            let (http, log, acked, stop) = (c.addr(id, "http"), log.clone(), acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let payload = format!("n{id}-t{t}-{i}");
+                    let body = json!({"from_uid": "loader", "channel_id": channel, "channel_type": 2, "payload": b64(&payload)}).to_string();
+                    let started = Instant::now();
+                    let r = try_post(http, "/message/send", &body);
+                    if let Some(seq) = r
+                        .as_ref()
+                        .filter(|r| r.status == 200)
+                        .and_then(|r| r.json()["data"]["message_seq"].as_u64())
+                    {
+                        record(&acked, payload, seq);
+                    }
+                    log.lock().unwrap().push((started, r.is_some()));
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 100 {
+        assert!(
+            Instant::now() < deadline,
+            "no traffic through the followers"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.kill(leader);
+    let killed_at = Instant::now();
+    // Writes resume through the survivors once a new leader is elected.
+    let at = acked.lock().unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < at + 20 {
+        assert!(Instant::now() < deadline, "writes never resumed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for l in loaders {
+        l.join().unwrap();
+    }
+    let log = log.lock().unwrap();
+    let in_flight: Vec<&(Instant, bool)> = log
+        .iter()
+        .filter(|(started, _)| *started <= killed_at)
+        .collect();
+    assert!(!in_flight.is_empty());
+    let unanswered = in_flight.iter().filter(|(_, answered)| !answered).count();
+    assert_eq!(
+        unanswered,
+        0,
+        "{unanswered} of {} sends in flight at the kill got no answer within 15 s",
+        in_flight.len()
+    );
+    let snapshot = acked.lock().unwrap().clone();
+    verify(&c, channel, &snapshot);
+}
+
+/// The links between nodes are authenticated with `cluster.secret`: a node with another key
+/// is refused when it asks to join (both sides log why), and the members stay three.
+#[test]
+fn a_node_without_the_secret_cannot_join() {
+    let c = start(3, 1);
+    c.wait_formed();
+    let (_intruder, lines) = c.join_capturing(1009, 1001, "not-the-secret");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) if l.contains("did not prove cluster.secret") => break l,
+            Ok(_) => {}
+            Err(e) => panic!("the intruder never reported a refusal: {e}"),
+        }
+    };
+    assert!(refused.contains("1001"), "{refused}");
+    let nodes = try_get(c.addr(1001, "http"), "/cluster/nodes")
+        .expect("nodes")
+        .json();
+    assert_eq!(nodes["total"], 3, "{nodes}");
+    assert!(
+        nodes["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["id"] != 1009),
+        "{nodes}"
+    );
+}
+
 #[test]
 fn an_isolated_leader_cannot_acknowledge() {
     let c = start(3, 1);

@@ -44,6 +44,12 @@ impl<'a> Rd<'a> {
         self.need(8)?;
         Ok(self.0.get_u64_le())
     }
+    pub fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
+        self.need(n)?;
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
     pub fn bytes(&mut self) -> io::Result<Bytes> {
         let n = self.u32()? as usize;
         self.need(n)?;

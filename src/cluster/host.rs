@@ -344,7 +344,8 @@ impl RaftShard {
         } else {
             Applier::Slot(self.host.clone())
         };
-        let machine = Machine::new(g, applier, restored);
+        let last_index = self.wal.with_group(g, |gl| gl.last.map(|l| l.index));
+        let machine = Machine::new(g, applier, restored, last_index);
         let me = self.topo.borrow().me;
         let raft = Raft::new(
             me,

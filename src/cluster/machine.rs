@@ -50,15 +50,25 @@ pub struct Machine {
     g: GroupId,
     applier: Applier,
     state: Rc<RefCell<Applying>>,
+    /// The last log index when the group started here: entries up to it may have been
+    /// applied before; later ones were not.
+    replay_until: Option<u64>,
 }
 
 impl Machine {
-    /// Group `g`'s machine, resuming from `restored` (the last durable checkpoint).
-    pub fn new(g: GroupId, applier: Applier, restored: Applying) -> Machine {
+    /// Group `g`'s machine, resuming from `restored` (the last durable checkpoint), with
+    /// `last_index` the group's last log index at start (`None`: an empty log).
+    pub fn new(
+        g: GroupId,
+        applier: Applier,
+        restored: Applying,
+        last_index: Option<u64>,
+    ) -> Machine {
         Machine {
             g,
             applier,
             state: Rc::new(RefCell::new(restored)),
+            replay_until: last_index,
         }
     }
 
@@ -96,17 +106,20 @@ impl RaftStateMachine<TC> for Machine {
             + OptionalSend,
     {
         while let Some((entry, responder)) = entries.try_next().await? {
+            let replay = self.replay_until.is_some_and(|l| entry.log_id.index <= l);
             let answer = match &entry.payload {
                 EntryPayload::Blank => Applied::default(),
                 EntryPayload::Normal(cmd) => match &self.applier {
-                    Applier::Slot(host) => host.apply(self.g, entry.log_id.index, &cmd.0),
+                    Applier::Slot(host) => host.apply(self.g, entry.log_id.index, &cmd.0, replay),
                     Applier::Config { members, .. }
                         if cmd.0.first() == Some(&super::host::CMD_MEMBERS) =>
                     {
                         members(&cmd.0);
                         Applied::default()
                     }
-                    Applier::Config { host, .. } => host.apply(self.g, entry.log_id.index, &cmd.0),
+                    Applier::Config { host, .. } => {
+                        host.apply(self.g, entry.log_id.index, &cmd.0, replay)
+                    }
                 },
                 EntryPayload::Membership(m) => {
                     self.state.borrow_mut().membership =

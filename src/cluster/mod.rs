@@ -8,9 +8,11 @@
 //! - [`RaftShard`] (`host`): a shard's groups — one openraft group per slot it hosts — with
 //!   their raft log (`wal`, `logstore`), state machines (`machine`, applying through the
 //!   [`Host`] port) and links (`net`).
+//! - `auth`: links authenticated with `cluster.secret` (HMAC challenge in the hello).
 //! - [`SlotLog`], [`Placement`]: single-node mode, where this node leads every slot and the
 //!   shard's own message log is the log (a commit is the group commit's fdatasync).
 
+mod auth;
 mod codec;
 mod host;
 mod log;
@@ -23,6 +25,7 @@ mod topology;
 mod types;
 mod wal;
 
+pub use auth::Secret;
 pub use host::{change_cmd, ProposeError, RaftShard, Timing, CONFIG_GROUP};
 pub use log::{Proposal, SlotLog};
 pub use net::NetStats;

@@ -4,7 +4,9 @@
 //! dials; shard `k` listens on `cluster.addr`'s port + `k`.
 //!
 //! A connection opens with a hello both ways (node id, shard, shard count, the slot layout,
-//! the API URL); a mismatch is refused with a log line. A node joining the cluster sends a
+//! the API URL, a random nonce); a mismatch is refused with a log line. With
+//! `cluster.secret`, each side then answers the other's nonce with an HMAC proof
+//! (`auth`), and a link whose peer cannot prove the key is refused. A node joining the cluster sends a
 //! hello marked as a join request to a member's shard 0, which proposes it as a member. Then
 //! frames, each
 //! `[u32 length][u8 kind][...]`:
@@ -57,9 +59,12 @@ const K_ERR: u8 = 3;
 const K_APP: u8 = 4;
 const K_LEADERS: u8 = 5;
 const K_CONFIG: u8 = 6;
+const K_AUTH: u8 = 7;
 
 /// Hello flag: the sender asks to join the cluster.
 const HELLO_JOIN: u8 = 1;
+/// Hello flag: the sender has a `cluster.secret` and will prove it.
+const HELLO_AUTH: u8 = 2;
 
 /// Largest frame a peer may send (a bigger length closes the link).
 pub const MAX_FRAME: usize = 64 << 20;
@@ -135,6 +140,18 @@ pub struct Net {
     stats: Cell<NetStats>,
     /// Fault injection (tests): cut off from every peer.
     isolated: Cell<bool>,
+    /// `cluster.secret`.
+    secret: super::auth::Secret,
+}
+
+/// A peer's hello.
+struct Hello {
+    peer: NodeId,
+    api: String,
+    /// A join request's member.
+    join: Option<Member>,
+    /// What this node's proof answers.
+    nonce: [u8; super::auth::NONCE_LEN],
 }
 
 fn frame(out: &mut Vec<u8>, kind: u8, body: impl FnOnce(&mut Vec<u8>)) -> usize {
@@ -221,6 +238,7 @@ impl Net {
             hints: RefCell::new(HashMap::new()),
             stats: Cell::new(NetStats::default()),
             isolated: Cell::new(false),
+            secret: topo.secret.clone(),
         });
         for m in topo.peers() {
             net.add_peer(m);
@@ -266,9 +284,11 @@ impl Net {
     pub async fn request_join(&self, seed: &str) -> Option<Vec<Member>> {
         let attempt = async {
             let mut s = TcpStream::connect(seed).await.map_err(|e| e.to_string())?;
-            let (res, _) = s.write_all(self.hello_with(HELLO_JOIN)).await;
+            let (hello, nonce) = self.hello_with(HELLO_JOIN);
+            let (res, _) = s.write_all(hello).await;
             res.map_err(|e| e.to_string())?;
-            self.read_hello(&mut s, true).await?;
+            let h = self.read_hello(&mut s, true).await?;
+            self.authenticate(&mut s, &nonce, &h).await?;
             let (res, head) = s.read_exact(vec![0u8; 5]).await;
             res.map_err(|e| e.to_string())?;
             let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
@@ -472,11 +492,14 @@ impl Net {
         });
     }
 
-    fn hello(&self) -> Vec<u8> {
+    /// This node's hello, and the nonce in it (the peer's proof must answer it).
+    fn hello(&self) -> (Vec<u8>, [u8; super::auth::NONCE_LEN]) {
         self.hello_with(0)
     }
 
-    fn hello_with(&self, flags: u8) -> Vec<u8> {
+    fn hello_with(&self, flags: u8) -> (Vec<u8>, [u8; super::auth::NONCE_LEN]) {
+        let nonce = super::auth::nonce();
+        let flags = flags | if self.secret.is_set() { HELLO_AUTH } else { 0 };
         let mut out = Vec::new();
         frame(&mut out, K_HELLO, |b| {
             b.put_u64_le(self.me);
@@ -489,22 +512,53 @@ impl Net {
                 b.extend_from_slice(s.as_bytes());
             }
             b.put_u16_le(self.me_addr.1);
+            b.extend_from_slice(&nonce);
         });
-        out
+        (out, nonce)
+    }
+
+    /// With `cluster.secret`: proves the key to the peer of `hello` (answering its nonce) and
+    /// checks its proof of `nonce`, the one this node's hello carried.
+    async fn authenticate(
+        &self,
+        s: &mut TcpStream,
+        nonce: &[u8; super::auth::NONCE_LEN],
+        hello: &Hello,
+    ) -> Result<(), String> {
+        use super::auth::PROOF_LEN;
+        if !self.secret.is_set() {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(5 + PROOF_LEN);
+        let proof = self.secret.prove(&hello.nonce, self.me);
+        frame(&mut out, K_AUTH, |b| b.extend_from_slice(&proof));
+        let (res, _) = s.write_all(out).await;
+        res.map_err(|e| e.to_string())?;
+        let (res, answer) = s.read_exact(vec![0u8; 5 + PROOF_LEN]).await;
+        res.map_err(|e| e.to_string())?;
+        let len = u32::from_le_bytes([answer[0], answer[1], answer[2], answer[3]]) as usize;
+        if answer[4] != K_AUTH
+            || len != 1 + PROOF_LEN
+            || !self.secret.check(nonce, hello.peer, &answer[5..])
+        {
+            return Err(format!(
+                "node {} did not prove cluster.secret (another key?)",
+                hello.peer
+            ));
+        }
+        Ok(())
     }
 
     /// Reads and checks a peer's hello: (peer, its API URL, a join request's member).
     /// `from_seed`: the answer of the member this node asked to join through (not a member
     /// this node knows yet).
-    async fn read_hello(
-        &self,
-        s: &mut TcpStream,
-        from_seed: bool,
-    ) -> Result<(NodeId, String, Option<Member>), String> {
+    async fn read_hello(&self, s: &mut TcpStream, from_seed: bool) -> Result<Hello, String> {
+        use super::auth::NONCE_LEN;
         let (res, head) = s.read_exact(vec![0u8; 5]).await;
         res.map_err(|e| e.to_string())?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        if head[4] != K_HELLO || !(1 + 8 + 2 + 2 + 8 + 1 + 4 + 4 + 2..=1 << 16).contains(&len) {
+        let least = 1 + 8 + 2 + 2 + 8 + 1 + 4 + 4 + 2 + NONCE_LEN;
+        if head[4] != K_HELLO || !(least..=1 << 16).contains(&len) {
             return Err("not a Jindou cluster hello".into());
         }
         let (res, body) = s.read_exact(vec![0u8; len - 1]).await;
@@ -519,6 +573,13 @@ impl Net {
         let api = r.bytes().map_err(e)?;
         let host = r.bytes().map_err(e)?;
         let port = r.u16().map_err(e)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(r.take(NONCE_LEN).map_err(e)?);
+        if (flags & HELLO_AUTH != 0) != self.secret.is_set() {
+            return Err(format!(
+                "node {peer} and this node disagree on cluster.secret (set on one side only)"
+            ));
+        }
         let join = (flags & HELLO_JOIN != 0).then(|| Member {
             id: peer,
             host: String::from_utf8_lossy(&host).into_owned(),
@@ -544,7 +605,12 @@ impl Net {
                 self.shard, self.shards
             ));
         }
-        Ok((peer, String::from_utf8_lossy(&api).into_owned(), join))
+        Ok(Hello {
+            peer,
+            api: String::from_utf8_lossy(&api).into_owned(),
+            join,
+            nonce,
+        })
     }
 
     /// Accepts the links of peers with lower ids until the shard stops.
@@ -563,9 +629,15 @@ impl Net {
             }
             let net = self.clone();
             monoio::spawn(async move {
-                let hello =
-                    monoio::time::timeout(CONNECT_TIMEOUT, net.read_hello(&mut s, false)).await;
-                let (peer, api, join) = match hello {
+                let handshake = async {
+                    let h = net.read_hello(&mut s, false).await?;
+                    let (hello, nonce) = net.hello();
+                    let (res, _) = s.write_all(hello).await;
+                    res.map_err(|e| e.to_string())?;
+                    net.authenticate(&mut s, &nonce, &h).await?;
+                    Ok::<_, String>(h)
+                };
+                let h = match monoio::time::timeout(CONNECT_TIMEOUT, handshake).await {
                     Ok(Ok(h)) => h,
                     Ok(Err(e)) => {
                         tracing::error!(from = %addr, error = %e, "cluster link refused");
@@ -573,27 +645,27 @@ impl Net {
                     }
                     Err(_) => return,
                 };
-                if let Some(member) = join {
+                if let Some(member) = h.join {
                     // A node asking to join (shard 0 handles joins): propose it, and answer
                     // with the members it should link to.
                     let members = match net.on_join.borrow().as_ref() {
                         Some(f) => f(member),
                         None => return,
                     };
-                    let mut out = net.hello();
+                    let mut out = Vec::new();
                     let list = super::host::members_cmd(&members);
                     frame(&mut out, K_CONFIG, |b| b.extend_from_slice(&list));
                     let _ = s.write_all(out).await;
                     return;
                 }
-                if peer > net.me {
-                    tracing::warn!(peer, "cluster link from a higher id refused (it is dialed)");
+                if h.peer > net.me {
+                    tracing::warn!(
+                        peer = h.peer,
+                        "cluster link from a higher id refused (it is dialed)"
+                    );
                     return;
                 }
-                let (res, _) = s.write_all(net.hello()).await;
-                if res.is_ok() {
-                    net.run_link(peer, api, s).await;
-                }
+                net.run_link(h.peer, h.api, s).await;
             });
         }
     }
@@ -617,13 +689,15 @@ impl Net {
                 let mut s = TcpStream::connect(addr.as_str())
                     .await
                     .map_err(|e| e.to_string())?;
-                let (res, _) = s.write_all(self.hello()).await;
+                let (hello, nonce) = self.hello();
+                let (res, _) = s.write_all(hello).await;
                 res.map_err(|e| e.to_string())?;
-                let (from, api, _) = self.read_hello(&mut s, false).await?;
-                if from != peer {
-                    return Err(format!("{addr} answered as node {from}, not {peer}"));
+                let h = self.read_hello(&mut s, false).await?;
+                if h.peer != peer {
+                    return Err(format!("{addr} answered as node {}, not {peer}", h.peer));
                 }
-                Ok::<_, String>((s, api))
+                self.authenticate(&mut s, &nonce, &h).await?;
+                Ok::<_, String>((s, h.api))
             };
             match monoio::time::timeout(CONNECT_TIMEOUT, attempt).await {
                 Ok(Ok((s, api))) => {
@@ -695,7 +769,15 @@ impl Net {
             let (res, b) = wr.write_all(buf).await;
             spare = b;
             if res.is_err() {
-                link.disconnect(epoch);
+                if link.disconnect(epoch) {
+                    tracing::info!(
+                        me = self.me,
+                        peer = link.peer,
+                        shard = self.shard,
+                        "cluster link down (write failed)"
+                    );
+                    self.host.peer(link.peer, false);
+                }
                 return;
             }
         }

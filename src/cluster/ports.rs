@@ -15,8 +15,11 @@ pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// The node a shard's replication groups live in.
 pub trait Host {
     /// Applies a committed command of `slot` at log index `index` to this replica's state;
-    /// what it answers reaches the proposer when this node leads.
-    fn apply(&self, slot: GroupId, index: u64, cmd: &[u8]) -> Applied;
+    /// what it answers reaches the proposer when this node leads. `replay`: the entry was in
+    /// the log when the group started here, so it may have been applied before (a restart
+    /// re-applies what its last checkpoint did not cover); applying must then be idempotent.
+    /// Entries appended since were never applied.
+    fn apply(&self, slot: GroupId, index: u64, cmd: &[u8], replay: bool) -> Applied;
     /// Resolves once everything applied so far is durable in the local stores.
     fn flush(&self) -> LocalFuture<io::Result<()>>;
     /// The leader of `slot` changed (`None`: no leader known).

@@ -42,6 +42,8 @@ pub struct Topology {
     pub replicas_wanted: usize,
     /// The member to ask for admission (`cluster.seed`), for a node not yet a member.
     pub seed: Option<Member>,
+    /// `cluster.secret`: the key links are authenticated with.
+    pub secret: super::auth::Secret,
 }
 
 /// Parses one `initNodes` entry: `id@host[:port]` (an optional `tcp://` before the host; a
@@ -141,6 +143,7 @@ impl Topology {
             slot_count: cfg.slot_count,
             replicas_wanted: cfg.slot_replica_count.max(1),
             seed,
+            secret: super::auth::Secret::new(&cfg.secret),
         }))
     }
 

@@ -406,6 +406,9 @@ pub struct Cluster {
     pub channel_destory_after_idle_tick: u32,
     /// Jindou, tests only: serve `POST /cluster/faults` (cut this node off from its peers).
     pub fault_injection: bool,
+    /// Jindou: the key every member shares; links between nodes are authenticated with it
+    /// (empty: unauthenticated links, warned about at start).
+    pub secret: String,
 }
 
 impl Default for Cluster {
@@ -430,6 +433,7 @@ impl Default for Cluster {
             slot_reactor_sub_count: 16,
             channel_destory_after_idle_tick: 3960,
             fault_injection: false,
+            secret: String::new(),
         }
     }
 }

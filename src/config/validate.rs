@@ -190,6 +190,14 @@ impl Config {
                 }
             }
         }
+        if !self.cluster.is_single() && self.cluster.secret.is_empty() {
+            out.push(
+                "cluster.secret is unset: any process that reaches this node's cluster port \
+                 can join the cluster, vote and inject messages; set the same cluster.secret \
+                 on every node"
+                    .into(),
+            );
+        }
         if !self.token_auth_on {
             out.push(
                 "tokenAuthOn is false: clients may log in as any uid without a token (the \

@@ -139,7 +139,10 @@ pub async fn run_shard(p: ShardParts) {
     let mut listeners = p.listeners;
     if let (Some(c), Some(l)) = (p.cluster, listeners.cluster.take()) {
         match join_cluster(&shard, c, l).await {
-            Ok(raft) => shard.set_placement(crate::cluster::Placement::cluster(raft)),
+            Ok(raft) => {
+                shard.set_placement(crate::cluster::Placement::cluster(raft));
+                monoio::spawn(crate::shard::relay::run_sweeper(shard.clone()));
+            }
             Err(e) => {
                 tracing::error!(shard = id, error = %e, "cannot join the cluster");
                 eprintln!("jindou: shard {id} cannot join the cluster: {e}");

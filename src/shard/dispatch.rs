@@ -2,7 +2,7 @@
 //! anything that must wait is spawned.
 
 use super::msg::{Answer, OwnerMsg};
-use super::{conversations, deliver, ops, replicated, send, sessions, Shard};
+use super::{conversations, deliver, handover, ops, relay, replicated, send, sessions, Shard};
 use std::rc::Rc;
 
 /// Handles one message for the state this shard owns; `src` is the shard that sent it.
@@ -35,6 +35,12 @@ pub fn handle_owner(shard: &Rc<Shard>, src: usize, msg: OwnerMsg) {
             }
         }
         OwnerMsg::Send(req) => send::handle_send(shard, req),
+        OwnerMsg::Relayed { id, outcome } => relay::complete(shard, id, outcome),
+        OwnerMsg::SessionsSent {
+            slot,
+            node,
+            shard: from,
+        } => handover::sessions_sent(shard, slot, node, from),
         OwnerMsg::Deliver { msg, uids } => deliver::handle_deliver(shard, msg, uids),
         OwnerMsg::Op { id, op } => {
             let shard = shard.clone();

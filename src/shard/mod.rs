@@ -14,11 +14,13 @@ mod dispatch;
 pub mod error;
 pub mod events;
 pub mod globals;
+pub mod handover;
 pub mod ids;
 pub mod ingress;
 pub mod meta;
 pub mod msg;
 pub mod ops;
+pub mod relay;
 pub mod replicated;
 mod send;
 pub mod sessions;
@@ -128,6 +130,10 @@ pub struct Shard {
     placement: RefCell<crate::cluster::Placement>,
     /// Leaders of the slots other shards host (cluster mode), as they announced them.
     known_leaders: RefCell<FastMap<u16, u64>>,
+    /// Cluster mode: the origins of sends forwarded to other nodes' slot leaders.
+    pub relays: relay::Relays,
+    /// Cluster mode: the slots owned here that are changing leader.
+    pub handover: handover::Handover,
 }
 
 impl Shard {
@@ -210,6 +216,11 @@ impl Shard {
             tracing::debug!(node, dst, "node message dropped: no link");
             // Whoever waits for this work's answer gets a refusal now, not a timeout.
             match msg {
+                ShardMsg::Owner(msg::OwnerMsg::Relayed { id, outcome: _ }) => {
+                    // The relay waits on this node: it refuses the send when the link's loss
+                    // is noticed, or when the verdict is overdue.
+                    tracing::debug!(node, id, "verdict on a relayed send not delivered");
+                }
                 ShardMsg::Owner(msg::OwnerMsg::Send(req)) => {
                     send::refuse(self, req.origin, crate::proto::ReasonCode::SYSTEM_ERROR)
                 }
@@ -285,6 +296,8 @@ impl Shard {
             conn_view: RefCell::new(None),
             placement: RefCell::new(crate::cluster::Placement::single(node_id)),
             known_leaders: Default::default(),
+            relays: Default::default(),
+            handover: Default::default(),
         }
     }
 

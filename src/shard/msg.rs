@@ -44,8 +44,41 @@ pub enum SendOrigin {
         /// Request id in that shard's reply table.
         id: u64,
     },
+    /// Forwarded to another node's slot leader by shard `shard` of node `node`, which holds
+    /// the real origin under `id` (so it can refuse it at once if that node goes away).
+    Relay {
+        /// Node of the forwarding shard.
+        node: u16,
+        /// The forwarding shard.
+        shard: u16,
+        /// The entry in its relay table.
+        id: u64,
+        /// The sending connection, when the real origin is one.
+        conn: Option<ConnRef>,
+        /// Whether the real origin is a REST call (the system device).
+        api: bool,
+    },
     /// Nobody waits (internal sends).
     None,
+}
+
+impl SendOrigin {
+    /// The client connection that sent the message, if one did (through any relay).
+    pub fn sender_conn(&self) -> Option<ConnRef> {
+        match *self {
+            SendOrigin::Conn { conn, .. } => Some(conn),
+            SendOrigin::Relay { conn, .. } => conn,
+            _ => None,
+        }
+    }
+
+    /// Whether the message came through the REST API (through any relay).
+    pub fn is_api(&self) -> bool {
+        matches!(
+            self,
+            SendOrigin::Api { .. } | SendOrigin::Relay { api: true, .. }
+        )
+    }
 }
 
 /// A message to append, routed to the owner of its channel.
@@ -200,6 +233,23 @@ pub enum OwnerMsg {
     },
     /// → channel owner: append and deliver.
     Send(Box<SendReq>),
+    /// Shard `shard` of node `node` re-announced the sessions it holds for `slot`'s users
+    /// to this node, the slot's new leader.
+    SessionsSent {
+        /// The slot.
+        slot: u16,
+        /// The announcing node.
+        node: u16,
+        /// The announcing shard.
+        shard: u16,
+    },
+    /// The verdict on a send this shard relayed to another node ([`SendOrigin::Relay`]).
+    Relayed {
+        /// The entry in this shard's relay table.
+        id: u64,
+        /// The verdict.
+        outcome: SendOutcome,
+    },
     /// Channel owner → user owner: update these users' conversations and reach their devices.
     Deliver {
         /// The message.

@@ -130,8 +130,8 @@ fn decode_message(cmd: &[u8]) -> Option<(String, u8, NewMessage)> {
     ))
 }
 
-/// Applies a committed command on this replica.
-fn apply(shard: &Shard, slot: u16, index: u64, cmd: &[u8]) -> Applied {
+/// Applies a committed command on this replica (`replay`: it may have been applied before).
+fn apply(shard: &Shard, slot: u16, index: u64, cmd: &[u8], replay: bool) -> Applied {
     let refused = |reason: ReasonCode| Applied {
         refused: reason.0,
         ..Default::default()
@@ -144,7 +144,11 @@ fn apply(shard: &Shard, slot: u16, index: u64, cmd: &[u8]) -> Applied {
             };
             let message_id = m.message_id;
             let mut store = shard.store.borrow_mut();
-            if let Ok(Some(stored)) = store.messages.get_by_message_id(message_id) {
+            let stored = match replay {
+                true => store.messages.get_by_message_id(message_id).ok().flatten(),
+                false => None,
+            };
+            if let Some(stored) = stored {
                 // Applied before a restart whose checkpoint did not cover it.
                 return Applied {
                     seq: u64::from(stored.record.message_seq),
@@ -249,6 +253,10 @@ pub fn place(shard: &Rc<Shard>, msg: OwnerMsg) -> Option<OwnerMsg> {
     if shard.raft().is_none() {
         return Some(msg);
     }
+    let msg = match msg {
+        OwnerMsg::Deliver { msg, uids } => return super::handover::place_deliver(shard, msg, uids),
+        msg => msg,
+    };
     let Some(key) = key_of(&msg) else {
         return Some(msg);
     };
@@ -257,7 +265,10 @@ pub fn place(shard: &Rc<Shard>, msg: OwnerMsg) -> Option<OwnerMsg> {
     match shard.leader(slot) {
         Leader::Local => Some(msg),
         Leader::Remote(node) => {
-            shard.route(node as u16, dst, msg.into());
+            match msg {
+                OwnerMsg::Send(req) => super::relay::forward(shard, node as u16, dst, req),
+                msg => shard.route(node as u16, dst, msg.into()),
+            }
             None
         }
         Leader::Unknown => {
@@ -333,7 +344,7 @@ pub fn propose_message(
             Ok(a) => send::refuse(&shard, req.origin, ReasonCode(a.refused)),
             Err(ProposeError::NotLeader(Some(node))) if node as u16 != shard.node() => {
                 let dst = shard.ctx.slots.shard_of_slot(slot);
-                shard.route(node as u16, dst, OwnerMsg::Send(req).into());
+                super::relay::forward(&shard, node as u16, dst, req);
             }
             Err(e) => {
                 tracing::warn!(slot, error = ?e, "send not replicated");
@@ -364,9 +375,9 @@ impl ShardHost {
 }
 
 impl Host for ShardHost {
-    fn apply(&self, slot: u16, index: u64, cmd: &[u8]) -> Applied {
+    fn apply(&self, slot: u16, index: u64, cmd: &[u8], replay: bool) -> Applied {
         match self.shard.upgrade() {
-            Some(shard) => apply(&shard, slot, index, cmd),
+            Some(shard) => apply(&shard, slot, index, cmd, replay),
             None => Applied::default(),
         }
     }
@@ -430,6 +441,8 @@ impl Host for ShardHost {
         if up {
             return;
         }
+        // Sends relayed to it will get no verdict from it now.
+        super::relay::node_lost(&shard, node as u16);
         // A node whose links stay down for `pongMaxTick` 200 ms ticks is gone: its sessions
         // with it. Links that come back earlier (a blip) leave them alone.
         let wait = Duration::from_millis(200) * shard.ctx.config.cluster.pong_max_tick;
@@ -448,7 +461,7 @@ impl Host for ShardHost {
 /// connections hold for uids of the slot to the new leader (which lost or never had them),
 /// and when this node is the new leader, rebuild those users' conversations from the local
 /// replicas of their channels.
-pub fn leader_changed(shard: &Shard, slot: u16, leader: Option<NodeId>) {
+pub fn leader_changed(shard: &Rc<Shard>, slot: u16, leader: Option<NodeId>) {
     shard.note_leader(slot, leader);
     if slot == crate::cluster::CONFIG_GROUP {
         return; // the global tables' group: no sessions or conversations keyed to it
@@ -457,6 +470,9 @@ pub fn leader_changed(shard: &Shard, slot: u16, leader: Option<NodeId>) {
         return;
     };
     let dst = shard.ctx.slots.shard_of_slot(slot);
+    if dst == shard.id() {
+        super::handover::leader_changed(shard, slot, leader);
+    }
     if let Some(view) = shard.conn_view() {
         for (uid, session) in view.sessions() {
             if shard.slot_of(&uid) == slot {
@@ -468,6 +484,12 @@ pub fn leader_changed(shard: &Shard, slot: u16, leader: Option<NodeId>) {
             }
         }
     }
+    let done = OwnerMsg::SessionsSent {
+        slot,
+        node: shard.node(),
+        shard: shard.id() as u16,
+    };
+    shard.route(leader as u16, dst, done.into());
     if leader as u16 == shard.node() {
         super::conversations::announce_channels_for(shard, Some(slot));
     }

@@ -34,6 +34,9 @@ pub(crate) fn answer(shard: &Shard, origin: SendOrigin, outcome: SendOutcome) {
         SendOrigin::Api { node, shard: s, id } => {
             shard.route(node, s as usize, Answer::Send { id, outcome }.into())
         }
+        SendOrigin::Relay {
+            node, shard: s, id, ..
+        } => shard.route(node, s as usize, OwnerMsg::Relayed { id, outcome }.into()),
         SendOrigin::None => {}
     }
 }
@@ -58,7 +61,7 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
     let base = base_channel(&req.channel_id);
     let globals = shard.globals.borrow();
     // REST sends come from the system device: only channel-level bans apply (spec §4.1).
-    let system = matches!(req.origin, SendOrigin::Api { .. })
+    let system = req.origin.is_api()
         || *req.from_uid == *shard.ctx.config.manager_uid
         || globals.is_system(&req.from_uid);
     if req.channel_type == ChannelType::PERSON.0 {
@@ -117,7 +120,7 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
         .unwrap_or_default();
     if create {
         // Creations by client connections are rate-bounded per connection.
-        if let SendOrigin::Conn { conn, .. } = req.origin {
+        if let Some(conn) = req.origin.sender_conn() {
             if !shard
                 .channel_creations
                 .allow_at(conn, std::time::Instant::now())
@@ -247,10 +250,7 @@ fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
         stream_no: WkStr::copy_from_str(&req.stream_no),
         stream_flag: req.stream_flag,
         payload: req.payload.clone(),
-        sender_conn: match req.origin {
-            SendOrigin::Conn { conn, .. } => Some(conn),
-            _ => None,
-        },
+        sender_conn: req.origin.sender_conn(),
     }
 }
 

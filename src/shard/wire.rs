@@ -27,6 +27,8 @@ const UNREGISTER: u8 = 2;
 const SEND: u8 = 3;
 const DELIVER: u8 = 4;
 const REREGISTER: u8 = 5;
+const RELAYED: u8 = 6;
+const SESSIONS_SENT: u8 = 7;
 const KICK: u8 = 10;
 const SENDACK: u8 = 11;
 const PUSH: u8 = 12;
@@ -69,6 +71,26 @@ impl W {
                 self.0.put_u16_le(node);
                 self.0.put_u16_le(shard);
                 self.0.put_u64_le(id);
+            }
+            SendOrigin::Relay {
+                node,
+                shard,
+                id,
+                conn,
+                api,
+            } => {
+                self.0.put_u8(3);
+                self.0.put_u16_le(node);
+                self.0.put_u16_le(shard);
+                self.0.put_u64_le(id);
+                self.0.put_u8(u8::from(api));
+                match conn {
+                    Some(c) => {
+                        self.0.put_u8(1);
+                        self.conn(c);
+                    }
+                    None => self.0.put_u8(0),
+                }
             }
             SendOrigin::None => self.0.put_u8(0),
         }
@@ -175,6 +197,16 @@ impl R<'_> {
                 shard: self.u16()?,
                 id: self.u64()?,
             },
+            3 => SendOrigin::Relay {
+                node: self.u16()?,
+                shard: self.u16()?,
+                id: self.u64()?,
+                api: self.u8()? != 0,
+                conn: match self.u8()? {
+                    0 => None,
+                    _ => Some(self.conn()?),
+                },
+            },
             0 => SendOrigin::None,
             _ => return Err(WireError("send origin")),
         })
@@ -255,6 +287,17 @@ pub fn encode(msg: &ShardMsg) -> Option<Vec<u8>> {
             for u in &r.receivers {
                 w.str(u);
             }
+        }
+        ShardMsg::Owner(OwnerMsg::SessionsSent { slot, node, shard }) => {
+            w.0.put_u8(SESSIONS_SENT);
+            w.0.put_u16_le(*slot);
+            w.0.put_u16_le(*node);
+            w.0.put_u16_le(*shard);
+        }
+        ShardMsg::Owner(OwnerMsg::Relayed { id, outcome }) => {
+            w.0.put_u8(RELAYED);
+            w.0.put_u64_le(*id);
+            w.outcome(*outcome);
         }
         ShardMsg::Owner(OwnerMsg::Deliver { msg, uids }) => {
             w.0.put_u8(DELIVER);
@@ -365,6 +408,17 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
             }))
             .into()
         }
+        SESSIONS_SENT => OwnerMsg::SessionsSent {
+            slot: r.u16()?,
+            node: r.u16()?,
+            shard: r.u16()?,
+        }
+        .into(),
+        RELAYED => OwnerMsg::Relayed {
+            id: r.u64()?,
+            outcome: r.outcome()?,
+        }
+        .into(),
         DELIVER => OwnerMsg::Deliver {
             msg: Arc::new(r.delivered()?),
             uids: r.uids()?,
@@ -488,6 +542,71 @@ mod tests {
                     }
                 ));
                 assert_eq!(&*r.receivers[0], "r");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn relays_round_trip() {
+        let conn = ConnRef {
+            node: 2,
+            shard: 1,
+            id: 77,
+        };
+        let mut w = W(Vec::new());
+        w.origin(SendOrigin::Relay {
+            node: 4,
+            shard: 1,
+            id: 9,
+            conn: Some(conn),
+            api: false,
+        });
+        let o = R(&w.0).origin().expect("decodes");
+        assert_eq!(o.sender_conn(), Some(conn));
+        assert!(!o.is_api());
+        assert!(matches!(
+            o,
+            SendOrigin::Relay {
+                node: 4,
+                shard: 1,
+                id: 9,
+                ..
+            }
+        ));
+        let mut w = W(Vec::new());
+        w.origin(SendOrigin::Relay {
+            node: 4,
+            shard: 0,
+            id: 1,
+            conn: None,
+            api: true,
+        });
+        let o = R(&w.0).origin().expect("decodes");
+        assert!(o.is_api() && o.sender_conn().is_none());
+        let outcome = SendOutcome {
+            reason: 0,
+            message_id: 5,
+            message_seq: 6,
+        };
+        match round(
+            OwnerMsg::SessionsSent {
+                slot: 7,
+                node: 2,
+                shard: 1,
+            }
+            .into(),
+        ) {
+            ShardMsg::Owner(OwnerMsg::SessionsSent {
+                slot: 7,
+                node: 2,
+                shard: 1,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        match round(OwnerMsg::Relayed { id: 3, outcome }.into()) {
+            ShardMsg::Owner(OwnerMsg::Relayed { id: 3, outcome: o }) => {
+                assert_eq!((o.message_id, o.message_seq), (5, 6));
             }
             other => panic!("{other:?}"),
         }

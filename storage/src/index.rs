@@ -65,7 +65,8 @@ pub const ID_SAMPLE_EVERY: u32 = 32;
 pub enum IdLocation {
     /// Stored at this LSN.
     At(u64),
-    /// If stored, between these LSNs; stop at the first record with a larger id.
+    /// If stored, between these LSNs; stop at the first record of the id's generator
+    /// ([`id_generator`]) with a larger id (other generators' records are skipped).
     Scan {
         /// First LSN to read.
         from: u64,
@@ -74,51 +75,25 @@ pub enum IdLocation {
     },
 }
 
-/// message_id → LSN, sparse. Ids come from a per-shard generator that only increases and
-/// records are indexed in LSN order, so ids arrive sorted: the index keeps one `(id, lsn)`
-/// sample every [`ID_SAMPLE_EVERY`] messages (half a byte per message instead of a hash-map
-/// entry) and a lookup bisects the samples, then scans at most that many records of the log.
-/// An id not above the newest one (a clock set back between runs) goes into a small side map,
-/// exactly. Lookups by id are rare (API queries, revokes); sends only ever append here.
+/// The generator of a message id: its node bits (WuKongIM's snowflake layout,
+/// `millisecond << 22 | node << 12 | counter`). One node's ids only increase; a cluster
+/// replica stores every leader's, interleaved.
+pub fn id_generator(id: i64) -> u16 {
+    ((id as u64 >> 12) & 0x3ff) as u16
+}
+
+/// One generator's ids: ascending in id and LSN, sampled.
 #[derive(Default)]
-struct MessageIds {
+struct IdStream {
     /// (message_id, lsn) samples, ascending in both.
     samples: Vec<(i64, u64)>,
-    /// Newest in-order id (ids at or below it go to `others`).
+    /// Newest in-order id of this generator.
     newest: Option<i64>,
     /// In-order ids since the last sample.
     since_sample: u32,
-    /// Ids that arrived out of order.
-    others: HashMap<i64, u64>,
 }
 
-impl MessageIds {
-    fn insert(&mut self, id: i64, lsn: u64) {
-        if self.newest.is_some_and(|n| id <= n) {
-            self.others.insert(id, lsn);
-            return;
-        }
-        self.newest = Some(id);
-        if self.since_sample == 0 {
-            self.samples.push((id, lsn));
-        }
-        self.since_sample = (self.since_sample + 1) % ID_SAMPLE_EVERY;
-    }
-
-    fn locate(&self, id: i64) -> Option<IdLocation> {
-        if let Some(&lsn) = self.others.get(&id) {
-            return Some(IdLocation::At(lsn));
-        }
-        if self.newest.is_none_or(|n| id > n) {
-            return None;
-        }
-        // The last sample at or below `id`; the next one bounds the scan.
-        let i = self.samples.partition_point(|&(s, _)| s <= id);
-        let (_, from) = *self.samples.get(i.checked_sub(1)?)?;
-        let until = self.samples.get(i).map_or(u64::MAX, |&(_, l)| l);
-        Some(IdLocation::Scan { from, until })
-    }
-
+impl IdStream {
     fn trim_below(&mut self, first_lsn: u64) {
         let n = self.samples.partition_point(|&(_, l)| l < first_lsn);
         if n > 0 {
@@ -130,6 +105,75 @@ impl MessageIds {
             } else {
                 self.samples.remove(0);
             }
+        }
+    }
+}
+
+/// message_id → LSN, sparse. Ids come from per-node generators that only increase and
+/// records are indexed in LSN order, so each generator's ids ([`id_generator`]) arrive
+/// sorted: the index keeps, per generator, one `(id, lsn)` sample every [`ID_SAMPLE_EVERY`]
+/// of its messages (half a byte per message instead of a hash-map entry) and a lookup
+/// bisects that generator's samples, then scans the log between two of them (its own
+/// records there: at most that many). An id not above its generator's newest one (a clock
+/// set back between runs) goes into a small side map, exactly. Lookups by id are rare (API
+/// queries, revokes, a replica re-applying after a restart); sends only ever append here.
+#[derive(Default)]
+struct MessageIds {
+    /// Per generator (a handful: one per node that led this store's slots).
+    streams: Vec<(u16, IdStream)>,
+    /// Ids that arrived out of order.
+    others: HashMap<i64, u64>,
+}
+
+impl MessageIds {
+    fn stream(&self, g: u16) -> Option<&IdStream> {
+        self.streams.iter().find(|(k, _)| *k == g).map(|(_, s)| s)
+    }
+
+    fn insert(&mut self, id: i64, lsn: u64) {
+        let g = id_generator(id);
+        let i = match self.streams.iter().position(|(k, _)| *k == g) {
+            Some(i) => i,
+            None => {
+                self.streams.push((g, IdStream::default()));
+                self.streams.len() - 1
+            }
+        };
+        let s = &mut self.streams[i].1;
+        if s.newest.is_some_and(|n| id <= n) {
+            self.others.insert(id, lsn);
+            return;
+        }
+        s.newest = Some(id);
+        if s.since_sample == 0 {
+            s.samples.push((id, lsn));
+        }
+        s.since_sample = (s.since_sample + 1) % ID_SAMPLE_EVERY;
+    }
+
+    /// The largest id indexed.
+    fn newest(&self) -> Option<i64> {
+        self.streams.iter().filter_map(|(_, s)| s.newest).max()
+    }
+
+    fn locate(&self, id: i64) -> Option<IdLocation> {
+        if let Some(&lsn) = self.others.get(&id) {
+            return Some(IdLocation::At(lsn));
+        }
+        let s = self.stream(id_generator(id))?;
+        if s.newest.is_none_or(|n| id > n) {
+            return None;
+        }
+        // The generator's last sample at or below `id`; its next one bounds the scan.
+        let i = s.samples.partition_point(|&(x, _)| x <= id);
+        let (_, from) = *s.samples.get(i.checked_sub(1)?)?;
+        let until = s.samples.get(i).map_or(u64::MAX, |&(_, l)| l);
+        Some(IdLocation::Scan { from, until })
+    }
+
+    fn trim_below(&mut self, first_lsn: u64) {
+        for (_, s) in &mut self.streams {
+            s.trim_below(first_lsn);
         }
         self.others.retain(|_, l| *l >= first_lsn);
     }
@@ -214,7 +258,7 @@ impl Indexes {
     /// The largest message id indexed (ids at or below it that arrived later are kept
     /// aside, so this is the maximum).
     pub fn newest_message_id(&self) -> Option<i64> {
-        self.by_message_id.newest
+        self.by_message_id.newest()
     }
 
     /// Where the message with this id is, or can only be (see [`IdLocation`]).
@@ -239,6 +283,40 @@ impl Indexes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interleaved_generators_need_no_exact_entries() {
+        let mut ix = Indexes::default();
+        let c = ix.find_or_create("c", 2);
+        let id = |ms: i64, node: i64| (ms << 22) | (node << 12);
+        // Node 2's id at each millisecond is above node 1's: in one global order half the
+        // ids would arrive "out of order"; per generator none does.
+        for i in 0..200u64 {
+            let (ms, node) = (1_000 + (i / 2) as i64, if i % 2 == 0 { 2 } else { 1 });
+            ix.insert(c, i + 1, 10 * (i + 1), id(ms, node)).unwrap();
+        }
+        assert!(ix.by_message_id.others.is_empty());
+        assert_eq!(ix.newest_message_id(), Some(id(1_099, 2)));
+        // Node 1's first id is in the range of node 1's first sample.
+        assert_eq!(
+            ix.locate_message_id(id(1_000, 1)),
+            Some(IdLocation::Scan {
+                from: 20,
+                until: 20 + 20 * ID_SAMPLE_EVERY as u64
+            })
+        );
+        assert_eq!(
+            ix.locate_message_id(id(1_100, 1)),
+            None,
+            "above node 1's newest"
+        );
+        assert_eq!(
+            ix.locate_message_id(id(1_000, 3)),
+            None,
+            "an unknown generator"
+        );
+        assert_eq!(id_generator(id(5, 1023)), 1023);
+    }
 
     #[test]
     fn message_ids_are_sampled_and_located() {

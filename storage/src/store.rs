@@ -9,7 +9,7 @@ use crate::commit::{CommitStats, DurableFuture};
 use crate::config::{LogConfig, StoreConfig, SyncPolicy};
 use crate::dedup::{DedupHit, DedupWindow};
 use crate::error::{Result, StoreError};
-use crate::index::{ChannelNo, IdLocation, Indexes};
+use crate::index::{id_generator, ChannelNo, IdLocation, Indexes};
 use crate::log::Log;
 use crate::message::{self, MessageView, NewMessage, KIND_MESSAGE};
 use crate::retention::{Retention, SegmentInfo};
@@ -582,7 +582,7 @@ impl MessageStore {
                     if id == message_id {
                         return Ok(Some(v));
                     }
-                    if id > message_id {
+                    if id > message_id && id_generator(id) == id_generator(message_id) {
                         break;
                     }
                 }

@@ -39,6 +39,9 @@ pub struct Member {
     pub port: u16,
 }
 
+/// The `cluster.secret` of the test clusters.
+pub const SECRET: &str = "test-cluster-secret";
+
 /// A running cluster.
 pub struct Cluster {
     /// The members, by id order.
@@ -55,6 +58,17 @@ impl Cluster {
     /// Starts `n` nodes (ids 1001…) with `shards` shards each, `slots` slots, and `extra`
     /// YAML (top-level keys other than `cluster`) in every node's config.
     pub fn start(n: usize, shards: usize, slots: u16, extra: &str) -> Cluster {
+        Cluster::start_timed(n, shards, slots, extra, "4s")
+    }
+
+    /// [`Cluster::start`] with `cluster.reqTimeout` set to `req_timeout`.
+    pub fn start_timed(
+        n: usize,
+        shards: usize,
+        slots: u16,
+        extra: &str,
+        req_timeout: &str,
+    ) -> Cluster {
         let base = free_ports(n * shards.max(1) + n);
         let port = |i: usize| base + (i * shards) as u16;
         let nodes: Vec<String> = (0..n)
@@ -65,8 +79,8 @@ impl Cluster {
                 let yaml = format!(
                     "shards: {shards}\nencryption: false\n{extra}cluster:\n  nodeId: {}\n  \
                      addr: tcp://127.0.0.1:{}\n  initNodes: [{}]\n  tickInterval: 100ms\n  \
-                     electionIntervalTick: 6\n  reqTimeout: 4s\n  pongMaxTick: 10\n  \
-                     faultInjection: true\n  slotCount: {slots}\n",
+                     electionIntervalTick: 6\n  reqTimeout: {req_timeout}\n  pongMaxTick: 10\n  \
+                     faultInjection: true\n  slotCount: {slots}\n  secret: {SECRET}\n",
                     1001 + i,
                     port(i),
                     nodes.join(", ")
@@ -97,7 +111,7 @@ impl Cluster {
             "shards: {shards}\nencryption: false\n{}cluster:\n  nodeId: {id}\n  \
              addr: tcp://127.0.0.1:{port}\n  seed: \"{seed}@127.0.0.1:{seed_port}\"\n  \
              tickInterval: 100ms\n  electionIntervalTick: 6\n  reqTimeout: 4s\n  \
-             pongMaxTick: 10\n  faultInjection: true\n  slotCount: {}\n",
+             pongMaxTick: 10\n  faultInjection: true\n  slotCount: {}\n  secret: {SECRET}\n",
             self.extra, self.slots
         );
         self.members.push(Member {
@@ -108,6 +122,30 @@ impl Cluster {
             port,
         });
         self.members.sort_by_key(|m| m.id);
+    }
+
+    /// Starts node `id` asking member `seed` to admit it with `cluster.secret` `secret`,
+    /// its standard error captured (it is not added to the members).
+    pub fn join_capturing(
+        &self,
+        id: u64,
+        seed: u64,
+        secret: &str,
+    ) -> (Server, std::sync::mpsc::Receiver<String>) {
+        let port = free_ports(self.shards.max(1));
+        let seed_port = self
+            .members
+            .iter()
+            .find(|m| m.id == seed)
+            .expect("the seed")
+            .port;
+        let yaml = format!(
+            "shards: {}\nencryption: false\n{}cluster:\n  nodeId: {id}\n  \
+             addr: tcp://127.0.0.1:{port}\n  seed: \"{seed}@127.0.0.1:{seed_port}\"\n  \
+             slotCount: {}\n  secret: {secret}\n",
+            self.shards, self.extra, self.slots
+        );
+        Server::start_capturing(&yaml)
     }
 
     /// The member with id `id`.
