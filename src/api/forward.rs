@@ -103,6 +103,24 @@ fn home_of(req: &Request) -> Home {
                 Home::Key(storage_channel(login, id, ty as u8, false))
             }
         }
+        "/message/event" => {
+            let (from, id) = (field(&body, "from_uid"), field(&body, "channel_id"));
+            if id.is_empty() || (ty == ChannelType::PERSON.0 as u64 && from.is_empty()) {
+                Home::Anywhere
+            } else {
+                Home::Key(storage_channel(from, id, ty as u8, false))
+            }
+        }
+        "/message/eventsync" => {
+            let (from, id) = (field(&body, "from_uid"), field(&body, "channel_id"));
+            if id.is_empty() {
+                Home::Anywhere
+            } else {
+                Home::Key(super::handlers::event::eventsync_channel(
+                    id, ty as u8, from,
+                ))
+            }
+        }
         "/tag" | "/tags" => {
             let key = req.query_param("tag_key").unwrap_or_default();
             let id = match key.split_once(':') {

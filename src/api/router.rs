@@ -3,7 +3,7 @@
 //! against it by the tests.
 
 use super::handlers::{
-    channel, conn, conversation, lookup, manager, message, route, stream, tag, user,
+    channel, conn, conversation, event, lookup, manager, message, route, stream, tag, user,
 };
 use super::http::{Method, Request, Response};
 use super::monitor::Monitor;
@@ -77,6 +77,10 @@ pub enum Handler {
     MessageSend,
     /// `POST /message/sendbatch`.
     MessageSendBatch,
+    /// `POST /message/event`.
+    MessageEvent,
+    /// `POST /message/eventsync`.
+    MessageEventSync,
     /// `POST /messages`.
     Messages,
     /// `POST /message/sync`.
@@ -187,6 +191,8 @@ pub const ROUTES: &[Route] = &[
     r(Post, "/channel/messagesync", Read, H::ChannelMessageSync),
     r(Post, "/message/send", Write, H::MessageSend),
     r(Post, "/message/sendbatch", Write, H::MessageSendBatch),
+    r(Post, "/message/event", Write, H::MessageEvent),
+    r(Post, "/message/eventsync", Read, H::MessageEventSync),
     r(Post, "/messages", Read, H::Messages),
     r(Post, "/message/sync", Read, H::MessageSync),
     r(Post, "/message/syncack", Write, H::MessageSyncAck),
@@ -421,6 +427,8 @@ async fn dispatch(api: &ApiState, req: &Request) -> Response {
         H::ChannelMessageSync => message::channel_sync(s, q).await,
         H::MessageSend => message::send(s, q).await,
         H::MessageSendBatch => message::send_batch(s, q).await,
+        H::MessageEvent => event::append(s, q).await,
+        H::MessageEventSync => event::sync(s, q).await,
         H::Messages => message::fetch(s, q).await,
         H::MessageSync => message::cmd_sync(s, q).await,
         H::MessageSyncAck => message::cmd_sync_ack(s, q).await,

@@ -38,6 +38,13 @@ pub fn handle_conn(gw: &Rc<ConnTable>, msg: ConnMsg) {
                 conn.send_ack(gw, client_seq, outcome);
             }
         }
+        ConnMsg::PushEvent { event, conn_ids } => {
+            for conn_id in conn_ids {
+                if let Some(conn) = gw.get(conn_id) {
+                    conn.push_event(gw, &event);
+                }
+            }
+        }
         ConnMsg::Push { msg, targets } => {
             for (conn_id, uid) in targets {
                 if let Some(conn) = gw.get(conn_id) {

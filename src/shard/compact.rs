@@ -178,9 +178,11 @@ pub fn encode_state(shard: &Shard, size_hint: usize) -> (Vec<u8>, Counts) {
     let users = shard.users.borrow();
     let g = shard.globals.borrow();
     let stored = shard.stored_system_uids.borrow();
+    let events = shard.msg_events.borrow();
     let view = MetaView {
         channels: &channels,
         users: &users,
+        events: &events,
         globals: (shard.id() == globals::GLOBALS_OWNER).then_some((&*g, &*stored)),
     };
     snapshot::encode(&view, size_hint + size_hint / 8)

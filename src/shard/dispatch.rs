@@ -2,7 +2,9 @@
 //! anything that must wait is spawned.
 
 use super::msg::{Answer, OwnerMsg};
-use super::{conversations, deliver, handover, ops, relay, replicated, send, sessions, Shard};
+use super::{
+    conversations, deliver, handover, msg_event, ops, relay, replicated, send, sessions, Shard,
+};
 use std::rc::Rc;
 
 /// Handles one message for the state this shard owns; `src` is the shard that sent it.
@@ -42,6 +44,10 @@ pub fn handle_owner(shard: &Rc<Shard>, src: usize, msg: OwnerMsg) {
             shard: from,
         } => handover::sessions_sent(shard, slot, node, from),
         OwnerMsg::Deliver { msg, uids } => deliver::handle_deliver(shard, msg, uids),
+        OwnerMsg::Event { id, req } => {
+            msg_event::process::handle(shard, msg_event::process::Job { src, id, req })
+        }
+        OwnerMsg::DeliverEvent { event, uids } => msg_event::process::deliver(shard, event, uids),
         OwnerMsg::Op { id, op } => {
             let shard = shard.clone();
             monoio::spawn(async move {

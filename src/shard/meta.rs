@@ -3,6 +3,7 @@
 
 use super::channels::{ChannelInfo, Channels};
 use super::globals::Globals;
+use super::msg_event::{AnchorKey, KeyState, StoredEvents};
 use super::users::{DeviceToken, Users};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -110,6 +111,25 @@ pub enum MetaRecord {
         /// The uids.
         uids: Vec<String>,
     },
+    /// One stored message event (`/message/event`): the whole new state of its key.
+    MsgEvent {
+        /// The anchor's storage channel id.
+        channel_id: String,
+        /// Channel type.
+        channel_type: u8,
+        /// The anchor's client number.
+        client_msg_no: String,
+        /// The anchor's sender, when known.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        from_uid: String,
+        /// The anchor's message id, when known (0 otherwise).
+        #[serde(default)]
+        message_id: i64,
+        /// The event key.
+        event_key: String,
+        /// The key's state after the event (its `last_seq` is the anchor's new counter).
+        state: KeyState,
+    },
 }
 
 impl MetaRecord {
@@ -122,7 +142,8 @@ impl MetaRecord {
             | MetaRecord::List { channel_type, .. } => *channel_type == 1,
             MetaRecord::Token { .. }
             | MetaRecord::ConvPos { .. }
-            | MetaRecord::ConvRemove { .. } => false,
+            | MetaRecord::ConvRemove { .. }
+            | MetaRecord::MsgEvent { .. } => false,
         }
     }
 
@@ -149,7 +170,8 @@ impl MetaRecord {
             } => g.apply_person_list(channel_id, *list, *mode, uids),
             MetaRecord::Token { .. }
             | MetaRecord::ConvPos { .. }
-            | MetaRecord::ConvRemove { .. } => {}
+            | MetaRecord::ConvRemove { .. }
+            | MetaRecord::MsgEvent { .. } => {}
         }
     }
 
@@ -158,11 +180,41 @@ impl MetaRecord {
     /// log), the global tables and the stored system uids.
     pub fn apply_owned(&self, m: &mut OwnedMeta<'_>) {
         self.apply(m.channels, m.users);
+        self.apply_events(m.events);
         if self.is_global() {
             self.apply_global(m.globals);
             if let MetaRecord::SystemUids { mode, uids } = self {
                 apply_list(m.system_uids, *mode, uids.iter().cloned());
             }
+        }
+    }
+
+    /// Applies the change to the shard's stored message events: a `MsgEvent` sets its key's
+    /// state; deleting a (non-person) channel forgets its events.
+    pub fn apply_events(&self, events: &mut StoredEvents) {
+        match self {
+            MetaRecord::MsgEvent {
+                channel_id,
+                channel_type,
+                client_msg_no,
+                from_uid,
+                message_id,
+                event_key,
+                state,
+            } => {
+                let anchor = AnchorKey {
+                    channel_id: channel_id.clone(),
+                    channel_type: *channel_type,
+                    client_msg_no: client_msg_no.clone(),
+                };
+                events.apply(anchor, from_uid, *message_id, event_key, state.clone());
+            }
+            MetaRecord::ChannelDelete {
+                channel_id,
+                channel_type,
+                ..
+            } if !self.is_global() => events.remove_channel(channel_id, *channel_type),
+            _ => {}
         }
     }
 
@@ -172,7 +224,7 @@ impl MetaRecord {
             return;
         }
         match self {
-            MetaRecord::SystemUids { .. } => {}
+            MetaRecord::SystemUids { .. } | MetaRecord::MsgEvent { .. } => {}
             MetaRecord::ConvPos {
                 uid,
                 channel_id,
@@ -273,6 +325,8 @@ pub struct OwnedMeta<'a> {
     pub channels: &'a mut Channels,
     /// Users the shard owns.
     pub users: &'a mut Users,
+    /// Stored message events of the shard's channels.
+    pub events: &'a mut StoredEvents,
     /// The global tables (written only on their owner shard).
     pub globals: &'a mut Globals,
     /// System uids as stored in the globals owner's meta log (the replica in `globals` also

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod ingress;
 pub mod meta;
 pub mod msg;
+pub mod msg_event;
 pub mod ops;
 pub mod relay;
 pub mod replicated;
@@ -56,6 +57,8 @@ pub struct Asks {
     pub send: Rc<Replies<SendOutcome>>,
     /// Verdicts on REST changes ([`ops::OwnerOp`]).
     pub ops: Rc<Replies<Result<(), error::OwnerError>>>,
+    /// Verdicts on message events (`/message/event`).
+    pub event: Rc<Replies<Result<msg_event::EventAck, error::OwnerError>>>,
     /// Answers to read-only questions (REST reads, monitoring).
     pub inspect: Rc<Replies<msg::AnyAnswer>>,
 }
@@ -67,6 +70,9 @@ impl Asks {
             Answer::Auth { id, result } => self.auth.complete(id, result),
             Answer::Send { id, outcome } => self.send.complete(id, outcome),
             Answer::Op { id, result } => self.ops.complete(id, result.map_err(|e| *e)),
+            Answer::Event { id, result } => {
+                self.event.complete(id, result.map(|a| *a).map_err(|e| *e))
+            }
             Answer::Inspect { id, value } => self.inspect.complete(id, value),
         };
     }
@@ -97,6 +103,12 @@ pub struct Shard {
     pub users: RefCell<Users>,
     /// Channels this shard owns.
     pub channels: RefCell<Channels>,
+    /// The stored message events of the anchors in channels this shard owns.
+    pub msg_events: RefCell<msg_event::StoredEvents>,
+    /// The memory lanes of `stream.delta` events of those anchors.
+    pub event_lanes: RefCell<msg_event::lanes::Lanes>,
+    /// Anchors with an event being stored, and the events waiting behind it.
+    pub event_queues: RefCell<FastMap<msg_event::AnchorKey, VecDeque<msg_event::process::Job>>>,
     /// Message id generator.
     pub ids: RefCell<MessageIds>,
     /// Stored messages awaiting durability, in LSN order.
@@ -282,6 +294,9 @@ impl Shard {
             log: crate::cluster::SlotLog::local(),
             users: Default::default(),
             channels: Default::default(),
+            msg_events: Default::default(),
+            event_lanes: Default::default(),
+            event_queues: Default::default(),
             commits: Default::default(),
             commit_waker: Cell::new(None),
             stats: Default::default(),
@@ -407,6 +422,7 @@ impl Shard {
         f(&mut meta::OwnedMeta {
             channels: &mut self.channels.borrow_mut(),
             users: &mut self.users.borrow_mut(),
+            events: &mut self.msg_events.borrow_mut(),
             globals: &mut self.globals.borrow_mut(),
             system_uids: &mut self.stored_system_uids.borrow_mut(),
         })
@@ -434,7 +450,8 @@ impl Shard {
             }
             ChannelUpsert { channel_id, .. }
             | ChannelDelete { channel_id, .. }
-            | List { channel_id, .. } => self.channel_owner(channel_id),
+            | List { channel_id, .. }
+            | MsgEvent { channel_id, .. } => self.channel_owner(channel_id),
             SystemUids { .. } => globals::GLOBALS_OWNER,
         }
     }

@@ -257,6 +257,21 @@ pub enum OwnerMsg {
         /// Receivers owned by the destination shard.
         uids: Vec<Arc<str>>,
     },
+    /// API shard → owner of the anchor's channel: append one message event; answered with
+    /// [`Answer::Event`].
+    Event {
+        /// Request id at the origin.
+        id: u64,
+        /// The event.
+        req: Box<crate::shard::msg_event::EventReq>,
+    },
+    /// Anchor owner → user owner: push this event to these users' live connections.
+    DeliverEvent {
+        /// The EVENT packet (its `data` is the JSON of spec wukongim-2.2.5 §1.4).
+        event: Arc<crate::proto::Event>,
+        /// Receivers owned by the destination shard.
+        uids: Vec<Arc<str>>,
+    },
     /// A change for the owner of some state (REST writes); answered with [`Answer::Op`].
     Op {
         /// Request id at the origin.
@@ -314,6 +329,15 @@ pub enum ConnMsg {
         /// Outcome.
         outcome: SendOutcome,
     },
+    /// User owner → connection shard: write this message event to these connections (an
+    /// EVENT packet to wkproto sessions of version 5 or later, an `event` notification to
+    /// JSON-RPC ones).
+    PushEvent {
+        /// The event.
+        event: Arc<crate::proto::Event>,
+        /// Connection ids on the receiving shard.
+        conn_ids: Vec<u64>,
+    },
     /// User owner → connection shard: write RECV to these connections.
     Push {
         /// The message.
@@ -346,6 +370,14 @@ pub enum Answer {
         /// Done, or why not.
         result: Result<(), Box<crate::shard::error::OwnerError>>,
     },
+    /// The owner's verdict on an [`OwnerMsg::Event`] (boxed: a ring slot stays small).
+    Event {
+        /// Request id.
+        id: u64,
+        /// Accepted, or why not.
+        result:
+            Result<Box<crate::shard::msg_event::EventAck>, Box<crate::shard::error::OwnerError>>,
+    },
     /// The answer to an [`OwnerMsg::Inspect`].
     Inspect {
         /// Request id.
@@ -361,6 +393,7 @@ impl std::fmt::Debug for Answer {
             Answer::Auth { id, result } => write!(f, "Auth({id}, {result:?})"),
             Answer::Send { id, outcome } => write!(f, "Send({id}, {outcome:?})"),
             Answer::Op { id, result } => write!(f, "Op({id}, {result:?})"),
+            Answer::Event { id, result } => write!(f, "Event({id}, {result:?})"),
             Answer::Inspect { id, .. } => write!(f, "Inspect({id})"),
         }
     }

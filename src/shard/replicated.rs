@@ -231,7 +231,8 @@ pub fn meta_slot(shard: &Shard, rec: &MetaRecord) -> u16 {
         Token { uid, .. } | ConvPos { uid, .. } | ConvRemove { uid, .. } => shard.slot_of(uid),
         ChannelUpsert { channel_id, .. }
         | ChannelDelete { channel_id, .. }
-        | List { channel_id, .. } => shard.slot_of(channel_id),
+        | List { channel_id, .. }
+        | MsgEvent { channel_id, .. } => shard.slot_of(channel_id),
         SystemUids { .. } => crate::cluster::CONFIG_GROUP,
     }
 }

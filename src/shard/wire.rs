@@ -1,6 +1,6 @@
 //! The shard's messages between nodes: the mesh messages that may cross to another node
-//! (forwarded CONNECTs and sends, deliveries, pushes, acknowledgements, kicks, session
-//! announcements) as bytes for a cluster link, and back. Little-endian, length-prefixed; every
+//! (forwarded CONNECTs and sends, deliveries, pushes, message events, acknowledgements,
+//! kicks, session announcements) as bytes for a cluster link, and back. Little-endian, length-prefixed; every
 //! read is checked, so a bad frame from a peer is an error, never a panic.
 
 use super::msg::{
@@ -8,7 +8,7 @@ use super::msg::{
     SendReq, ShardMsg,
 };
 use super::users::Session;
-use crate::proto::WkStr;
+use crate::proto::{Event, WkStr};
 use bytes::{BufMut, Bytes};
 use std::sync::Arc;
 
@@ -27,11 +27,13 @@ const UNREGISTER: u8 = 2;
 const SEND: u8 = 3;
 const DELIVER: u8 = 4;
 const REREGISTER: u8 = 5;
-const RELAYED: u8 = 6;
-const SESSIONS_SENT: u8 = 7;
+const DELIVER_EVENT: u8 = 6;
+const RELAYED: u8 = 7;
+const SESSIONS_SENT: u8 = 8;
 const KICK: u8 = 10;
 const SENDACK: u8 = 11;
 const PUSH: u8 = 12;
+const PUSH_EVENT: u8 = 13;
 const ANSWER_AUTH: u8 = 20;
 const ANSWER_SEND: u8 = 21;
 
@@ -94,6 +96,12 @@ impl W {
             }
             SendOrigin::None => self.0.put_u8(0),
         }
+    }
+    fn event(&mut self, e: &Event) {
+        self.str(&e.id);
+        self.str(&e.event_type);
+        self.0.put_i64_le(e.timestamp);
+        self.bytes(&e.data);
     }
     fn delivered(&mut self, d: &Delivered) {
         self.0.put_i64_le(d.message_id);
@@ -211,6 +219,14 @@ impl R<'_> {
             _ => return Err(WireError("send origin")),
         })
     }
+    fn event(&mut self) -> Result<Event, WireError> {
+        Ok(Event {
+            id: self.wk()?,
+            event_type: self.wk()?,
+            timestamp: self.i64()?,
+            data: self.bytes()?,
+        })
+    }
     fn delivered(&mut self) -> Result<Delivered, WireError> {
         Ok(Delivered {
             message_id: self.i64()?,
@@ -305,6 +321,22 @@ pub fn encode(msg: &ShardMsg) -> Option<Vec<u8>> {
             w.0.put_u32_le(uids.len() as u32);
             for u in uids {
                 w.str(u);
+            }
+        }
+        ShardMsg::Owner(OwnerMsg::DeliverEvent { event, uids }) => {
+            w.0.put_u8(DELIVER_EVENT);
+            w.event(event);
+            w.0.put_u32_le(uids.len() as u32);
+            for u in uids {
+                w.str(u);
+            }
+        }
+        ShardMsg::Conn(ConnMsg::PushEvent { event, conn_ids }) => {
+            w.0.put_u8(PUSH_EVENT);
+            w.event(event);
+            w.0.put_u32_le(conn_ids.len() as u32);
+            for id in conn_ids {
+                w.0.put_u64_le(*id);
             }
         }
         ShardMsg::Conn(ConnMsg::Kick { conn_id, reason }) => {
@@ -424,6 +456,20 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
             uids: r.uids()?,
         }
         .into(),
+        DELIVER_EVENT => OwnerMsg::DeliverEvent {
+            event: Arc::new(r.event()?),
+            uids: r.uids()?,
+        }
+        .into(),
+        PUSH_EVENT => {
+            let event = Arc::new(r.event()?);
+            let n = r.count()?;
+            let mut conn_ids = Vec::with_capacity(n.min(r.0.len() / 8));
+            for _ in 0..n {
+                conn_ids.push(r.u64()?);
+            }
+            ConnMsg::PushEvent { event, conn_ids }.into()
+        }
         KICK => ConnMsg::Kick {
             conn_id: r.u64()?,
             reason: r.u8()?,
@@ -610,6 +656,43 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn events_round_trip() {
+        let event = Arc::new(Event {
+            id: WkStr::copy_from_str("d1"),
+            event_type: WkStr::copy_from_str("stream.delta"),
+            timestamp: -3,
+            data: Bytes::from_static(br#"{"k":1}"#),
+        });
+        match round(
+            OwnerMsg::DeliverEvent {
+                event: event.clone(),
+                uids: vec![Arc::from("u2")],
+            }
+            .into(),
+        ) {
+            ShardMsg::Owner(OwnerMsg::DeliverEvent { event: e, uids }) => {
+                assert_eq!(*e, *event);
+                assert_eq!(&*uids[0], "u2");
+            }
+            other => panic!("{other:?}"),
+        }
+        match round(
+            ConnMsg::PushEvent {
+                event: event.clone(),
+                conn_ids: vec![4, 9],
+            }
+            .into(),
+        ) {
+            ShardMsg::Conn(ConnMsg::PushEvent { event: e, conn_ids }) => {
+                assert_eq!(*e, *event);
+                assert_eq!(conn_ids, vec![4, 9]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(decode(&[PUSH_EVENT, 0, 0]).is_err());
     }
 
     #[test]

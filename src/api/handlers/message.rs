@@ -60,6 +60,9 @@ struct SendJson {
     subscribers: Vec<String>,
     #[serde(default)]
     payload: String,
+    /// 1 = a stream anchor (setting bit 0x02) that message events attach to.
+    #[serde(default)]
+    is_stream: u8,
 }
 
 /// A fresh client_msg_no: 32 hex characters and `0`, as v2 generates them.
@@ -215,7 +218,7 @@ pub fn sender(from_uid: String) -> String {
 
 /// `POST /message/send`: answers once the message is durable, with its id and seq; a refused
 /// send is a 400 carrying the wkproto reason code (503 when storing it failed). With
-/// `stream_no`, a stream chunk.
+/// `stream_no`, a stream chunk; with `is_stream: 1`, a stream anchor for message events.
 pub async fn send(shard: &Shard, req: &Request) -> Response {
     let r: SendJson = match body(req) {
         Ok(r) => r,
@@ -267,9 +270,14 @@ pub async fn send(shard: &Shard, req: &Request) -> Response {
         let id = storage_channel(&from_uid, &r.channel_id, r.channel_type, flags.sync_once());
         (id, r.channel_type, Vec::new())
     };
+    let setting = if r.is_stream == 1 {
+        crate::proto::Setting::STREAM.bits()
+    } else {
+        0
+    };
     let out = Outgoing {
         flags,
-        setting: 0,
+        setting,
         from_uid,
         channel_id,
         channel_type,
@@ -532,11 +540,14 @@ struct SyncJson {
     limit: usize,
     #[serde(default)]
     pull_mode: u8,
+    /// `full` (default) or `basic` (event summaries without snapshots).
+    #[serde(default)]
+    event_summary_mode: String,
 }
 
 /// `POST /channel/messagesync`: a channel's history by seq range, at most
 /// [`reads::MAX_PAGE`] messages and [`reads::MAX_ANSWER_BYTES`] per page (`more: 1` when
-/// there is more).
+/// there is more); stream anchors carry their message events' summary.
 pub async fn channel_sync(shard: &Shard, req: &Request) -> Response {
     let r: SyncJson = match body(req) {
         Ok(r) => r,
@@ -553,8 +564,29 @@ pub async fn channel_sync(shard: &Shard, req: &Request) -> Response {
         limit: r.limit.min(reads::MAX_PAGE),
         pull_mode: PullMode::from_wire(r.pull_mode),
     };
-    match reads::message_sync(shard, owner, channel_id, r.channel_type, r.login_uid, query).await {
-        Ok(page) => Response::json(200, &page),
+    let read = reads::message_sync(
+        shard,
+        owner,
+        channel_id.clone(),
+        r.channel_type,
+        r.login_uid,
+        query,
+    )
+    .await;
+    match read {
+        Ok(mut page) => {
+            if let Some(messages) = page["messages"].as_array_mut() {
+                super::event::attach_summaries(
+                    shard,
+                    &channel_id,
+                    r.channel_type,
+                    messages,
+                    &r.event_summary_mode,
+                )
+                .await;
+            }
+            Response::json(200, &page)
+        }
         Err(e) => status_error(store_status(&e), &format!("could not read messages: {e}")),
     }
 }

@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod conn;
 pub mod conversation;
+pub mod event;
 pub mod lookup;
 pub mod manager;
 pub mod message;

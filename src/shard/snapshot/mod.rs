@@ -1,12 +1,13 @@
 //! The meta snapshot format: everything one shard's meta log rebuilds, in one compact binary
 //! encoding, so that start-up loads it and replays only the ops after it.
 //!
-//! Version 2 (the storage layer frames it with a magic, the covered LSN, the length and a
-//! CRC32C; version 1, without the purged section, is still read). Strings are a varint length and UTF-8 bytes; seqs are varints; counts are `u32`
+//! Version 3 (the storage layer frames it with a magic, the covered LSN, the length and a
+//! CRC32C; version 1, without the purged and events sections, and version 2, without the
+//! events section, are still read). Strings are a varint length and UTF-8 bytes; seqs are varints; counts are `u32`
 //! little-endian:
 //!
 //! ```text
-//! u8 version = 2
+//! u8 version = 3
 //! channels: count, then per channel
 //!     str id, u8 type, info, list subscribers, list blacklist, list whitelist
 //! users: count, then per user (only users with something stored)
@@ -20,6 +21,11 @@
 //!     persons: count × (str uid, info, list blacklist, list whitelist)
 //! purged (version 2): count × (str storage id, u8 type, varint seq) — messages deleted with
 //!     their channel, up to that seq
+//! events (version 3): count × anchor (message events, see `msg_event`):
+//!     str storage id, u8 type, str client_msg_no, str from_uid, varint message_id,
+//!     varint seq, keys: count × (str key, str status, varint last_seq, str snapshot,
+//!     u8 end_reason, str error, str event_id, str event_type, str visibility,
+//!     varint occurred_at)
 //! info = u8 ban, u8 disband, u8 send_ban, u8 allow_stranger, str extra (JSON object or "")
 //! list = count × str
 //! ```
@@ -40,13 +46,14 @@ pub use wire::WireError;
 use super::channels::{ChannelInfo, ChannelState, Channels};
 use super::globals::{Globals, PersonAcl};
 use super::meta::OwnedMeta;
+use super::msg_event::{state::AnchorEvents, AnchorKey, KeyState, StoredEvents};
 use super::users::{Conversation, DeviceToken, Users};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use wire::{Reader, Writer};
 
 /// The format version this build writes and reads.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// The oldest format version this build still reads.
 pub const OLDEST_VERSION: u8 = 1;
 
@@ -56,6 +63,8 @@ pub struct MetaView<'a> {
     pub channels: &'a Channels,
     /// Users the shard owns.
     pub users: &'a Users,
+    /// Stored message events of the shard's channels.
+    pub events: &'a StoredEvents,
     /// On the globals owner: the global tables and the system uids as stored.
     pub globals: Option<(&'a Globals, &'a BTreeSet<String>)>,
 }
@@ -152,7 +161,77 @@ pub fn encode(view: &MetaView<'_>, size_hint: usize) -> (Vec<u8>, Counts) {
     }
     w.patch_count(at, n_purged);
     counts.entries += n_purged as usize;
+    counts.entries += write_events(&mut w, view.events);
     (w.buf, counts)
+}
+
+/// Writes the events section; returns the number of keys written.
+fn write_events(w: &mut Writer, events: &StoredEvents) -> usize {
+    w.known_count(events.len() as u32);
+    let mut n = 0;
+    for (k, a) in events.iter() {
+        w.str(&k.channel_id);
+        w.u8(k.channel_type);
+        w.str(&k.client_msg_no);
+        w.str(&a.from_uid);
+        w.varint(a.message_id as u64);
+        w.varint(a.seq);
+        w.known_count(a.keys.len() as u32);
+        for (key, s) in &a.keys {
+            w.str(key);
+            w.str(&s.status);
+            w.varint(s.last_seq);
+            w.str(&s.snapshot);
+            w.u8(s.end_reason);
+            w.str(&s.error);
+            w.str(&s.event_id);
+            w.str(&s.event_type);
+            w.str(&s.visibility);
+            w.varint(s.occurred_at as u64);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Reads the events section into `into`; returns the number of keys read.
+fn read_events(r: &mut Reader<'_>, into: &mut StoredEvents) -> Result<usize, WireError> {
+    // Smallest anchor: id, type, number, sender, message id, seq, key count.
+    let anchors = r.count(1 + 1 + 1 + 1 + 1 + 1 + 4)?;
+    let mut n = 0;
+    for _ in 0..anchors {
+        let key = AnchorKey {
+            channel_id: r.str()?.to_string(),
+            channel_type: r.u8()?,
+            client_msg_no: r.str()?.to_string(),
+        };
+        let mut a = AnchorEvents {
+            from_uid: r.str()?.to_string(),
+            message_id: r.varint()? as i64,
+            seq: r.varint()?,
+            ..Default::default()
+        };
+        // Smallest key: nine one-byte fields and a one-byte end reason.
+        let keys = r.count(10)?;
+        for _ in 0..keys {
+            let name = r.str()?.to_string();
+            let s = KeyState {
+                status: r.str()?.to_string(),
+                last_seq: r.varint()?,
+                snapshot: r.str()?.to_string(),
+                end_reason: r.u8()?,
+                error: r.str()?.to_string(),
+                event_id: r.str()?.to_string(),
+                event_type: r.str()?.to_string(),
+                visibility: r.str()?.to_string(),
+                occurred_at: r.varint()? as i64,
+            };
+            a.keys.insert(name, s);
+        }
+        n += keys;
+        into.insert(key, a);
+    }
+    Ok(n)
 }
 
 fn write_info(w: &mut Writer, info: &ChannelInfo) {
@@ -286,6 +365,9 @@ pub fn decode(bytes: &[u8], into: &mut OwnedMeta<'_>) -> Result<Counts, WireErro
             into.channels.purge_to(id, ty, seq);
         }
         counts.entries += n;
+    }
+    if version >= 3 {
+        counts.entries += read_events(&mut r, into.events)?;
     }
     r.finish()?;
     Ok(counts)

@@ -5,6 +5,7 @@
 use super::*;
 use crate::shard::channels::ChannelKey;
 use crate::shard::meta::{ListKind, ListMode, MetaRecord, KIND_JSON};
+use crate::shard::msg_event::{KeyState, StoredEvents};
 use jindou_storage::{MetaLog, StoreConfig, SyncPolicy};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ struct Model {
     users: Users,
     globals: Globals,
     system_uids: BTreeSet<String>,
+    events: StoredEvents,
 }
 
 type ChannelCanon = (ChannelInfo, Vec<String>, Vec<String>, Vec<String>);
@@ -35,6 +37,7 @@ struct Canon {
     persons: BTreeMap<String, PersonAcl>,
     stored_system_uids: BTreeSet<String>,
     purged: BTreeMap<ChannelKey, u64>,
+    events: StoredEvents,
 }
 
 impl Model {
@@ -42,6 +45,7 @@ impl Model {
         OwnedMeta {
             channels: &mut self.channels,
             users: &mut self.users,
+            events: &mut self.events,
             globals: &mut self.globals,
             system_uids: &mut self.system_uids,
         }
@@ -55,6 +59,7 @@ impl Model {
         let view = MetaView {
             channels: &self.channels,
             users: &self.users,
+            events: &self.events,
             globals: owner.then_some((&self.globals, &self.system_uids)),
         };
         encode(&view, 0).0
@@ -121,6 +126,7 @@ impl Model {
                 .purged()
                 .map(|(k, v)| (k.clone(), v))
                 .collect(),
+            events: self.events.clone(),
         }
     }
 }
@@ -175,8 +181,59 @@ fn info() -> impl Strategy<Value = ChannelInfo> {
         })
 }
 
+fn key_state() -> impl Strategy<Value = KeyState> {
+    (
+        prop::sample::select(vec!["", "open", "closed", "error"]),
+        1u64..30,
+        proptest::option::of("[a-z]{0,4}"),
+        0u8..3,
+        "[a-z]{0,3}",
+        any::<i64>(),
+    )
+        .prop_map(
+            |(status, last_seq, snap, end_reason, id, occurred_at)| KeyState {
+                status: status.into(),
+                last_seq,
+                snapshot: snap
+                    .map(|t| format!("{{\"text\":\"{t}\"}}"))
+                    .unwrap_or_default(),
+                end_reason,
+                error: if status == "error" {
+                    "boom".into()
+                } else {
+                    String::new()
+                },
+                event_id: format!("e-{id}"),
+                event_type: "stream.close".into(),
+                visibility: id.clone(),
+                occurred_at,
+            },
+        )
+}
+
 fn op() -> impl Strategy<Value = MetaRecord> {
     prop_oneof![
+        (
+            channel(),
+            prop::sample::select(vec!["m0", "m1"]),
+            proptest::option::of(uid()),
+            any::<i64>(),
+            prop::sample::select(vec!["main", "tool", "__finish__"]),
+            key_state()
+        )
+            .prop_map(
+                |((channel_id, channel_type), no, from, message_id, key, state)| {
+                    MetaRecord::MsgEvent {
+                        channel_id,
+                        channel_type,
+                        client_msg_no: no.into(),
+                        from_uid: from.unwrap_or_default(),
+                        message_id,
+                        event_key: key.into(),
+                        state,
+                    }
+                }
+            ),
         (uid(), 0u8..3, "[a-z]{0,3}", 0u8..2).prop_map(|(uid, device_flag, token, lvl)| {
             MetaRecord::Token {
                 uid,
@@ -432,6 +489,7 @@ fn derived_state_is_left_out() {
         &MetaView {
             channels: &m.channels,
             users: &m.users,
+            events: &m.events,
             globals: None,
         },
         0,
@@ -480,6 +538,7 @@ fn measure_snapshot_format() {
     let view = MetaView {
         channels: &m.channels,
         users: &m.users,
+        events: &m.events,
         globals: None,
     };
     // The compactor presizes the buffer from the previous snapshot: measure that case.
@@ -571,10 +630,11 @@ fn version_1_snapshots_still_load() {
         uids: vec!["a".into(), "b".into()],
     });
     let mut bytes = live.encode(false);
-    // Version 1 is version 2 without the trailing purged section (here: an empty count).
+    // Version 1 is version 3 without the trailing purged and events sections (here: two empty
+    // counts).
     assert_eq!(bytes[0], VERSION);
-    assert_eq!(&bytes[bytes.len() - 4..], &[0, 0, 0, 0]);
-    bytes.truncate(bytes.len() - 4);
+    assert_eq!(&bytes[bytes.len() - 8..], &[0; 8]);
+    bytes.truncate(bytes.len() - 8);
     bytes[0] = 1;
     assert_eq!(Model::decoded(&bytes).canon(), live.canon());
     // And a purged channel survives a version 2 round trip.
@@ -585,5 +645,39 @@ fn version_1_snapshots_still_load() {
     });
     let back = Model::decoded(&live.encode(false));
     assert_eq!(back.channels.purged_to("g", 2), 7);
+    assert_eq!(back.canon(), live.canon());
+}
+
+#[test]
+fn version_2_snapshots_still_load_and_events_round_trip() {
+    let mut live = Model::default();
+    live.apply(&MetaRecord::ChannelDelete {
+        channel_id: "g".into(),
+        channel_type: 2,
+        purged: vec![("g".into(), 7)],
+    });
+    let mut bytes = live.encode(false);
+    // Version 2 is version 3 without the trailing events section (here: an empty count).
+    assert_eq!(&bytes[bytes.len() - 4..], &[0, 0, 0, 0]);
+    bytes.truncate(bytes.len() - 4);
+    bytes[0] = 2;
+    assert_eq!(Model::decoded(&bytes).canon(), live.canon());
+    live.apply(&MetaRecord::MsgEvent {
+        channel_id: "u1@u2".into(),
+        channel_type: 1,
+        client_msg_no: "cmn".into(),
+        from_uid: "u1".into(),
+        message_id: 42,
+        event_key: "main".into(),
+        state: KeyState {
+            status: "closed".into(),
+            last_seq: 3,
+            snapshot: r#"{"kind":"text","text":"hi"}"#.into(),
+            occurred_at: -1,
+            ..Default::default()
+        },
+    });
+    let back = Model::decoded(&live.encode(false));
+    assert_eq!(back.events.len(), 1);
     assert_eq!(back.canon(), live.canon());
 }

@@ -50,6 +50,11 @@ impl Writer {
         self.buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
     }
 
+    /// A `u32` count known up front.
+    pub fn known_count(&mut self, n: u32) {
+        self.buf.extend_from_slice(&n.to_le_bytes());
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.buf.len()
