@@ -249,6 +249,9 @@ impl RaftShard {
                 election_timeout_min: (timing.election.as_millis() as u64 / 2).max(1),
                 election_timeout_max: timing.election.as_millis() as u64,
                 // The raft log is kept: it is how a replica catches up.
+                // A node that cannot win (partitioned, restarted with a stale log) asks
+                // before it campaigns, so it never inflates the term and unseats a leader.
+                enable_pre_vote: Some(true),
                 snapshot_policy: SnapshotPolicy::Never,
                 max_in_snapshot_log_to_keep: u64::MAX,
                 ..Default::default()
@@ -703,7 +706,10 @@ impl RaftShard {
                 self.orphans.borrow_mut().remove(&g);
                 let preferred = self.topo.borrow().replicas_of(g).first().copied();
                 if unled && is_voter && preferred == Some(me) {
-                    let _ = raft.trigger().elect(false).await;
+                    // With a pre-vote: a campaign that cannot win (this node's log is behind
+                    // the others') must not raise the term every round, which kept other
+                    // candidates from winning (slots left without a leader for minutes).
+                    let _ = raft.trigger().elect(true).await;
                 }
                 // Hand the slot back to its preferred leader when that one is up, a voter and
                 // caught up.
