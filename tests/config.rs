@@ -21,6 +21,9 @@ fn defaults_are_wukongims_and_jindous() {
     assert_eq!(c.addr, "tcp://0.0.0.0:5100");
     assert_eq!(c.http_addr, "0.0.0.0:5001");
     assert_eq!(c.ws_addr, "ws://0.0.0.0:5200");
+    // The chat demo: WuKongIM's address, but off unless asked for (WuKongIM: on).
+    assert!(!c.demo.on);
+    assert_eq!(c.demo.addr, "0.0.0.0:5172");
     assert_eq!(c.root_dir, "./data");
     assert_eq!(c.conn_idle_time.get(), Duration::from_secs(180));
     assert_eq!(c.jwt.expire.get(), Duration::from_secs(720 * 3600));
@@ -107,14 +110,14 @@ fn env_overrides_file() {
 #[test]
 fn unknown_keys_are_reported_not_fatal() {
     let (c, report) = Config::load_from_str(
-        Some("demo: {on: true}\nhttpAddr: 127.0.0.1:7001\nwebhook: {nope: 1}\n"),
+        Some("nosuchsection: {on: true}\nhttpAddr: 127.0.0.1:7001\nwebhook: {nope: 1}\n"),
         "t",
         env(&[("WK_NOSUCHKEY", "1")]),
     )
     .unwrap();
     assert_eq!(c.http_addr, "127.0.0.1:7001");
     assert!(
-        report.unknown_keys.contains(&"demo".to_string()),
+        report.unknown_keys.contains(&"nosuchsection".to_string()),
         "{:?}",
         report.unknown_keys
     );

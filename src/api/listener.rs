@@ -1,4 +1,4 @@
-//! The HTTP listeners of one shard (API port and manager port): accept, the node-wide
+//! The HTTP listeners of one shard (API port, manager port, chat demo): accept, the node-wide
 //! connection bound, the per-address limits, then the router of the port.
 
 use super::http::{serve_http, ConnSettings, RequestLimits, Response};
@@ -15,6 +15,8 @@ pub enum Port {
     Api,
     /// `manager.addr`: monitoring and login.
     Manager,
+    /// `demo.addr`: the embedded chat demo's static files.
+    Demo,
 }
 
 /// The verdict of the per-address limits on one request, before it is routed: `None` lets it
@@ -78,6 +80,7 @@ pub async fn accept_http(
                             match port {
                                 Port::Manager => super::monitor::route_manager(api, req).await,
                                 Port::Api => super::router::handle(api, req).await,
+                                Port::Demo => super::demo::route(&api.shard.ctx.config, &req),
                             }
                         }
                     })

@@ -58,6 +58,8 @@ pub struct Config {
     pub pprof_on: bool,
     /// The manager listener.
     pub manager: Manager,
+    /// The embedded browser chat demo (`/chatdemo`).
+    pub demo: Demo,
     /// Channel behaviour.
     pub channel: ChannelOpts,
     /// Conversation behaviour.
@@ -288,6 +290,27 @@ impl Default for Manager {
         Self {
             on: true,
             addr: "0.0.0.0:5300".into(),
+        }
+    }
+}
+
+/// `demo.*`: the embedded browser chat demo (spec wukongim-2.2.5 §4). WuKongIM turns it on
+/// by default; Jindou does not: the page logs anyone in as any uid through the REST API, which
+/// is a demonstration, not something a production node should offer unasked.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Demo {
+    /// Serve the demo listener.
+    pub on: bool,
+    /// Its address.
+    pub addr: String,
+}
+
+impl Default for Demo {
+    fn default() -> Self {
+        Self {
+            on: false,
+            addr: "0.0.0.0:5172".into(),
         }
     }
 }
@@ -583,6 +606,7 @@ impl Default for Config {
             logger: Logger::default(),
             pprof_on: false,
             manager: Manager::default(),
+            demo: Demo::default(),
             channel: ChannelOpts::default(),
             conversation: ConversationOpts::default(),
             conn_idle_time: ConfigDuration::from_secs(180),

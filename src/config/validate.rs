@@ -16,6 +16,8 @@ pub struct ListenAddrs {
     pub http: SocketAddr,
     /// The manager listener (`manager.addr`), if `manager.on`.
     pub manager: Option<SocketAddr>,
+    /// The chat demo listener (`demo.addr`), if `demo.on`.
+    pub demo: Option<SocketAddr>,
 }
 
 /// Parses `tcp://host:port`, `ws://host:port`, or `host:port` into a socket address.
@@ -198,6 +200,19 @@ impl Config {
                     .into(),
             );
         }
+        if let Some(d) = addrs.demo {
+            if self.manager_token.is_empty() {
+                out.push(format!(
+                    "the chat demo is on ({d}): its page logs anyone in as any uid through the \
+                     REST API; turn demo.on off outside demonstrations"
+                ));
+            } else {
+                out.push(format!(
+                    "the chat demo is on ({d}) but managerToken is set: its page calls the REST \
+                     API from the browser without the token, so logging in will fail"
+                ));
+            }
+        }
         if !self.token_auth_on {
             out.push(
                 "tokenAuthOn is false: clients may log in as any uid without a token (the \
@@ -221,6 +236,11 @@ impl Config {
             http: parse_listen("httpAddr", &self.http_addr, &["http"])?,
             manager: if self.manager.on {
                 Some(parse_listen("manager.addr", &self.manager.addr, &["http"])?)
+            } else {
+                None
+            },
+            demo: if self.demo.on {
+                Some(parse_listen("demo.addr", &self.demo.addr, &["http"])?)
             } else {
                 None
             },

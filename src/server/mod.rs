@@ -26,6 +26,8 @@ pub struct ShardListeners {
     pub ws: TcpListener,
     /// The manager listener, when `manager.on`.
     pub manager: Option<TcpListener>,
+    /// The chat demo listener, when `demo.on`.
+    pub demo: Option<TcpListener>,
     /// wkproto over WebSocket over TLS, when `wssAddr` is set.
     pub wss: Option<TcpListener>,
     /// The TLS config of the WSS listener.
@@ -45,6 +47,8 @@ pub struct BoundAddrs {
     pub ws: SocketAddr,
     /// The manager listener.
     pub manager: Option<SocketAddr>,
+    /// The chat demo listener.
+    pub demo: Option<SocketAddr>,
     /// The WSS listener.
     pub wss: Option<SocketAddr>,
     /// Cluster mode: shard 0's link listener (shard k listens on its port + k).
@@ -56,6 +60,9 @@ impl std::fmt::Display for BoundAddrs {
         write!(f, "tcp={} ws={} http={}", self.tcp, self.ws, self.http)?;
         if let Some(m) = self.manager {
             write!(f, " manager={m}")?;
+        }
+        if let Some(d) = self.demo {
+            write!(f, " demo={d}")?;
         }
         if let Some(w) = self.wss {
             write!(f, " wss={w}")?;
@@ -167,6 +174,29 @@ fn bind_cluster(addr: &str, shards: usize) -> io::Result<Vec<TcpListener>> {
         .collect()
 }
 
+/// Writes the ports the kernel chose into the listener keys that asked for port 0, so what
+/// the server announces from its config (`/route`, the chat demo's redirect) is reachable.
+fn announce_bound_ports(config: &mut Config, bound: &BoundAddrs) {
+    fn fix(key: &mut String, scheme: &str, got: SocketAddr) {
+        let rest = key.split_once("://").map_or(key.as_str(), |(_, r)| r);
+        if rest.trim_end_matches('/').ends_with(":0") {
+            *key = format!("{scheme}{got}");
+        }
+    }
+    fix(&mut config.addr, "tcp://", bound.tcp);
+    fix(&mut config.ws_addr, "ws://", bound.ws);
+    fix(&mut config.http_addr, "", bound.http);
+    if let Some(w) = bound.wss {
+        fix(&mut config.wss_addr, "wss://", w);
+    }
+    if let Some(m) = bound.manager {
+        fix(&mut config.manager.addr, "", m);
+    }
+    if let Some(d) = bound.demo {
+        fix(&mut config.demo.addr, "", d);
+    }
+}
+
 /// Binds every listener, starts the shards and returns at once.
 pub fn start(mut config: Config) -> io::Result<RunningServer> {
     // Resolve the shard count once, here: a pinned shard thread sees only its own core.
@@ -183,7 +213,6 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
     config.jwt.secret =
         crate::auth::resolve_jwt_secret(&config.jwt.secret, std::path::Path::new(&config.root_dir))
             .map_err(|e| io::Error::other(format!("jwt.secret: {e}")))?;
-    let config = Arc::new(config);
     let addrs = config
         .listen_addrs()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -220,6 +249,14 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         Some(Some(l)) => Some(l.local_addr()?),
         _ => None,
     };
+    let mut demo: Vec<Option<TcpListener>> = match addrs.demo {
+        Some(a) => bind_group(a, shards)?.into_iter().map(Some).collect(),
+        None => (0..shards).map(|_| None).collect(),
+    };
+    let demo_addr = match demo.first() {
+        Some(Some(l)) => Some(l.local_addr()?),
+        _ => None,
+    };
     let topology = crate::cluster::Topology::from_config(&config.cluster)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let mut cluster_listeners: Vec<Option<TcpListener>> = match &topology {
@@ -249,9 +286,14 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
         tcp: tcp[0].local_addr()?,
         ws: ws[0].local_addr()?,
         manager: manager_addr,
+        demo: demo_addr,
         wss: wss_addr,
         cluster: cluster_addr,
     };
+    // A listener configured on port 0 is announced (`/route`, the demo's redirect, `/varz`)
+    // with the port it got.
+    announce_bound_ports(&mut config, &bound);
+    let config = Arc::new(config);
     let cluster = topology.map(|t| {
         let me = t.member(t.me).cloned();
         ClusterStart {
@@ -283,6 +325,7 @@ pub fn start(mut config: Config) -> io::Result<RunningServer> {
             tcp,
             ws,
             manager: manager[id].take(),
+            demo: demo[id].take(),
             wss: wss[id].take(),
             tls: tls.clone(),
             cluster: cluster_listeners[id].take(),

@@ -311,4 +311,12 @@ fn start_listeners(
             Err(e) => tracing::error!(shard = id, error = %e, "cannot adopt the manager listener"),
         }
     }
+    if let Some(d) = listeners.demo {
+        match adopt(d) {
+            Ok(d) => {
+                monoio::spawn(accept_http(api.clone(), d, in_flight.clone(), Port::Demo));
+            }
+            Err(e) => tracing::error!(shard = id, error = %e, "cannot adopt the demo listener"),
+        }
+    }
 }

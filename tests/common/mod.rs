@@ -2,9 +2,11 @@
 //! addresses from the line it prints, and stop it.
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod cluster;
 pub mod http;
 pub mod pipeline;
+pub mod png;
 pub mod wait;
 pub mod wk;
 

@@ -9,7 +9,8 @@ fn port_of(addr: &str) -> &str {
     addr.rsplit(':').next().unwrap_or("")
 }
 
-fn external_ip(cfg: &Config) -> String {
+/// The public IP announced to clients: `external.ip`, else the host's first non-loopback IPv4.
+pub fn external_ip(cfg: &Config) -> String {
     if !cfg.external.ip.is_empty() {
         return cfg.external.ip.clone();
     }

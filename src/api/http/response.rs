@@ -110,6 +110,7 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         204 => "No Content",
+        302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
