@@ -300,3 +300,47 @@ fn group_chat_between_three_sdk_users() {
         alice.history
     );
 }
+
+/// A stream anchor (`/message/send` with `is_stream`, WuKongIM 2.2.4's message events)
+/// reaches a JS-1.0.4 user (protocol 2) as a message it can read: the stream bit at its old
+/// place with the old stream block, so the SDK decodes the id, seq and content (with the
+/// current bit it read the block as the message id and threw).
+#[test]
+fn a_stream_anchor_reaches_an_sdk_user_intact() {
+    if !js_available() {
+        return;
+    }
+    let server = Server::start("encryption: true\n");
+    let mut bob = JsClient::connect(server.addr("ws"), "bob");
+    let http = server.addr("http");
+    use base64::Engine;
+    let payload =
+        base64::engine::general_purpose::STANDARD.encode(r#"{"type":1,"content":"anchor text"}"#);
+    let sent = post(
+        http,
+        "/message/send",
+        &json!({"from_uid": "ai", "channel_id": "bob", "channel_type": 1, "is_stream": 1,
+            "payload": payload, "client_msg_no": "anchor-1"})
+        .to_string(),
+    );
+    assert_eq!(
+        sent.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&sent.body)
+    );
+    let id = sent.json()["data"]["message_id"]
+        .as_i64()
+        .expect("message_id");
+    let got = bob.recv_text("anchor text");
+    assert_eq!(got["from"], "ai", "{got}");
+    assert_eq!(got["messageId"], id.to_string(), "{got}");
+    assert_eq!(got["messageSeq"], 1, "{got}");
+    assert_eq!(got["clientMsgNo"], "anchor-1", "{got}");
+    bob.drain();
+    assert!(
+        !bob.history.iter().any(|e| e["event"] == "error"),
+        "the SDK reported errors: {:?}",
+        bob.history
+    );
+}

@@ -4,7 +4,7 @@
 use super::table::ConnTable;
 use crate::proto::{
     ChannelType, ConnCipher, Disconnect, Encode, Event, HeaderFlags, Packet, ReasonCode, Recv,
-    Sendack, Setting, WkStr,
+    Sendack, Setting, StreamLayout, WkStr,
 };
 use crate::runtime::LocalStop;
 use crate::shard::msg::{Delivered, SendOutcome};
@@ -384,12 +384,28 @@ pub fn recv_view(msg: &Delivered, uid: &str) -> (HeaderFlags, WkStr) {
     (flags, channel_id)
 }
 
+/// The setting byte of a RECV for a session of protocol `version`. Sessions of versions 2–4
+/// are older client libraries (JS-1.0.4 speaks 2): they know the stream bit only at its old
+/// place (0x04) with the legacy stream block, so a stream message (an `is_stream` anchor, bit
+/// 0x02) goes to them with the legacy bit. With the current bit they would read no stream
+/// block and take its bytes for the message id (the JS SDK then throws on the garbage and never
+/// acknowledges the RECV). WuKongIM sends the current bit to them; its JS-1.0.4 users see the
+/// error.
+pub(crate) fn recv_setting(setting: u8, version: u8) -> Setting {
+    let s = Setting::from_bits(setting);
+    if (2..=4).contains(&version) && s.stream_layout() == Some(StreamLayout::Current) {
+        Setting::from_bits((setting & !Setting::STREAM.bits()) | Setting::STREAM_LEGACY.bits())
+    } else {
+        s
+    }
+}
+
 /// Builds the RECV one connection gets (spec wkproto §9.4).
 pub fn build_recv(gw: &ConnTable, conn: &Conn, msg: &Delivered, uid: &str) -> Recv {
     let (flags, channel_id) = recv_view(msg, uid);
     let mut recv = Recv {
         flags,
-        setting: Setting::from_bits(msg.setting),
+        setting: recv_setting(msg.setting, conn.version.get()),
         msg_key: WkStr::EMPTY,
         from_uid: msg.from_uid.clone(),
         channel_id,
@@ -451,4 +467,27 @@ async fn write_loop(gw: Rc<ConnTable>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf)
         };
     }
     conn.writer.replace(Some(w));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_messages_reach_older_sessions_with_the_legacy_bit() {
+        let current = Setting::STREAM.bits() | Setting::TOPIC.bits();
+        for v in 2..=4 {
+            let s = recv_setting(current, v);
+            assert_eq!(s.stream_layout(), Some(StreamLayout::Legacy), "v{v}");
+            assert!(s.has_topic(), "other bits kept");
+        }
+        for v in [1, 5, 6] {
+            assert_eq!(recv_setting(current, v).bits(), current, "v{v}");
+        }
+        assert_eq!(
+            recv_setting(0x80, 2).bits(),
+            0x80,
+            "no stream bit, unchanged"
+        );
+    }
 }
