@@ -46,7 +46,8 @@ fn history_at(
 ) -> Option<Vec<Value>> {
     let http = c.addr(id, "http");
     let mut out = Vec::new();
-    let mut start = 0u64;
+    // From seq 1 up (start 0 with no end means "the newest `limit`", not "from the start").
+    let mut start = 1u64;
     loop {
         let body = json!({"login_uid": login, "channel_id": channel, "channel_type": ty,
                 "start_message_seq": start, "limit": 1000, "pull_mode": 1})
@@ -78,16 +79,31 @@ fn history_at(
 /// (replication lag).
 fn wait_history(c: &Cluster, id: u64, login: &str, channel: &str, ty: u8, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut held = None;
     loop {
         if let Some(h) = history_at(c, id, login, channel, ty, true) {
             if h.len() >= n {
                 return h;
             }
+            held = Some((h.len(), h.last().map(|m| m["message_seq"].clone())));
         }
-        assert!(
-            Instant::now() < deadline,
-            "node {id} never caught up to {n} messages"
-        );
+        if Instant::now() >= deadline {
+            // What every node says of the channel's slot, for the failure's story.
+            let slot = slot_of(channel, c.slots);
+            let views: Vec<String> = c
+                .running()
+                .into_iter()
+                .map(|n| {
+                    let v = try_get(c.addr(n, "http"), &format!("/cluster/slots/{slot}/config"))
+                        .map(|r| String::from_utf8_lossy(&r.body).into_owned());
+                    format!("{n}: {v:?}")
+                })
+                .collect();
+            panic!(
+                "node {id} never caught up to {n} messages (holds (count, last seq) {held:?}); \
+                 slot {slot}: {views:?}"
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -298,9 +314,23 @@ fn verify(c: &Cluster, channel: &str, acked: &HashMap<String, u64>) {
 /// [`verify`] on the replicas `nodes`.
 fn verify_on(c: &Cluster, nodes: &[u64], channel: &str, acked: &HashMap<String, u64>) {
     let max_acked = acked.values().copied().max().unwrap_or(0) as usize;
+    // A send whose client got no verdict (refused as "outcome unknown" when a node failed)
+    // may still be committed a moment later: wait until every replica holds as many
+    // messages as the longest one, so the histories compared are the same moment's.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let histories = loop {
+        let hs: Vec<Vec<Value>> = nodes
+            .iter()
+            .map(|&id| wait_history(c, id, "loader", channel, 2, max_acked))
+            .collect();
+        let longest = hs.iter().map(Vec::len).max().unwrap_or(0);
+        if hs.iter().all(|h| h.len() == longest) || Instant::now() >= deadline {
+            break hs;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let mut reference: Option<Vec<Value>> = None;
-    for &id in nodes {
-        let h = wait_history(c, id, "loader", channel, 2, max_acked);
+    for (&id, h) in nodes.iter().zip(histories) {
         let seqs: Vec<u64> = h
             .iter()
             .map(|m| m["message_seq"].as_u64().unwrap())

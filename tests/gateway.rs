@@ -294,7 +294,10 @@ fn master_login_kicks_same_device_type_and_slaves_coexist() {
     let mut web = login("carol", "tcw", 1, "browser");
     let mut new = login("carol", "tc", 0, "phone-2");
     match old.expect(|p| matches!(p, Packet::Disconnect(_))) {
-        Packet::Disconnect(d) => assert_eq!(d.reason_code, ReasonCode::CONNECT_KICK),
+        Packet::Disconnect(d) => {
+            assert_eq!(d.reason_code, ReasonCode::CONNECT_KICK);
+            assert_eq!(d.reason.as_str(), "login in other device");
+        }
         _ => unreachable!(),
     }
     assert!(old.is_closed(WAIT), "kicked session closes");

@@ -477,6 +477,20 @@ fn sync_by_channels_answers_every_channel_in_request_order() {
     assert_eq!(items[0]["unread"], 0);
     assert_eq!(items[0]["readed_to_msg_seq"], 17);
     assert_eq!(items[0]["recents"].as_array().unwrap().len(), 2);
+    // Unread counts only what followed the user's own last message.
+    send(http, "sb-x", "sb-g", 2, "after-1");
+    send(http, "sb-u", "sb-g", 2, "mine");
+    send(http, "sb-x", "sb-g", 2, "after-2");
+    send(http, "sb-x", "sb-g", 2, "after-3");
+    let items = ok(post(
+        http,
+        "/conversation/syncByChannels",
+        &json!({"uid": "sb-u", "msg_count": 5, "channels": [{"channel_id": "sb-g", "channel_type": 2}]})
+            .to_string(),
+    ));
+    assert_eq!(items[0]["last_msg_seq"], 21);
+    assert_eq!(items[0]["unread"], 2, "{}", items[0]);
+    assert_eq!(items[0]["readed_to_msg_seq"], 19);
     bad(
         post(
             http,
@@ -655,7 +669,10 @@ fn conn_kick_and_remove() {
         &json!({"uid": "ck-kicked", "conn_id": id}).to_string(),
     ));
     match kicked.expect(|p| matches!(p, Packet::Disconnect(_))) {
-        Packet::Disconnect(d) => assert_eq!(d.reason_code, ReasonCode::CONNECT_KICK),
+        Packet::Disconnect(d) => {
+            assert_eq!(d.reason_code, ReasonCode::CONNECT_KICK);
+            assert_eq!(d.reason.as_str(), "server kick", "the API kicked it");
+        }
         p => panic!("{p:?}"),
     }
     assert!(
@@ -856,7 +873,7 @@ fn tags_describe_a_channels_members_by_node() {
 }
 
 #[test]
-fn update_plugin_no_is_accepted() {
+fn update_plugin_no_is_stored_and_survives_a_kill() {
     let server = Server::start("");
     let http = server.addr("http");
     let r = post(
@@ -865,6 +882,13 @@ fn update_plugin_no_is_accepted() {
         &json!({"uid": "pl-u", "plugin_no": "ai.bot"}).to_string(),
     );
     assert_eq!(ok(r), json!({"status": 200}));
+    let bound = |http| ok(get(http, "/user/plugin_no?uid=pl-u"));
+    assert_eq!(bound(http), json!({"uid": "pl-u", "plugin_no": "ai.bot"}));
+    assert_eq!(
+        ok(get(http, "/user/plugin_no?uid=pl-nobody")),
+        json!({"uid": "pl-nobody", "plugin_no": ""})
+    );
+    bad(get(http, "/user/plugin_no"), "no uid");
     // No validation (as in WuKongIM), but the body must be that object.
     assert_eq!(
         ok(post(http, "/user/update_plugin_no", "{}")),
@@ -878,5 +902,11 @@ fn update_plugin_no_is_accepted() {
             &json!({"uid": 5}).to_string(),
         ),
         "uid not a string",
+    );
+    // Acknowledged means durable: the binding is back after kill -9.
+    let server = Server::start_in(server.kill9(), "");
+    assert_eq!(
+        bound(server.addr("http")),
+        json!({"uid": "pl-u", "plugin_no": "ai.bot"})
     );
 }

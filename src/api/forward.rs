@@ -70,6 +70,7 @@ fn home_of(req: &Request) -> Home {
     };
     match path {
         "/user/token"
+        | "/user/update_plugin_no"
         | "/user/device_quit"
         | "/conversation/sync"
         | "/conversation/channels"
@@ -80,6 +81,10 @@ fn home_of(req: &Request) -> Home {
         | "/message/syncack"
         | "/conversation/syncByChannels" => uid("uid"),
         "/user/systemuids_add" | "/user/systemuids_remove" => Home::Globals,
+        "/user/plugin_no" => match req.query_param("uid").filter(|u| !u.is_empty()) {
+            Some(u) => Home::Key(u),
+            None => Home::Anywhere,
+        },
         "/channel"
         | "/channel/info"
         | "/channel/delete"

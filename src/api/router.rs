@@ -129,6 +129,8 @@ pub enum Handler {
     SystemUidsRemoveFromCache,
     /// `POST /user/update_plugin_no`.
     UpdatePluginNo,
+    /// `GET /user/plugin_no` (Jindou).
+    PluginNo,
     /// `POST /tmpchannel/subscriber_set`.
     TmpSubscriberSet,
     /// `POST /conn/kick` (also on the manager port).
@@ -264,6 +266,7 @@ pub const ROUTES: &[Route] = &[
         H::TmpSubscriberSet,
     ),
     r(Post, "/user/update_plugin_no", Write, H::UpdatePluginNo),
+    r(Get, "/user/plugin_no", Read, H::PluginNo),
     r(Post, "/conn/kick", Write, H::ConnKick),
     r(Post, "/conn/remove", Write, H::ConnRemove),
     r(Get, "/tag", Read, H::Tag),
@@ -452,7 +455,8 @@ async fn dispatch(api: &ApiState, req: &Request) -> Response {
         H::WhitelistRemoveAll => channel::remove_all(s, q, ListKind::Whitelist).await,
         H::SystemUidsAddToCache => user::system_uids_cache(s, q, false).await,
         H::SystemUidsRemoveFromCache => user::system_uids_cache(s, q, true).await,
-        H::UpdatePluginNo => user::update_plugin_no(q),
+        H::UpdatePluginNo => user::update_plugin_no(s, q).await,
+        H::PluginNo => user::plugin_no(s, q).await,
         H::TmpSubscriberSet => channel::tmp_subscriber_set(s, q).await,
         H::ConnKick => conn::close(s, q, true).await,
         H::ConnRemove => conn::close(s, q, false).await,

@@ -338,10 +338,9 @@ impl Conn {
         }
     }
 
-    /// Sends DISCONNECT (unless `reason` is 0) and closes once it is written.
-    pub fn kick(self: &Rc<Self>, gw: &Rc<ConnTable>, reason: ReasonCode) {
+    /// Sends DISCONNECT with `why` (unless `reason` is 0) and closes once it is written.
+    pub fn kick(self: &Rc<Self>, gw: &Rc<ConnTable>, reason: ReasonCode, why: &'static str) {
         if reason.0 != 0 {
-            let why = "login in other device";
             if self.jsonrpc.get().is_some() {
                 self.send_text(gw, &super::jsonrpc::wire::disconnect(reason.0, why));
             } else {

@@ -24,9 +24,18 @@ use std::rc::Rc;
 /// Handles one message for the connections of this shard.
 pub fn handle_conn(gw: &Rc<ConnTable>, msg: ConnMsg) {
     match msg {
-        ConnMsg::Kick { conn_id, reason } => {
+        ConnMsg::Kick {
+            conn_id,
+            reason,
+            by_server,
+        } => {
             if let Some(conn) = gw.get(conn_id) {
-                conn.kick(gw, ReasonCode(reason));
+                let why = if by_server {
+                    "server kick"
+                } else {
+                    "login in other device"
+                };
+                conn.kick(gw, ReasonCode(reason), why);
             }
         }
         ConnMsg::SendAck {

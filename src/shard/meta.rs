@@ -47,6 +47,13 @@ pub enum MetaRecord {
         /// Token and level.
         token: DeviceToken,
     },
+    /// `/user/update_plugin_no` (empty: unbound).
+    PluginNo {
+        /// User.
+        uid: String,
+        /// Plugin number.
+        plugin_no: String,
+    },
     /// `/channel`, `/channel/info`.
     ChannelUpsert {
         /// Channel id.
@@ -141,6 +148,7 @@ impl MetaRecord {
             | MetaRecord::ChannelDelete { channel_type, .. }
             | MetaRecord::List { channel_type, .. } => *channel_type == 1,
             MetaRecord::Token { .. }
+            | MetaRecord::PluginNo { .. }
             | MetaRecord::ConvPos { .. }
             | MetaRecord::ConvRemove { .. }
             | MetaRecord::MsgEvent { .. } => false,
@@ -169,6 +177,7 @@ impl MetaRecord {
                 ..
             } => g.apply_person_list(channel_id, *list, *mode, uids),
             MetaRecord::Token { .. }
+            | MetaRecord::PluginNo { .. }
             | MetaRecord::ConvPos { .. }
             | MetaRecord::ConvRemove { .. }
             | MetaRecord::MsgEvent { .. } => {}
@@ -260,6 +269,10 @@ impl MetaRecord {
                 token,
             } => {
                 users.entry(uid).tokens.insert(*device_flag, token.clone());
+            }
+            MetaRecord::PluginNo { uid, plugin_no } => {
+                users.entry(uid).plugin_no =
+                    (!plugin_no.is_empty()).then(|| plugin_no.as_str().into());
             }
             MetaRecord::ChannelUpsert {
                 channel_id,

@@ -445,9 +445,10 @@ impl Shard {
             return globals::GLOBALS_OWNER;
         }
         match rec {
-            Token { uid, .. } | ConvPos { uid, .. } | ConvRemove { uid, .. } => {
-                self.user_owner(uid)
-            }
+            Token { uid, .. }
+            | PluginNo { uid, .. }
+            | ConvPos { uid, .. }
+            | ConvRemove { uid, .. } => self.user_owner(uid),
             ChannelUpsert { channel_id, .. }
             | ChannelDelete { channel_id, .. }
             | List { channel_id, .. }

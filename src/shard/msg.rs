@@ -319,6 +319,9 @@ pub enum ConnMsg {
         conn_id: u64,
         /// DISCONNECT reason, 0 = close silently.
         reason: u8,
+        /// Kicked through the API (`/conn/kick`): the DISCONNECT says "server kick" rather
+        /// than "login in other device".
+        by_server: bool,
     },
     /// Channel owner → the sending connection: the verdict on its SEND.
     SendAck {

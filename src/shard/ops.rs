@@ -225,6 +225,7 @@ async fn device_quit(shard: &Shard, uid: &str, flags: &[u8]) -> Result<(), Owner
                 super::msg::ConnMsg::Kick {
                     conn_id: conn.id,
                     reason: crate::proto::ReasonCode::CONNECT_KICK.0,
+                    by_server: false,
                 }
                 .into(),
             );

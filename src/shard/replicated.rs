@@ -228,7 +228,9 @@ pub fn meta_slot(shard: &Shard, rec: &MetaRecord) -> u16 {
         return crate::cluster::CONFIG_GROUP;
     }
     match rec {
-        Token { uid, .. } | ConvPos { uid, .. } | ConvRemove { uid, .. } => shard.slot_of(uid),
+        Token { uid, .. } | PluginNo { uid, .. } | ConvPos { uid, .. } | ConvRemove { uid, .. } => {
+            shard.slot_of(uid)
+        }
         ChannelUpsert { channel_id, .. }
         | ChannelDelete { channel_id, .. }
         | List { channel_id, .. }
@@ -346,6 +348,20 @@ pub fn propose_message(
             Err(ProposeError::NotLeader(Some(node))) if node as u16 != shard.node() => {
                 let dst = shard.ctx.slots.shard_of_slot(slot);
                 super::relay::forward(&shard, node as u16, dst, req);
+            }
+            Err(ProposeError::NotLeader(_)) => {
+                // Not appended (the group refused it: no leader here now, an election runs):
+                // placed again once a leader is known, rather than refused to the client.
+                monoio::time::sleep(LEADER_POLL).await;
+                let deadline = Instant::now() + shard.ctx.config.cluster.req_timeout.get();
+                while shard.leader(slot) == Leader::Unknown && Instant::now() < deadline {
+                    monoio::time::sleep(LEADER_POLL).await;
+                }
+                if shard.leader(slot) == Leader::Unknown {
+                    send::refuse(&shard, req.origin, ReasonCode::SYSTEM_ERROR);
+                } else {
+                    super::handle_owner(&shard, shard.id(), OwnerMsg::Send(req));
+                }
             }
             Err(e) => {
                 tracing::warn!(slot, error = ?e, "send not replicated");

@@ -95,6 +95,7 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
                 } else {
                     0
                 },
+                by_server: false,
             }
             .into(),
         );

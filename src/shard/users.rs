@@ -65,6 +65,8 @@ pub struct UserState {
     pub cmd_channels: HashMap<(String, u8), (u64, u64)>,
     /// Seqs returned by the last `/message/sync`, committed by `/message/syncack`.
     pub cmd_pending: Vec<((String, u8), u64)>,
+    /// The plugin the user is bound to (`/user/update_plugin_no`; WuKongIM's "AI" users).
+    pub plugin_no: Option<Box<str>>,
 }
 
 /// The users of one shard, keyed by uid.

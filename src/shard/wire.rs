@@ -339,10 +339,15 @@ pub fn encode(msg: &ShardMsg) -> Option<Vec<u8>> {
                 w.0.put_u64_le(*id);
             }
         }
-        ShardMsg::Conn(ConnMsg::Kick { conn_id, reason }) => {
+        ShardMsg::Conn(ConnMsg::Kick {
+            conn_id,
+            reason,
+            by_server,
+        }) => {
             w.0.put_u8(KICK);
             w.0.put_u64_le(*conn_id);
             w.0.put_u8(*reason);
+            w.0.put_u8(u8::from(*by_server));
         }
         ShardMsg::Conn(ConnMsg::SendAck {
             conn_id,
@@ -473,6 +478,7 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
         KICK => ConnMsg::Kick {
             conn_id: r.u64()?,
             reason: r.u8()?,
+            by_server: r.u8()? != 0,
         }
         .into(),
         SENDACK => ConnMsg::SendAck {
@@ -707,6 +713,7 @@ mod tests {
             &ConnMsg::Kick {
                 conn_id: 1,
                 reason: 0,
+                by_server: true,
             }
             .into(),
         )

@@ -79,11 +79,16 @@ pub fn base_config(dir: &Path) -> String {
     base_config_root(&dir.join("data"))
 }
 
-/// Config that puts every listener on a random loopback port and data in `root`.
+/// Config that puts every listener on a random loopback port and data in `root`. The
+/// servers log warnings; `JINDOU_TEST_LOG=2` (info) or `1` (debug) for a failure's story.
 pub fn base_config_root(root: &Path) -> String {
+    let level = std::env::var("JINDOU_TEST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<u8>().ok())
+        .unwrap_or(3);
     format!(
         "rootDir: {}\naddr: tcp://127.0.0.1:0\nwsAddr: ws://127.0.0.1:0\nhttpAddr: 127.0.0.1:0\n\
-         manager: {{addr: 127.0.0.1:0}}\nshards: 2\nlogger: {{level: 3}}\n",
+         manager: {{addr: 127.0.0.1:0}}\nshards: 2\nlogger: {{level: {level}}}\n",
         root.display()
     )
 }

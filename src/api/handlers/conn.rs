@@ -74,6 +74,7 @@ pub async fn close(shard: &Shard, req: &Request, kick: bool) -> Response {
             ConnMsg::Kick {
                 conn_id: local_id,
                 reason,
+                by_server: true,
             }
             .into(),
         );

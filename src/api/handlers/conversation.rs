@@ -432,12 +432,15 @@ pub async fn sync_by_channels(shard: &Shard, req: &Request) -> Response {
             let newest = recent.map_or(0, |g| g.last_seq);
             let purged = recent.map_or(0, |g| g.purged_to);
             let first = msgs.first();
-            let sent_by_me = first.is_some_and(|m| m["from_uid"].as_str() == Some(r.uid.as_str()));
-            let readed = if sent_by_me {
-                newest
-            } else {
-                conv.readed_to_msg_seq.max(purged).min(newest)
-            };
+            // Unread is lowered to what follows the user's own last message (the owner
+            // moves the read position to every message its sender sends; the recents cover
+            // a channel whose conversation the user has not got).
+            let own_last = msgs
+                .iter()
+                .find(|m| m["from_uid"].as_str() == Some(r.uid.as_str()))
+                .and_then(|m| m["message_seq"].as_u64())
+                .unwrap_or(0);
+            let readed = conv.readed_to_msg_seq.max(purged).max(own_last).min(newest);
             let unread = newest - readed;
             let ts = first
                 .and_then(|m| m["timestamp"].as_i64())

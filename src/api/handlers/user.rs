@@ -197,20 +197,49 @@ pub async fn system_uids_cache(shard: &Shard, req: &Request, remove: bool) -> Re
 #[derive(Deserialize)]
 struct PluginNoReq {
     #[serde(default)]
-    #[allow(dead_code)]
     uid: String,
     #[serde(default)]
-    #[allow(dead_code)]
     plugin_no: String,
 }
 
-/// `POST /user/update_plugin_no {uid, plugin_no}`: WuKongIM binds the user to a plugin (its
-/// "AI" users' Receive hook). Jindou runs no plugins, so the binding would change nothing:
-/// the call is accepted (no validation, as in WuKongIM; a body that is not that JSON object
-/// is a 400) and **not stored**.
-pub fn update_plugin_no(req: &Request) -> Response {
-    match body::<PluginNoReq>(req) {
-        Ok(_) => super::ok(),
-        Err(resp) => resp,
+/// `POST /user/update_plugin_no {uid, plugin_no}`: binds the user to a plugin (WuKongIM's
+/// "AI" users' Receive hook), stored with the user's state like a token (no validation, as
+/// in WuKongIM: an empty uid is stored under the empty uid; a body that is not that JSON
+/// object is a 400; a storage failure is a 400). Jindou runs no plugins yet: the binding is
+/// kept for them and shown in `/user/plugin_no`.
+pub async fn update_plugin_no(shard: &Shard, req: &Request) -> Response {
+    let r: PluginNoReq = match body(req) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let rec = MetaRecord::PluginNo {
+        uid: r.uid,
+        plugin_no: r.plugin_no,
+    };
+    let owner = shard.meta_owner(&rec);
+    match call_owner(shard, owner, OwnerOp::Meta(rec)).await {
+        Ok(()) => super::ok(),
+        Err(e) => Response::error(400, &e.to_string()),
     }
+}
+
+/// `GET /user/plugin_no?uid=` (Jindou): the plugin a user is bound to, `{"uid", "plugin_no"}`
+/// (`""` when unbound).
+pub async fn plugin_no(shard: &Shard, req: &Request) -> Response {
+    let Some(uid) = req.query_param("uid").filter(|u| !u.is_empty()) else {
+        return Response::error(400, "uid is required");
+    };
+    let no = {
+        let uid = uid.clone();
+        shard
+            .inspect(shard.user_owner(&uid), move |s: &Shard| {
+                s.users
+                    .borrow()
+                    .get(&uid)
+                    .and_then(|u| u.plugin_no.as_deref().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .await
+    };
+    Response::json(200, &serde_json::json!({"uid": uid, "plugin_no": no}))
 }

@@ -53,7 +53,7 @@ use std::sync::Arc;
 use wire::{Reader, Writer};
 
 /// The format version this build writes and reads.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 /// The oldest format version this build still reads.
 pub const OLDEST_VERSION: u8 = 1;
 
@@ -127,7 +127,11 @@ pub fn encode(view: &MetaView<'_>, size_hint: usize) -> (Vec<u8>, Counts) {
             n_cmds += 1;
         }
         w.patch_count(cmds, n_cmds);
-        let stored = u.tokens.len() + n_convs as usize + n_cmds as usize;
+        w.str(u.plugin_no.as_deref().unwrap_or(""));
+        let stored = u.tokens.len()
+            + n_convs as usize
+            + n_cmds as usize
+            + usize::from(u.plugin_no.is_some());
         if stored == 0 {
             w.truncate(start); // sessions only: nothing to keep
             continue;
@@ -335,8 +339,16 @@ pub fn decode(bytes: &[u8], into: &mut OwnedMeta<'_>) -> Result<Counts, WireErro
             let read = r.varint()?;
             user.cmd_channels.insert((id, ty), (read, read));
         }
+        let mut plugin = 0;
+        if version >= 4 {
+            let no = r.str()?;
+            if !no.is_empty() {
+                user.plugin_no = Some(no.into());
+                plugin = 1;
+            }
+        }
         counts.users += 1;
-        counts.entries += tokens + convs + cmds;
+        counts.entries += tokens + convs + cmds + plugin;
     }
     if r.u8()? == 1 {
         let uids = read_set(&mut r, str::to_string)?;

@@ -25,6 +25,7 @@ type UserCanon = (
     BTreeMap<u8, DeviceToken>,
     BTreeMap<ChannelKey, Conversation>,
     BTreeMap<ChannelKey, (u64, u64)>,
+    Option<String>,
 );
 
 /// Every field the meta log determines, in a comparable shape (users holding nothing are
@@ -91,7 +92,10 @@ impl Model {
             .users
             .iter()
             .filter(|(_, u)| {
-                !u.tokens.is_empty() || !u.conversations.is_empty() || !u.cmd_channels.is_empty()
+                !u.tokens.is_empty()
+                    || !u.conversations.is_empty()
+                    || !u.cmd_channels.is_empty()
+                    || u.plugin_no.is_some()
             })
             .map(|(uid, u)| {
                 (
@@ -106,6 +110,7 @@ impl Model {
                             .iter()
                             .map(|(k, v)| (k.clone(), *v))
                             .collect(),
+                        u.plugin_no.as_deref().map(str::to_string),
                     ),
                 )
             })
@@ -234,6 +239,7 @@ fn op() -> impl Strategy<Value = MetaRecord> {
                     }
                 }
             ),
+        (uid(), "[a-z.]{0,3}").prop_map(|(uid, plugin_no)| MetaRecord::PluginNo { uid, plugin_no }),
         (uid(), 0u8..3, "[a-z]{0,3}", 0u8..2).prop_map(|(uid, device_flag, token, lvl)| {
             MetaRecord::Token {
                 uid,
