@@ -3,12 +3,14 @@
 //
 // Realtime messages go through the official JS SDK (wukongimjssdk 1.0.4, vendored): binary
 // wkproto over WebSocket. That SDK speaks protocol version 2, which predates message events:
-// it has no EVENT packet (and the server sends EVENT only to version 5 sessions), and it
-// cannot decode the RECV of a stream anchor (its stream bit is the legacy 0x04). So the page
-// also opens a JSON-RPC session on the same WebSocket port (spec wukongim-2.2.5 §2) — a second
-// "device" of the same uid — and takes from it only what the SDK cannot deliver: `event`
-// notifications, and the `recv` of stream anchors. History, conversations and group joins go
-// through the REST API (the `apiurl` query parameter; CORS).
+// it has no EVENT packet (and the server sends EVENT only to version 5 sessions), and it does
+// not mark a stream anchor as one (the server sends it the legacy stream bit 0x04, which the
+// SDK parses but does not expose). So the page also opens a JSON-RPC session on the same
+// WebSocket port (spec wukongim-2.2.5 §2) — a second "device" of the same uid — and takes from
+// it only what the SDK cannot deliver: `event` notifications, and the `recv` of stream anchors
+// (which marks the anchor's bubble as a stream, whichever of the two RECVs comes first).
+// History, conversations and group joins go through the REST API (the `apiurl` query
+// parameter; CORS).
 import { WKSDK, MessageText, Channel } from 'wukongimjssdk';
 import { StreamBook, payloadText, conversationKey } from './events.js';
 
@@ -315,7 +317,8 @@ function onSdkMessage(message) {
     mine,
     text: typeof content.text === 'string' ? content.text : `[message type ${message.contentType}]`,
     timestamp: message.timestamp || Math.floor(Date.now() / 1000),
-    stream: false,
+    // Left unset: the anchor's JSON-RPC RECV may have marked this message a stream already.
+    stream: undefined,
     state: mine && !message.messageSeq ? 'sending' : undefined,
   });
   if (mine && message.clientSeq) state.sending.set(message.clientSeq, [key, message.clientMsgNo]);
