@@ -8,6 +8,11 @@
 #   ROUNDS=1 DURATION=5s scripts/compare.sh
 #   SYSTEMS="jetstream mqtt" OUT=/tmp/cmp scripts/compare.sh   # a subset, elsewhere
 #
+# Besides the closed-loop runs (each sender keeps WINDOW messages outstanding: the peak), every
+# system runs the pairs workload open loop at one common rate, OPEN_RATE msgs/s (default:
+# half of Jindou's sync-always pairs peak in round 1), so latency is compared at equal load;
+# jindou-bench measures from each message's intended send time (no coordinated omission).
+#
 # Peers are installed with apt-get when missing and available (nats-server, redis-server,
 # mosquitto). JetStream runs as `nats-server -js -sd <tmp>`; mosquitto gets
 # max_inflight_messages 1000 and max_queued_messages 10000000 (defaults 20 / 1000: it would
@@ -26,6 +31,7 @@ MEMBERS=${MEMBERS:-1000}
 # Core NATS disconnects subscribers that fall behind ("slow consumer"); if that happens, pace
 # its group run with NATS_GROUP_RATE=<msgs/s> (deliveries/s = rate × (members − 1)).
 NATS_GROUP_RATE=${NATS_GROUP_RATE:-0}
+OPEN_RATE=${OPEN_RATE:-auto}
 OUT=${OUT:-$ROOT/bench}
 SYSTEMS=${SYSTEMS:-"jindou-always jindou-none nats jetstream redis redis-stream mqtt"}
 
@@ -155,6 +161,8 @@ run() { # $1 = system, $2 = scenario, $3 = round
   [ -n "${API[$sys]:-}" ] && args+=(--api "${API[$sys]}")
   if [ "$scen" = pairs ]; then
     args+=(--scenario pairs --pairs "$PAIRS")
+  elif [ "$scen" = open ]; then
+    args+=(--scenario pairs --pairs "$PAIRS" --rate "$OPEN_RATE")
   else
     args+=(--scenario group --groups 1 --members "$MEMBERS" --senders 1 --connect-rate 5000 --drain 10s)
     if [ "$sys" = nats ] && [ "$NATS_GROUP_RATE" != 0 ]; then args+=(--rate "$NATS_GROUP_RATE"); fi
@@ -175,7 +183,7 @@ import json, sys
 p, system, scen, rnd = sys.argv[1:5]
 c0, c1, t0, t1 = map(float, sys.argv[5:9])
 r = json.load(open(p))
-r.update(system=system, round=int(rnd), server_cores_busy=round((c1 - c0) / max(t1 - t0, 1e-9), 2),
+r.update(system=system, scenario=scen, round=int(rnd), server_cores_busy=round((c1 - c0) / max(t1 - t0, 1e-9), 2),
          loadavg_1m=float(open("/proc/loadavg").read().split()[0]))
 json.dump(r, open(p, "w"), indent=2)
 EOF
@@ -187,7 +195,17 @@ for round in $(seq 1 "$ROUNDS"); do
   # Alternate the order each round (A/B/A…), so drift does not favour one system.
   order=$SYSTEMS
   if [ $((round % 2)) = 0 ]; then order=$(tr ' ' '\n' <<<"$SYSTEMS" | tac | tr '\n' ' '); fi
-  for scen in pairs group; do
+  for scen in pairs group open; do
+    if [ "$scen" = open ] && [ "$OPEN_RATE" = auto ]; then
+      # Half of Jindou's (sync always) pairs peak of round 1.
+      peak="$WORK/jindou-always-pairs-1.json"
+      if [ ! -f "$peak" ]; then
+        echo "no jindou-always pairs run to pace the open-loop runs by: set OPEN_RATE" >&2
+        continue
+      fi
+      OPEN_RATE=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["delivered_per_sec"] / 2))' "$peak")
+      echo "open-loop rate: $OPEN_RATE msgs/s" >&2
+    fi
     for sys in $order; do
       [ -n "${TARGET[$sys]:-}" ] && run "$sys" "$scen" "$round"
     done
@@ -248,6 +266,29 @@ for scen, title in [("pairs", "pairs (1:1), window per connection"),
                      f"{fmt_us(e99)} | {errs} | {ccores:.2f} | {scores:.2f} |")
         summary[(scen, s)] = (d, e99 or 0)
     lines.append("")
+opened = [r for r in runs if r["scenario"] == "open"]
+if opened:
+    rate = statistics.median(r["rate"] for r in opened)
+    lines += [f"## pairs, open loop at {fmt_rate(rate)} (half of Jindou-always's pairs peak; latency from the intended send time)", "",
+              "| system | delivered/s | ack p50 | ack p99 | ack p99.9 | e2e p99 | ack p99 ÷ Jindou-always | errors/lost | client cores | server cores |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    base99 = med("open", "jindou-always", lambda r: r["sendack_us"]["p99"])
+    for s in systems:
+        d = med("open", s, lambda r: r["delivered_per_sec"])
+        if d is None:
+            continue
+        a50 = med("open", s, lambda r: r["sendack_us"]["p50"])
+        a99 = med("open", s, lambda r: r["sendack_us"]["p99"])
+        a999 = med("open", s, lambda r: r["sendack_us"]["p999"])
+        e99 = med("open", s, lambda r: r["e2e_us"]["p99"])
+        errs = sum(r["errors"] + r["lost"] for r in runs if r["system"] == s and r["scenario"] == "open")
+        ccores = med("open", s, lambda r: r.get("client_cpu_util", 0) * r.get("threads", 1))
+        scores = med("open", s, lambda r: r.get("server_cores_busy", 0))
+        ratio = f"{a99 / base99:.2f}" if base99 and a99 else "–"
+        lines.append(f"| {names[s]} | {fmt_rate(d)} | {fmt_us(a50)} | {fmt_us(a99)} | {fmt_us(a999)} | "
+                     f"{fmt_us(e99)} | {ratio} | {errs} | {ccores:.2f} | {scores:.2f} |")
+        summary[("open", s)] = (d, a99 or 0)
+    lines.append("")
 lines += ["ack = the system's acknowledgement of a publish: Jindou SENDACK (durable per sync policy),",
           "NATS PONG after the batch (server processed it, nothing persisted), JetStream PubAck",
           "(in the file store, i.e. written to the OS; fsynced every sync_interval, 2 min by",
@@ -261,24 +302,29 @@ open(f"{out}/compare.md", "w").write("\n".join(lines) + "\n")
 W, H, pad = 900, 420, 60
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
        f'<rect width="{W}" height="{H}" fill="white"/>',
-       f'<text x="{W/2}" y="20" text-anchor="middle" font-size="15">Jindou vs peers — delivered msgs/s (bars) and e2e p99 (label), {machine["cores"]} cores</text>']
+       f'<text x="{W/2}" y="20" text-anchor="middle" font-size="15">Jindou vs peers — delivered msgs/s and e2e p99 (closed loop); ack p99 at one rate (open loop), {machine["cores"]} cores</text>']
 colors = ["#c0392b", "#e67e22", "#2980b9", "#16a085", "#27ae60", "#8e44ad", "#7f8c8d"]
-panel_w = (W - pad * 2) / 2
-for pi, scen in enumerate(["pairs", "group"]):
+scens = [sc for sc in ["pairs", "group", "open"] if any(k[0] == sc for k in summary)]
+panel_w = (W - pad * 2) / max(len(scens), 1)
+for pi, scen in enumerate(scens):
     vals = [(s, *summary[(scen, s)]) for s in systems if (scen, s) in summary]
     if not vals:
         continue
-    top = max(v[1] for v in vals) or 1
+    # Closed loop: bars are throughput; open loop (one rate for all): bars are ack p99.
+    open_loop = scen == "open"
+    top = max(v[2] if open_loop else v[1] for v in vals) or 1
     x0 = pad + pi * panel_w
-    svg.append(f'<text x="{x0 + panel_w/2}" y="45" text-anchor="middle" font-size="14">{scen}</text>')
+    title = "pairs, open loop: ack p99 (bars)" if open_loop else scen
+    svg.append(f'<text x="{x0 + panel_w/2}" y="45" text-anchor="middle" font-size="14">{title}</text>')
     bw = panel_w / (len(vals) + 1)
     for i, (s, d, e99) in enumerate(vals):
-        h = (H - 150) * d / top
+        h = (H - 150) * (e99 if open_loop else d) / top
         x = x0 + bw * (i + 0.5)
         y = H - 80 - h
         svg.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw*0.8:.1f}" height="{h:.1f}" fill="{colors[i % len(colors)]}"/>')
-        svg.append(f'<text x="{x + bw*0.4:.1f}" y="{y - 18:.1f}" text-anchor="middle">{fmt_rate(d)}</text>')
-        svg.append(f'<text x="{x + bw*0.4:.1f}" y="{y - 4:.1f}" text-anchor="middle" fill="#555">p99 {fmt_us(e99)}</text>')
+        first, second = (f"p99 {fmt_us(e99)}", fmt_rate(d)) if open_loop else (fmt_rate(d), f"p99 {fmt_us(e99)}")
+        svg.append(f'<text x="{x + bw*0.4:.1f}" y="{y - 18:.1f}" text-anchor="middle">{first}</text>')
+        svg.append(f'<text x="{x + bw*0.4:.1f}" y="{y - 4:.1f}" text-anchor="middle" fill="#555">{second}</text>')
         label = names[s].replace(" (appendfsync always)", " (fsync)")
         svg.append(f'<text x="{x + bw*0.4:.1f}" y="{H - 60}" text-anchor="end" transform="rotate(-30 {x + bw*0.4:.1f} {H - 60})">{label}</text>')
 svg.append("</svg>")
