@@ -853,6 +853,12 @@ fn cluster_events_are_replicated_and_reach_other_nodes() {
             Err(why) => panic!("round {round} (leadership stable: {stable}): {why}"),
         }
     };
+    // The round's leader must still lead: killing a follower would prove no failover.
+    assert_eq!(
+        c.leader_of(other, slot as u16),
+        leader,
+        "the slot's leader moved after the round"
+    );
     c.kill(leader);
     wait_secs("a new leader", 60, || {
         let l = c.leader_of(other, slot as u16);

@@ -9,7 +9,7 @@ use common::*;
 use jindou::proto::{Packet, ReasonCode};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn b64(s: &str) -> String {
     use base64::Engine;
@@ -908,5 +908,44 @@ fn update_plugin_no_is_stored_and_survives_a_kill() {
     assert_eq!(
         bound(server.addr("http")),
         json!({"uid": "pl-u", "plugin_no": "ai.bot"})
+    );
+}
+
+/// `storage.retentionSize` is applied by the running server: once the log holds more than
+/// the limit in sealed segments, the oldest go and their messages are no longer readable
+/// (the history starts later), while the newest stay.
+#[test]
+fn retention_deletes_the_oldest_segments() {
+    let server = Server::start("shards: 1\nstorage: {segmentSize: 1MiB, retentionSize: 2MiB}\n");
+    let http = server.addr("http");
+    let text = "x".repeat(1000);
+    let mut last = 0;
+    for _ in 0..3500 {
+        last = send(http, "ret-u", "ret-g", 2, &text)["message_seq"]
+            .as_u64()
+            .unwrap();
+    }
+    let first_seq = || {
+        let page = ok(post(
+            http,
+            "/channel/messagesync",
+            &json!({"login_uid": "ret-u", "channel_id": "ret-g", "channel_type": 2,
+                    "start_message_seq": 1, "limit": 1, "pull_mode": 1})
+            .to_string(),
+        ));
+        page["messages"][0]["message_seq"].as_u64().unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while first_seq() <= 1 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing was deleted by retention"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first = first_seq();
+    assert!(
+        first > 1 && first <= last,
+        "history starts at {first} of {last}"
     );
 }

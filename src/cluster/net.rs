@@ -371,9 +371,15 @@ impl Net {
             .unwrap_or_default()
     }
 
-    /// Queues an application frame for shard `dst_shard` of `node`; false if it could not
-    /// be queued (link down, or its buffer full).
-    pub fn send_app(&self, node: NodeId, dst_shard: u16, payload: &[u8]) -> bool {
+    /// Queues an application frame for shard `dst_shard` of `node`, its payload written by
+    /// `payload` straight into the link's output buffer (false from it: nothing to send);
+    /// false if it could not be queued (link down, or its buffer full).
+    pub fn send_app(
+        &self,
+        node: NodeId,
+        dst_shard: u16,
+        payload: impl FnOnce(&mut Vec<u8>) -> bool,
+    ) -> bool {
         let Some(link) = self.link(node) else {
             return false;
         };
@@ -383,10 +389,16 @@ impl Net {
             self.stat(|s| s.app_dropped += 1);
             return false;
         }
+        let start = st.out.len();
+        let mut written = true;
         let n = frame(&mut st.out, K_APP, |b| {
             b.put_u16_le(dst_shard);
-            b.extend_from_slice(payload);
+            written = payload(b);
         });
+        if !written {
+            st.out.truncate(start);
+            return false;
+        }
         Link::wake(&mut st);
         drop(st);
         self.stat(|s| {

@@ -162,6 +162,16 @@ pub async fn run_shard(p: ShardParts) {
     monoio::spawn(crate::shard::run_committer(shard.clone()));
     monoio::spawn(crate::gateway::retry::run_retries(gw.clone()));
     monoio::spawn(crate::shard::compact::run_compactor(shard.clone()));
+    let st = &shard.ctx.config.storage;
+    if !st.retention_age.get().is_zero() || st.retention_size.get() > 0 {
+        if shard.raft().is_none() {
+            monoio::spawn(crate::shard::compact::run_retention(shard.clone()));
+        } else if id == 0 {
+            tracing::warn!(
+                "storage.retentionAge/retentionSize are not applied in cluster mode yet"
+            );
+        }
+    }
     if id == crate::shard::globals::GLOBALS_OWNER {
         let snapshot = shard.globals.borrow().clone();
         for dst in 0..shards {

@@ -187,3 +187,23 @@ pub fn encode_state(shard: &Shard, size_hint: usize) -> (Vec<u8>, Counts) {
     };
     snapshot::encode(&view, size_hint + size_hint / 8)
 }
+
+/// How often the message store's retention is applied.
+const RETENTION_EVERY: Duration = Duration::from_secs(1);
+
+/// Applies `storage.retentionAge` / `retentionSize` to the shard's message store once a
+/// second (whole sealed segments past the limits are deleted; reads and the webhook cursor
+/// already treat what lies below the first LSN as gone). Single-node mode only: a cluster
+/// replica re-applies its raft log's tail after a restart, which must find what it stored.
+pub async fn run_retention(shard: Rc<Shard>) {
+    loop {
+        monoio::select! {
+            _ = monoio::time::sleep(RETENTION_EVERY) => {},
+            _ = shard.ctx.stop.wait() => return,
+        }
+        let now = super::ids::now_millis() as i64 / 1000;
+        if let Err(e) = shard.store.borrow_mut().messages.maintain(now) {
+            tracing::warn!(shard = shard.id(), error = %e, "retention pass failed; retried in a second");
+        }
+    }
+}

@@ -57,6 +57,15 @@ pub fn place_deliver(
     msg: Arc<Delivered>,
     uids: Vec<Arc<str>>,
 ) -> Option<OwnerMsg> {
+    // The usual case — this node leads every receiver's slot and none is settling — keeps
+    // the delivery as it is.
+    let local = |uid: &Arc<str>| {
+        let slot = shard.slot_of(uid);
+        shard.leader(slot) == Leader::Local && !shard.handover.settling.borrow().contains_key(&slot)
+    };
+    if uids.iter().all(local) {
+        return Some(OwnerMsg::Deliver { msg, uids });
+    }
     let mut here = Vec::new();
     let mut elsewhere: FastMap<u64, Vec<Arc<str>>> = FastMap::default();
     let mut unknown = Vec::new();

@@ -117,6 +117,12 @@ impl MessageIds {
     }
 }
 
+/// A fresh client_msg_no for a REST send that named none: 32 hex characters and `0`, as
+/// WuKongIM v2 generates them (JSON-RPC's are 32 hex characters, spec §2.4).
+pub fn new_client_msg_no() -> String {
+    format!("{:032x}0", rand::random::<u128>())
+}
+
 /// The Unix time in milliseconds a message id was issued at.
 pub fn id_unix_millis(id: i64) -> u64 {
     ((id.max(0) as u64) >> (NODE_BITS + COUNTER_BITS)) + ID_EPOCH_MS

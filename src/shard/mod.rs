@@ -220,10 +220,10 @@ impl Shard {
             self.mesh.send(dst, msg);
             return;
         }
-        let sent = match (self.raft(), wire::encode(&msg)) {
-            (Some(raft), Some(bytes)) => raft.net().send_app(node as u64, dst as u16, &bytes),
-            _ => false,
-        };
+        let sent = self.raft().is_some_and(|raft| {
+            raft.net()
+                .send_app(node as u64, dst as u16, |out| wire::encode_into(&msg, out))
+        });
         if !sent {
             tracing::debug!(node, dst, "node message dropped: no link");
             // Whoever waits for this work's answer gets a refusal now, not a timeout.

@@ -261,7 +261,24 @@ impl R<'_> {
 
 /// Encodes a mesh message for another node; `None` for messages that never cross nodes.
 pub fn encode(msg: &ShardMsg) -> Option<Vec<u8>> {
-    let mut w = W(Vec::with_capacity(128));
+    let mut out = Vec::with_capacity(128);
+    encode_into(msg, &mut out).then_some(out)
+}
+
+/// Appends the encoding of `msg` to `out` (a link's output buffer: no copy in between);
+/// false, with `out` as it was, for messages that never cross nodes.
+pub fn encode_into(msg: &ShardMsg, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let mut w = W(std::mem::take(out));
+    let encoded = write(msg, &mut w);
+    if !encoded {
+        w.0.truncate(start);
+    }
+    *out = w.0;
+    encoded
+}
+
+fn write(msg: &ShardMsg, w: &mut W) -> bool {
     match msg {
         ShardMsg::Owner(OwnerMsg::Auth { id, req }) => {
             w.0.put_u8(AUTH);
@@ -379,9 +396,9 @@ pub fn encode(msg: &ShardMsg) -> Option<Vec<u8>> {
             w.0.put_u64_le(*id);
             w.outcome(*outcome);
         }
-        _ => return None,
+        _ => return false,
     }
-    Some(w.0)
+    true
 }
 
 /// Decodes a message from another node.
@@ -597,6 +614,27 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn encoding_appends_in_place_or_leaves_the_buffer_alone() {
+        let kick = ShardMsg::from(ConnMsg::Kick {
+            conn_id: 7,
+            reason: 12,
+            by_server: false,
+        });
+        let mut out = b"head".to_vec();
+        assert!(encode_into(&kick, &mut out));
+        assert_eq!(&out[..4], b"head");
+        assert!(matches!(
+            decode(&out[4..]),
+            Ok(ShardMsg::Conn(ConnMsg::Kick { conn_id: 7, .. }))
+        ));
+        // A message that never crosses nodes leaves the buffer as it was.
+        let local = ShardMsg::from(OwnerMsg::ConvHintsDone);
+        let before = out.clone();
+        assert!(!encode_into(&local, &mut out));
+        assert_eq!(out, before);
     }
 
     #[test]

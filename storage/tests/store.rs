@@ -457,80 +457,76 @@ fn oversized_records_are_refused() {
     );
 }
 
+/// Appends `(message id, channel)` in order, then checks that every id is found (in its
+/// channel, at its seq) and every id of `absent` is not, before and after a reopen.
+fn ids_found_before_and_after_reopen(ids: &[(i64, &'static str)], absent: &[i64]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = MessageStore::open(&cfg(dir.path())).unwrap();
+    let stored: Vec<(i64, &str, u64)> = ids
+        .iter()
+        .map(|&(id, ch)| {
+            (
+                id,
+                ch,
+                s.append(ch, 2, msg(id, "", 1, b"p")).unwrap().message_seq,
+            )
+        })
+        .collect();
+    let check = |s: &MessageStore| {
+        for &(id, ch, seq) in &stored {
+            let m = s.get_by_message_id(id).unwrap().expect("stored id found");
+            assert_eq!(m.record.channel_id.as_str(), ch);
+            assert_eq!(m.record.message_seq.to_native(), seq);
+        }
+        for &a in absent {
+            assert!(s.get_by_message_id(a).unwrap().is_none(), "{a}");
+        }
+    };
+    check(&s);
+    s.flush_blocking().unwrap();
+    drop(s);
+    check(&MessageStore::open(&cfg(dir.path())).unwrap());
+}
+
 #[test]
 fn every_message_id_is_found_through_the_sparse_index_and_after_reopen() {
-    let dir = tempfile::tempdir().unwrap();
     // Ids rise by 3 across two channels, with a stretch of "clock set back" ids below them.
-    let mut ids = Vec::new();
-    {
-        let mut s = MessageStore::open(&cfg(dir.path())).unwrap();
-        for i in 0..400i64 {
+    let ids: Vec<(i64, &str)> = (0..400i64)
+        .map(|i| {
             let id = if (200..210).contains(&i) {
                 i - 150
             } else {
                 1000 + 3 * i
             };
-            let ch = if i % 2 == 0 { "a" } else { "b" };
-            let a = s.append(ch, 2, msg(id, "", 1, b"p")).unwrap();
-            ids.push((id, ch, a.message_seq));
-        }
-        let check = |s: &MessageStore| {
-            for &(id, ch, seq) in &ids {
-                let m = s.get_by_message_id(id).unwrap().expect("stored id found");
-                assert_eq!(m.record.channel_id.as_str(), ch);
-                assert_eq!(m.record.message_seq.to_native(), seq);
-            }
-            for absent in [0, 999, 1001, 1002, 1000 + 3 * 400, i64::MAX] {
-                assert!(s.get_by_message_id(absent).unwrap().is_none(), "{absent}");
-            }
-        };
-        check(&s);
-        s.flush_blocking().unwrap();
-        drop(s);
-        let s = MessageStore::open(&cfg(dir.path())).unwrap();
-        check(&s);
-    }
+            (id, if i % 2 == 0 { "a" } else { "b" })
+        })
+        .collect();
+    ids_found_before_and_after_reopen(&ids, &[0, 999, 1001, 1002, 1000 + 3 * 400, i64::MAX]);
 }
 
 /// A cluster replica stores every slot leader's messages: ids of several generators (node
 /// bits) interleave, each generator's rising, the others' often larger at the same
-/// millisecond. Every id is found, absent ids are not, and no id is kept exactly (the sparse
-/// samples per generator cover them all).
+/// millisecond. Every id is found and absent ids are not (that none is kept exactly is the
+/// index's unit test `interleaved_generators_need_no_exact_entries`).
 #[test]
 fn interleaved_generators_are_found_through_the_sparse_index() {
-    let dir = tempfile::tempdir().unwrap();
     let id = |ms: i64, node: i64, counter: i64| (ms << 22) | (node << 12) | counter;
-    let mut ids = Vec::new();
-    {
-        let mut s = MessageStore::open(&cfg(dir.path())).unwrap();
-        for i in 0..600i64 {
-            // Three leaders, each issuing in its own millisecond order; node 3's ids at a
-            // millisecond are above node 1's.
+    // Three leaders, each issuing in its own millisecond order; node 3's ids at a millisecond
+    // are above node 1's.
+    let ids: Vec<(i64, &str)> = (0..600i64)
+        .map(|i| {
             let node = [3, 1, 2][(i % 3) as usize];
-            let mid = id(1_000 + i / 3, node, i % 7);
-            let ch = ["a", "b", "c", "d"][(i % 4) as usize];
-            let a = s.append(ch, 2, msg(mid, "", 1, b"p")).unwrap();
-            ids.push((mid, ch, a.message_seq));
-        }
-        let check = |s: &MessageStore| {
-            for &(mid, ch, seq) in &ids {
-                let m = s.get_by_message_id(mid).unwrap().expect("stored id found");
-                assert_eq!(m.record.channel_id.as_str(), ch);
-                assert_eq!(m.record.message_seq.to_native(), seq);
-            }
-            for absent in [
-                id(1_000, 1, 9),
-                id(1_100, 2, 8),
-                id(1_200, 3, 0) + 1,
-                id(5_000, 4, 0),
-            ] {
-                assert!(s.get_by_message_id(absent).unwrap().is_none(), "{absent}");
-            }
-        };
-        check(&s);
-        s.flush_blocking().unwrap();
-        drop(s);
-        let s = MessageStore::open(&cfg(dir.path())).unwrap();
-        check(&s);
-    }
+            (
+                id(1_000 + i / 3, node, i % 7),
+                ["a", "b", "c", "d"][(i % 4) as usize],
+            )
+        })
+        .collect();
+    let absent = [
+        id(1_000, 1, 9),
+        id(1_100, 2, 8),
+        id(1_200, 3, 0) + 1,
+        id(5_000, 4, 0),
+    ];
+    ids_found_before_and_after_reopen(&ids, &absent);
 }

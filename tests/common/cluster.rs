@@ -189,6 +189,15 @@ impl Cluster {
         m.server = Some(Server::start_in(dir, &m.yaml));
     }
 
+    /// Restarts a killed node on its data directory, its standard error captured.
+    pub fn restart_capturing(&mut self, id: u64) -> std::sync::mpsc::Receiver<String> {
+        let m = self.member(id);
+        let dir = m.dir.take().expect("killed");
+        let (server, lines) = Server::start_in_capturing(dir, &m.yaml);
+        m.server = Some(server);
+        lines
+    }
+
     /// Waits until every running node answers `/health` 200 (every slot has a leader).
     pub fn wait_formed(&self) {
         let deadline = Instant::now() + FORM;

@@ -103,7 +103,14 @@ impl Server {
     /// Starts the binary with its standard error captured: every line it writes there arrives
     /// on the returned channel (the channel ends when the process does).
     pub fn start_capturing(extra: &str) -> (Server, std::sync::mpsc::Receiver<String>) {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in_capturing(tempfile::tempdir().expect("tempdir"), extra)
+    }
+
+    /// [`Server::start_in`] with standard error captured, as [`Server::start_capturing`].
+    pub fn start_in_capturing(
+        dir: tempfile::TempDir,
+        extra: &str,
+    ) -> (Server, std::sync::mpsc::Receiver<String>) {
         let root = dir.path().join("data");
         let mut server = Self::spawn(dir, &root, extra, Stdio::piped());
         let stderr = server.child.stderr.take().expect("stderr");

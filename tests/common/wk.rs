@@ -376,18 +376,7 @@ impl WkClient {
 
     /// Waits for the next RECV, verifies msg_key, decrypts, and RECVACKs it if `auto_ack`.
     pub fn expect_recv(&mut self) -> Received {
-        let recv = match self.expect(|p| matches!(p, Packet::Recv(_))) {
-            Packet::Recv(r) => r,
-            _ => unreachable!(),
-        };
-        let payload = recv
-            .open(self.cipher.as_ref())
-            .unwrap_or_else(|e| panic!("{}: cannot open RECV {recv:?}: {e}", self.uid))
-            .to_vec();
-        if self.auto_ack {
-            self.recvack(&recv);
-        }
-        Received { recv, payload }
+        self.expect_recv_where(|_| true)
     }
 
     /// RECVACK for `recv` (flags copied, spec §6.6).

@@ -6,7 +6,6 @@
 use super::{body, failure};
 use crate::api::http::{Request, Response};
 use crate::proto::{ChannelType, Setting};
-use crate::shard::ids::person_fake_id;
 use crate::shard::ingress::storage_channel;
 use crate::shard::msg::OwnerMsg;
 use crate::shard::msg_event::view::{self, SyncQuery, DEFAULT_SYNC_LIMIT, MAX_SYNC_LIMIT};
@@ -130,7 +129,9 @@ struct SyncJson {
 /// `from_uid`, else `channel_id` as given (spec §1.5).
 pub fn eventsync_channel(channel_id: &str, channel_type: u8, from_uid: &str) -> String {
     if channel_type == ChannelType::PERSON.0 && !from_uid.is_empty() {
-        person_fake_id(channel_id, from_uid)
+        // The same derivation `/message/send` and `/message/event` store under
+        // (`person_fake_id` orders by crc, so its arguments' order matters on a tie).
+        storage_channel(from_uid, channel_id, channel_type, false)
     } else {
         channel_id.to_string()
     }
@@ -203,7 +204,7 @@ pub async fn attach_summaries(
         .enumerate()
         .filter(|(_, m)| {
             let setting = m["setting"].as_u64().unwrap_or(0) as u8;
-            Setting::from_bits(setting).contains(Setting::STREAM)
+            Setting::from_bits(setting).is_stream()
         })
         .filter_map(|(i, m)| {
             let no = m["client_msg_no"].as_str().filter(|n| !n.is_empty())?;

@@ -65,11 +65,6 @@ struct SendJson {
     is_stream: u8,
 }
 
-/// A fresh client_msg_no: 32 hex characters and `0`, as v2 generates them.
-fn new_client_msg_no() -> String {
-    format!("{:032x}0", rand::random::<u128>())
-}
-
 /// FNV-1a 64 of the joined subscribers: the temp channel of a subscribers-only CMD send.
 fn fnv1a64(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -131,7 +126,7 @@ pub fn refusal_status(reason: ReasonCode) -> u16 {
 pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> {
     crate::shard::stats::inc(&shard.stats.api_sends);
     let client_msg_no = if o.client_msg_no.is_empty() {
-        new_client_msg_no()
+        crate::shard::ids::new_client_msg_no()
     } else {
         o.client_msg_no
     };

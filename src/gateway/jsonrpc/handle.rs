@@ -200,6 +200,7 @@ async fn send(s: &mut Session, req: Request) {
         return reply(s, wire::error(Some(&id), wire::SERVER_BUSY, why));
     };
     let client_msg_no = if p.client_msg_no.is_empty() {
+        // JSON-RPC generates 32 hex characters (spec wukongim-2.2.5 §2.4); REST adds a `0`.
         format!("{:032x}", rand::random::<u128>())
     } else {
         p.client_msg_no

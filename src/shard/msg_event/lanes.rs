@@ -101,26 +101,24 @@ impl Lanes {
         now: Instant,
     ) -> Result<(), LaneError> {
         self.expire(now);
-        let current = self
+        // Bounds first (a refused delta changes nothing); text appends in place: a lane built
+        // from many small deltas is never copied.
+        let current_text = self
             .sessions
             .get(anchor)
             .and_then(|s| s.lanes.get(key))
-            .unwrap_or(&Content::Empty);
-        let next = match (delta, current) {
-            (Delta::Touch, c) => c.clone(),
-            (Delta::Text(d), Content::Text(t)) => {
-                if t.len() + d.len() > MAX_LANE_BYTES {
-                    return Err(LaneError::TooLarge);
-                }
-                let mut t = t.clone();
-                t.push_str(d);
-                Content::Text(t)
-            }
-            (Delta::Text(d), _) if d.len() > MAX_LANE_BYTES => return Err(LaneError::TooLarge),
-            (Delta::Text(d), _) => Content::Text(d.to_string()),
-            (Delta::Replace(j), _) if j.len() > MAX_LANE_BYTES => return Err(LaneError::TooLarge),
-            (Delta::Replace(j), _) => Content::Json(j.to_string()),
+            .map_or(0, |c| match c {
+                Content::Text(t) => t.len(),
+                _ => 0,
+            });
+        let too_large = match delta {
+            Delta::Touch => false,
+            Delta::Text(d) => current_text + d.len() > MAX_LANE_BYTES,
+            Delta::Replace(j) => j.len() > MAX_LANE_BYTES,
         };
+        if too_large {
+            return Err(LaneError::TooLarge);
+        }
         let stamp = self.next_stamp;
         self.next_stamp += 1;
         let session = self
@@ -136,13 +134,22 @@ impl Lanes {
         session.stamp = stamp;
         session.touched = now;
         self.order.insert(stamp, anchor.clone());
-        let added = next.bytes();
-        let removed = session
-            .lanes
-            .insert(key.to_string(), next)
-            .map_or(0, |c| c.bytes());
-        session.bytes = session.bytes + added - removed;
-        self.total_bytes = self.total_bytes + added - removed;
+        if !session.lanes.contains_key(key) {
+            session.lanes.insert(key.to_string(), Content::Empty);
+        }
+        let lane = session.lanes.get_mut(key).expect("inserted above");
+        let before = lane.bytes();
+        match delta {
+            Delta::Touch => {}
+            Delta::Text(d) => match &mut *lane {
+                Content::Text(t) => t.push_str(d),
+                other => *other = Content::Text(d.to_string()),
+            },
+            Delta::Replace(j) => *lane = Content::Json(j.to_string()),
+        }
+        let after = lane.bytes();
+        session.bytes = session.bytes + after - before;
+        self.total_bytes = self.total_bytes + after - before;
         self.evict(anchor);
         Ok(())
     }
@@ -184,6 +191,12 @@ impl Lanes {
                 return;
             }
             let anchor = anchor.clone();
+            if !self.sessions.contains_key(&anchor) {
+                // An order entry without its session (never expected): drop it, or this
+                // loop would find it again forever.
+                self.order.pop_first();
+                continue;
+            }
             self.drop_session(&anchor);
         }
     }

@@ -48,6 +48,9 @@ enum Plan {
         ack: EventAck,
         fold: bool,
     },
+    /// A repeat of what is stored: answered once the meta log is durable up to now (the
+    /// original's write may have failed after it was applied, and its retry lands here).
+    Confirm(EventAck),
 }
 
 /// Takes one event on the anchor's owner: handled at once when the anchor is idle and the
@@ -64,10 +67,9 @@ pub fn handle(shard: &Rc<Shard>, job: Job) {
         q.push_back(job);
         return;
     }
-    let plan = plan(shard, &job.req);
-    let (rec, ack, fold) = match plan {
+    let plan = match plan(shard, &job.req) {
         Plan::Done(result) => return finish(shard, job, result),
-        Plan::Store { rec, ack, fold } => (rec, ack, fold),
+        plan => plan,
     };
     shard
         .event_queues
@@ -75,7 +77,7 @@ pub fn handle(shard: &Rc<Shard>, job: Job) {
         .insert(anchor.clone(), VecDeque::new());
     let shard = shard.clone();
     monoio::spawn(async move {
-        let result = store(&shard, &job.req, *rec, ack, fold).await;
+        let result = run(&shard, &job.req, plan).await;
         finish(&shard, job, result);
         drain(&shard, &anchor).await;
     });
@@ -94,11 +96,27 @@ async fn drain(shard: &Rc<Shard>, anchor: &AnchorKey) {
                 }
             }
         };
-        let result = match plan(shard, &next.req) {
-            Plan::Done(result) => result,
-            Plan::Store { rec, ack, fold } => store(shard, &next.req, *rec, ack, fold).await,
-        };
+        let result = run(shard, &next.req, plan(shard, &next.req)).await;
         finish(shard, next, result);
+    }
+}
+
+/// Carries a plan out.
+async fn run(shard: &Shard, req: &EventReq, plan: Plan) -> Result<EventAck, OwnerError> {
+    match plan {
+        Plan::Done(result) => result,
+        Plan::Store { rec, ack, fold } => store(shard, req, *rec, ack, fold).await,
+        Plan::Confirm(ack) => {
+            let wait = {
+                let store = shard.store.borrow();
+                let end = store.meta.end_lsn();
+                (end > 0).then(|| store.meta.wait_durable(end - 1))
+            };
+            if let Some(wait) = wait {
+                wait.await.map_err(OwnerError::Store)?;
+            }
+            Ok(ack)
+        }
     }
 }
 
@@ -204,7 +222,7 @@ fn plan(shard: &Shard, req: &EventReq) -> Plan {
     if let Some(s) = stored_key {
         // A repeat of the key's last event, or an event after its end: nothing changes.
         if s.event_id == req.event_id || s.is_terminal() {
-            return Plan::Done(Ok(ack(s.last_seq, &s.status)));
+            return Plan::Confirm(ack(s.last_seq, &s.status));
         }
     }
     let lane = kind
