@@ -15,10 +15,11 @@
 //!   or a gRPC status such as `InvalidArgument` — would be refused again: the batch is parked
 //!   in the shard's dead-letter file (`deadletter.rs`, capped, counted, logged) and the stream
 //!   goes on. Each batch is acknowledged with its end LSN only once the receiver accepted it
-//!   or it was parked; the shard persists the acknowledged LSN in
+//!   or it was parked (or, with the dead-letter file full or unwritable, counted as lost:
+//!   `webhook_deadletter_lost`, logged as an error); the shard persists the acknowledged LSN in
 //!   `<rootDir>/shard-K/webhook.cursor` (temp file fsynced, renamed, directory fsynced) at most
 //!   once per push interval and when it stops. After a restart delivery resumes from there:
-//!   at least once, in order per channel, nothing skipped.
+//!   at least once, in order per channel, nothing skipped but what was counted lost.
 //! - **`msg.offline`** is raised by the receivers' owner shard (one event per message with the
 //!   uids it owns that have no live connection), best effort through a bounded queue.
 //! - **`user.onlinestatus`** strings are raised by the uid's owner shard on each CONNECT and
