@@ -268,6 +268,54 @@ fn ping_idle_timeout_and_connect_timeout() {
     assert!(alive.is_closed(WAIT));
 }
 
+/// Connections parked now, from `/varz`.
+fn parked(http: SocketAddr) -> u64 {
+    get(http, "/varz").json()["parked"]
+        .as_u64()
+        .expect("varz parked")
+}
+
+#[test]
+fn idle_connections_park_and_wake_on_bytes_pushes_and_kicks() {
+    let s = Server::start("");
+    let (tcp, http) = (s.addr("tcp"), s.addr("http"));
+    let mut a = WkClient::login(tcp, "parka", 5);
+    let mut b = WkClient::login(tcp, "parkb", 5);
+    // A connection that just logged in gives up its task at once.
+    wait_secs("both connections parked", 10, || parked(http) == 2);
+
+    // A message to a parked connection is written without waking it; a SEND from a parked
+    // connection wakes it.
+    a.send_ok("parkb", PERSON, 1, &text("to a parked peer"));
+    let got = b.expect_recv();
+    assert_eq!(got.recv.from_uid.as_str(), "parka");
+    b.recvack(&got.recv);
+    // PING from a parked connection: woken, answered.
+    wait_secs("parked again", 10, || parked(http) == 2);
+    b.ping();
+    assert!(b.queued().is_empty(), "one PONG: {:?}", b.queued());
+
+    // Silent for the park delay (2 s), the woken ones park again, asked by the idle sweep.
+    wait_secs("parked after the silence", 15, || parked(http) == 2);
+
+    // A kick reaches a parked connection (DISCONNECT, then the socket closes), and the
+    // closed session is gone from the table.
+    let r = post(
+        http,
+        "/user/device_quit",
+        &json!({"uid": "parka", "device_flag": -1}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    a.expect(|p| matches!(p, Packet::Disconnect(_)));
+    assert!(a.is_closed(WAIT), "kicked connection closed");
+    wait_secs("kicked session gone", 10, || {
+        let v = get(http, "/varz").json();
+        v["sockets"] == 1 && v["parked"] == 1
+    });
+    // The one left still works after all this.
+    b.send_ok("parka", PERSON, 2, &text("still here"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Device replacement (§9.1.6)
 // ---------------------------------------------------------------------------------------------

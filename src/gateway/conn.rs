@@ -6,7 +6,6 @@ use crate::proto::{
     ChannelType, ConnCipher, Disconnect, Encode, Event, HeaderFlags, Packet, ReasonCode, Recv,
     Sendack, Setting, StreamLayout, WkStr,
 };
-use crate::runtime::LocalStop;
 use crate::shard::msg::{Delivered, SendOutcome};
 use crate::shard::stats;
 use bytes::BytesMut;
@@ -17,6 +16,7 @@ use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::Instant;
 
 /// A RECV written but not yet acknowledged, kept for bounded retries.
@@ -42,7 +42,7 @@ pub struct Identity {
     /// Device flag.
     pub device_flag: u8,
     /// Device id.
-    pub device_id: String,
+    pub device_id: Arc<str>,
     /// Device level (1 master).
     pub device_level: u8,
 }
@@ -56,22 +56,32 @@ pub struct Conn {
     /// WebSocket framing (one packet per binary message) instead of raw TCP.
     pub websocket: bool,
     /// Set once CONNECT succeeded.
-    pub identity: RefCell<Option<Identity>>,
+    pub identity: std::cell::OnceCell<Box<Identity>>,
     /// Negotiated protocol version.
     pub version: Cell<u8>,
     /// Per-connection cipher (None = plaintext).
-    pub cipher: RefCell<Option<ConnCipher>>,
+    pub cipher: std::cell::OnceCell<Box<ConnCipher>>,
     out: RefCell<BytesMut>,
-    writer: RefCell<Option<TcpOwnedWriteHalf>>,
-    out_limit: usize,
-    /// Raised when the connection is closing.
-    pub stop: LocalStop,
+    /// The socket's write half while no writer task runs (the task holds it meanwhile).
+    writer: Cell<Option<TcpOwnedWriteHalf>>,
+    /// Set when the connection is closing.
+    closed: Cell<bool>,
+    /// When bytes last arrived (or the connection was accepted): the shard's idle sweep
+    /// closes the connection past `connIdleTime` (before CONNECT, past
+    /// `limits.connectTimeout` from `since`).
+    last_read_ms: Cell<u64>,
     /// RECVs awaiting RECVACK.
     pub unacked: RefCell<VecDeque<Unacked>>,
     /// Connected since.
     pub since: Instant,
     /// TLS session (WSS only).
     pub tls: Option<Box<RefCell<super::tls::Tls>>>,
+    /// The session while parked (it has no task then); see [`super::park`].
+    parked: Cell<Option<Box<super::session::Parked>>>,
+    /// Set by the idle sweep to ask the session's task to park.
+    park_asked: Cell<bool>,
+    /// The session task's waker while it waits for bytes, to hear [`Conn::ask_park`].
+    park_waker: Cell<Option<Waker>>,
     /// `limits.messageRate` bucket.
     pub send_bucket: Cell<crate::runtime::ratelimit::Bucket>,
     /// Set when the session speaks JSON-RPC: every packet is then written as JSON.
@@ -80,27 +90,25 @@ pub struct Conn {
 
 impl Conn {
     /// A new connection holding the write half of its socket.
-    pub fn new(
-        id: u64,
-        fd: RawFd,
-        websocket: bool,
-        writer: TcpOwnedWriteHalf,
-        out_limit: usize,
-    ) -> Self {
+    pub fn new(id: u64, fd: RawFd, websocket: bool, writer: TcpOwnedWriteHalf) -> Self {
+        let now = Instant::now();
         Self {
             id,
             fd,
             websocket,
-            identity: RefCell::new(None),
+            identity: std::cell::OnceCell::new(),
             version: Cell::new(0),
-            cipher: RefCell::new(None),
+            cipher: std::cell::OnceCell::new(),
             out: RefCell::new(BytesMut::new()),
-            writer: RefCell::new(Some(writer)),
-            out_limit,
-            stop: LocalStop::default(),
+            writer: Cell::new(Some(writer)),
+            closed: Cell::new(false),
+            last_read_ms: Cell::new(0),
             unacked: RefCell::new(VecDeque::new()),
-            since: Instant::now(),
+            since: now,
             send_bucket: Cell::new(crate::runtime::ratelimit::Bucket::new(1.0)),
+            parked: Cell::new(None),
+            park_asked: Cell::new(false),
+            park_waker: Cell::new(None),
             tls: None,
             jsonrpc: std::cell::OnceCell::new(),
         }
@@ -108,12 +116,76 @@ impl Conn {
 
     /// The uid, once authenticated.
     pub fn uid(&self) -> Option<Arc<str>> {
-        self.identity.borrow().as_ref().map(|i| i.uid.clone())
+        self.identity.get().map(|i| i.uid.clone())
     }
 
     /// Whether the connection is closing.
     pub fn is_closed(&self) -> bool {
-        self.stop.is_stopped()
+        self.closed.get()
+    }
+
+    /// Notes that bytes arrived (resets the idle deadline); returns how long the connection
+    /// had been silent.
+    pub fn touch(&self) -> std::time::Duration {
+        let now = self.since.elapsed().as_millis() as u64;
+        let before = self.last_read_ms.replace(now);
+        std::time::Duration::from_millis(now.saturating_sub(before))
+    }
+
+    /// When bytes last arrived.
+    pub fn last_read(&self) -> Instant {
+        self.since + std::time::Duration::from_millis(self.last_read_ms.get())
+    }
+
+    /// Whether no writer task runs (the write half is home).
+    fn writer_idle(&self) -> bool {
+        let w = self.writer.take();
+        let idle = w.is_some();
+        self.writer.set(w);
+        idle
+    }
+
+    /// Whether the session is parked (no task).
+    pub fn is_parked(&self) -> bool {
+        let parked = self.parked.take();
+        let is = parked.is_some();
+        self.parked.set(parked);
+        is
+    }
+
+    /// Asks the session's task to park (it does once it is waiting for bytes).
+    pub fn ask_park(&self) {
+        self.park_asked.set(true);
+        if let Some(w) = self.park_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Resolves once [`Conn::ask_park`] was called (and clears the request).
+    pub(super) fn park_asked(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.park_asked.replace(false) {
+                return std::task::Poll::Ready(());
+            }
+            self.park_waker.set(Some(cx.waker().clone()));
+            std::task::Poll::Pending
+        })
+    }
+
+    /// Keeps the session of a parked connection.
+    pub(super) fn store_parked(&self, parked: Box<super::session::Parked>) {
+        self.park_waker.set(None);
+        self.parked.set(Some(parked));
+    }
+
+    /// Takes the session of a parked connection back (`None` if it is not parked).
+    pub(super) fn take_parked(&self) -> Option<Box<super::session::Parked>> {
+        self.parked.take()
+    }
+
+    /// The socket.
+    pub(super) fn fd(&self) -> RawFd {
+        self.fd
     }
 
     /// Bytes queued and not yet written.
@@ -123,10 +195,9 @@ impl Conn {
 
     /// Closes the connection: stops its reader, fails its writer, frees its queue.
     pub fn close(&self) {
-        if self.stop.is_stopped() {
+        if self.closed.replace(true) {
             return;
         }
-        self.stop.stop();
         // Wakes a writer blocked on a full socket and the reader alike.
         unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
         *self.out.borrow_mut() = BytesMut::new();
@@ -140,7 +211,7 @@ impl Conn {
         }
         let version = self.version.get();
         {
-            let mut out = self.out.borrow_mut();
+            let mut out = self.out_buf(gw);
             let ok = if self.websocket {
                 let mut scratch = gw.scratch.borrow_mut();
                 scratch.clear();
@@ -177,11 +248,21 @@ impl Conn {
         self.ensure_writer(gw);
     }
 
+    /// The outbound queue, with a pooled buffer if it holds none (an idle connection keeps
+    /// none; see [`write_loop`]).
+    fn out_buf(&self, gw: &ConnTable) -> std::cell::RefMut<'_, BytesMut> {
+        let mut out = self.out.borrow_mut();
+        if out.capacity() == 0 {
+            *out = gw.take_out_buffer();
+        }
+        out
+    }
+
     /// Every outbound path (packets, WebSocket control frames, TLS records) ends here: a queue
     /// past `limits.outboundBuffer` means a peer that does not read; it is cut off rather than
     /// buffered without end. True if the connection was cut.
     fn cut_if_over(&self, gw: &ConnTable, queued: usize) -> bool {
-        if queued <= self.out_limit {
+        if queued <= gw.shard.ctx.config.limits.outbound_buffer.get() as usize {
             return false;
         }
         stats::inc(&gw.shard.stats.slow_readers_cut);
@@ -196,7 +277,7 @@ impl Conn {
             return;
         }
         let queued = {
-            let mut out = self.out.borrow_mut();
+            let mut out = self.out_buf(gw);
             out.extend_from_slice(bytes);
             out.len()
         };
@@ -211,7 +292,7 @@ impl Conn {
             return;
         }
         let queued = {
-            let mut out = self.out.borrow_mut();
+            let mut out = self.out_buf(gw);
             match &self.tls {
                 Some(tls) => {
                     if tls.borrow_mut().send(bytes, &mut out).is_err() {
@@ -243,14 +324,14 @@ impl Conn {
     }
 
     fn ensure_writer(self: &Rc<Self>, gw: &Rc<ConnTable>) {
-        if let Some(w) = self.writer.borrow_mut().take() {
+        if let Some(w) = self.writer.take() {
             monoio::spawn(write_loop(gw.clone(), self.clone(), w));
         }
     }
 
     /// Waits until everything queued so far was written (or the connection closed).
     pub async fn drained(&self) {
-        while !self.is_closed() && (self.queued() > 0 || self.writer.borrow().is_none()) {
+        while !self.is_closed() && (self.queued() > 0 || !self.writer_idle()) {
             monoio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     }
@@ -280,7 +361,7 @@ impl Conn {
     pub fn push_recv(self: &Rc<Self>, gw: &Rc<ConnTable>, msg: &Arc<Delivered>, uid: &Arc<str>) {
         // Nothing may precede the CONNACK (or the `connect` result): a delivery that reaches a
         // session registered by its owner but not yet answered is left to sync.
-        if self.is_closed() || self.identity.borrow().is_none() {
+        if self.is_closed() || self.identity.get().is_none() {
             return;
         }
         self.write_recv(gw, msg, uid);
@@ -314,7 +395,7 @@ impl Conn {
     /// Writes a message event: an EVENT packet to a wkproto session of version 5 or later,
     /// an `event` notification to a JSON-RPC one.
     pub fn push_event(self: &Rc<Self>, gw: &Rc<ConnTable>, event: &Event) {
-        if self.identity.borrow().is_none() {
+        if self.identity.get().is_none() {
             return;
         }
         if self.jsonrpc.get().is_some() {
@@ -421,10 +502,10 @@ pub fn build_recv(gw: &ConnTable, conn: &Conn, msg: &Delivered, uid: &str) -> Re
         topic: msg.topic.clone(),
         payload: bytes::Bytes::new(),
     };
-    let cipher = conn.cipher.borrow();
+    let cipher = conn.cipher.get().map(|c| &**c);
     let mut scratch = gw.scratch.borrow_mut();
     scratch.clear();
-    recv.seal(&msg.payload, cipher.as_ref(), &mut scratch);
+    recv.seal(&msg.payload, cipher, &mut scratch);
     recv
 }
 
@@ -442,14 +523,11 @@ async fn write_loop(gw: Rc<ConnTable>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf)
         let buf = {
             let mut out = conn.out.borrow_mut();
             if out.is_empty() || conn.is_closed() {
-                // A burst may have grown the buffer up to the outbound limit: an idle
-                // connection must not keep that high-water mark.
-                if out.capacity() > KEEP_OUT_CAPACITY {
-                    *out = BytesMut::new();
-                }
+                // An idle connection keeps no buffer: back to the shard's pool.
+                gw.give_back_out(std::mem::take(&mut *out));
                 break;
             }
-            std::mem::replace(&mut *out, spare)
+            std::mem::replace(&mut *out, std::mem::take(&mut spare))
         };
         let n = buf.len() as u64;
         let (res, mut buf) = w.write_all(buf).await;
@@ -465,7 +543,8 @@ async fn write_loop(gw: Rc<ConnTable>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf)
             buf
         };
     }
-    conn.writer.replace(Some(w));
+    gw.give_back_out(spare);
+    conn.writer.set(Some(w));
 }
 
 #[cfg(test)]

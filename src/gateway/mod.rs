@@ -7,7 +7,9 @@
 //! owner's side of CONNECT lives with the owner, in `shard::sessions`.
 
 pub mod conn;
+pub mod idle;
 pub mod jsonrpc;
+pub mod park;
 pub mod retry;
 pub mod session;
 pub mod table;
@@ -89,12 +91,7 @@ pub async fn accept_clients(
                     drop(stream);
                     continue;
                 }
-                monoio::spawn(session::serve_client(
-                    gw.clone(),
-                    stream,
-                    websocket,
-                    tls.clone(),
-                ));
+                session::serve_client(gw.clone(), stream, websocket, tls.clone());
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");

@@ -16,6 +16,7 @@ use crate::shard::stats;
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, Splitable};
+use monoio::net::tcp::TcpOwnedReadHalf;
 use monoio::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -31,75 +32,139 @@ use super::table::READ_BUF;
 #[derive(Debug)]
 pub(super) enum End {
     PeerClosed,
-    Timeout,
     Stopped,
     Protocol(String),
 }
 
-/// Serves one accepted client socket until it closes.
-pub async fn serve_client(
+/// Serves one accepted client socket until it closes: sets the connection up, then spawns its
+/// task. The task holds only the session (its parked state) and the read half; everything
+/// used once is done here, outside it, so it does not inflate every parked connection.
+pub fn serve_client(
     gw: Rc<ConnTable>,
     stream: TcpStream,
     websocket: bool,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) {
+    if let Some((session, reader)) = open_session(gw, stream, websocket, tls) {
+        monoio::spawn(serve(Box::new(Parked { session, reader })));
+    }
+}
+
+/// A session between tasks: everything its task holds, kept in its connection while parked.
+pub struct Parked {
+    session: Session,
+    reader: TcpOwnedReadHalf,
+}
+
+/// Runs a session until it ends (then unregisters it) or parks (then keeps it in its
+/// connection, its socket armed in the shard's epoll set).
+async fn serve(mut state: Box<Parked>) {
+    let Parked { session, reader } = &mut *state;
+    let Some(end) = session.run(reader).await else {
+        return park(state);
+    };
+    let Parked { session, .. } = *state;
+    session.finish(end);
+}
+
+/// Parks a session whose task gave up: from here until its socket is readable it has no task.
+fn park(mut state: Box<Parked>) {
+    let (gw, conn) = (state.session.gw.clone(), state.session.conn.clone());
+    // Bytes of an incomplete packet stay, in a buffer of their size; the lent one goes back.
+    if let Some(buf) = state.session.inbuf.take() {
+        if !buf.is_empty() {
+            state.session.inbuf = Some(BytesMut::from(&buf[..]));
+        }
+        gw.give_back(buf);
+    }
+    let armed = match gw.parking.as_ref() {
+        Some(p) if gw.parks() => p.arm(conn.fd(), conn.id),
+        _ => Err(std::io::Error::other("parking is off")),
+    };
+    match armed {
+        Ok(()) => conn.store_parked(state),
+        Err(e) => {
+            // Cannot park: keep serving with a task.
+            tracing::debug!(conn = conn.id, error = %e, "cannot park");
+            monoio::spawn(serve(state));
+        }
+    }
+}
+
+/// Gives a parked connection its task back (its socket became readable, or it must end).
+pub(super) fn resume(conn: &Conn) {
+    if let Some(state) = conn.take_parked() {
+        monoio::spawn(serve(state));
+    }
+}
+
+/// Registers a new connection; `None` (and released) when its TLS session cannot start.
+fn open_session(
+    gw: Rc<ConnTable>,
+    stream: TcpStream,
+    websocket: bool,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> Option<(Session, TcpOwnedReadHalf)> {
     let _ = stream.set_nodelay(true);
     let fd = stream.as_raw_fd();
-    let (mut reader, writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
     let id = gw.new_id();
     let config = &gw.shard.ctx.config;
-    let out_limit = config.limits.outbound_buffer.get() as usize;
-    let mut conn = Conn::new(id, fd, websocket, writer, out_limit);
+    let mut conn = Conn::new(id, fd, websocket, writer);
     if let Some(config) = tls {
         match super::tls::Tls::new(config) {
             Ok(t) => conn.tls = Some(Box::new(std::cell::RefCell::new(t))),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start a TLS session");
                 gw.release();
-                return;
+                return None;
             }
         }
     }
     let conn = Rc::new(conn);
     gw.insert(conn.clone());
     stats::inc(&gw.shard.stats.conns_accepted);
-    let mut session = Session {
+    let session = Session {
         wire: Wire::Undecided,
-        connect_deadline: std::time::Instant::now() + config.limits.connect_timeout.get(),
-        control_bucket: Bucket::new(2.0 * CONTROL_FRAMES_PER_SEC),
-        control_seen: 0,
-        gw: gw.clone(),
-        conn: conn.clone(),
         decoder: Decoder::with_max_frame(config.limits.max_frame_size.get() as usize),
+        gw,
+        conn,
         ws: None,
         upgraded: !websocket,
         inbuf: None,
-        stream_buf: BytesMut::new(),
-        plain: BytesMut::new(),
+        ws_state: None,
     };
-    let end = session.run(&mut reader).await;
-    match &end {
-        End::Protocol(why) => tracing::debug!(conn = id, why = %why, "connection ended"),
-        other => tracing::debug!(conn = id, end = ?other, "connection ended"),
-    }
-    if let Some(buf) = session.inbuf.take() {
-        gw.give_back(buf);
-    }
-    let authenticated = conn.uid();
-    conn.close();
-    gw.remove(id);
-    gw.release();
-    if let Some(uid) = authenticated {
-        stats::dec(&gw.shard.stats.conns_live);
-        let owner = gw.shard.user_owner(&uid);
-        gw.shard.mesh.send(
-            owner,
-            OwnerMsg::Unregister {
-                uid,
-                conn: gw.conn_ref(id),
-            }
-            .into(),
-        );
+    Some((session, reader))
+}
+
+impl Session {
+    /// Unregisters the connection once its session ended.
+    fn finish(mut self, end: End) {
+        let (gw, conn) = (&self.gw, &self.conn);
+        let id = conn.id;
+        match &end {
+            End::Protocol(why) => tracing::debug!(conn = id, why = %why, "connection ended"),
+            other => tracing::debug!(conn = id, end = ?other, "connection ended"),
+        }
+        if let Some(buf) = self.inbuf.take() {
+            gw.give_back(buf);
+        }
+        let authenticated = conn.uid();
+        conn.close();
+        gw.remove(id);
+        gw.release();
+        if let Some(uid) = authenticated {
+            stats::dec(&gw.shard.stats.conns_live);
+            let owner = gw.shard.user_owner(&uid);
+            gw.shard.mesh.send(
+                owner,
+                OwnerMsg::Unregister {
+                    uid,
+                    conn: gw.conn_ref(id),
+                }
+                .into(),
+            );
+        }
     }
 }
 
@@ -117,13 +182,6 @@ pub(super) enum Wire {
 pub(super) struct Session {
     /// wkproto or JSON-RPC.
     pub(super) wire: Wire,
-    /// A CONNECT must be complete by then (`limits.connectTimeout` from accept), however the
-    /// bytes trickle in.
-    connect_deadline: std::time::Instant,
-    /// WebSocket control frames allowed ([`CONTROL_FRAMES_PER_SEC`]).
-    control_bucket: Bucket,
-    /// Control frames counted so far.
-    control_seen: u64,
     pub(super) gw: Rc<ConnTable>,
     pub(super) conn: Rc<Conn>,
     pub(super) decoder: Decoder,
@@ -131,89 +189,129 @@ pub(super) struct Session {
     upgraded: bool,
     /// Bytes read and not yet parsed; `None` while idle (the buffer went back to the pool).
     inbuf: Option<BytesMut>,
-    /// WebSocket only: wkproto bytes taken out of messages and not yet parsed.
+    /// WebSocket (and WSS) state beyond the framing; `None` on raw TCP.
+    ws_state: Option<Box<WsState>>,
+}
+
+impl WsState {
+    fn new() -> Self {
+        Self {
+            control_bucket: Bucket::new(2.0 * CONTROL_FRAMES_PER_SEC),
+            control_seen: 0,
+            stream_buf: BytesMut::new(),
+            plain: BytesMut::new(),
+        }
+    }
+}
+
+/// What a WebSocket session keeps between bursts besides its framing, boxed so a raw TCP
+/// session does not carry it.
+struct WsState {
+    /// WebSocket control frames allowed ([`CONTROL_FRAMES_PER_SEC`]).
+    control_bucket: Bucket,
+    /// Control frames counted so far.
+    control_seen: u64,
+    /// wkproto bytes taken out of messages and not yet parsed.
     stream_buf: BytesMut,
     /// WSS only: decrypted bytes not yet parsed.
     plain: BytesMut,
 }
 
 impl Session {
-    async fn run(&mut self, reader: &mut monoio::net::tcp::TcpOwnedReadHalf) -> End {
-        let cfg = self.gw.shard.ctx.config.clone();
+    /// Alternates between parking (only the readiness wait: no buffer, no timer — the
+    /// shard's sweep in [`super::idle`] enforces the idle and CONNECT deadlines by closing the
+    /// socket, which ends the wait) and reading a burst, whose larger state lives in a boxed
+    /// future only while bytes are being handled.
+    /// `None` when the idle sweep asked the session to park (see [`super::park`]).
+    async fn run(&mut self, reader: &mut TcpOwnedReadHalf) -> Option<End> {
         loop {
-            let limit = if self.conn.identity.borrow().is_some() {
-                cfg.conn_idle_time.get()
-            } else {
-                self.connect_deadline
-                    .saturating_duration_since(std::time::Instant::now())
-            };
             // SAFETY: `readable` only registers interest on the shared fd; monoio's own split
             // halves access the stream through the same cell on this one thread.
             let stream = unsafe { &*reader.0.get() };
             let ready = monoio::select! {
-                r = monoio::time::timeout(limit, stream.readable(false)) => r,
-                _ = self.conn.stop.wait() => return End::Stopped,
+                r = stream.readable(false) => r,
+                _ = self.conn.park_asked() => return None,
             };
-            match ready {
-                Err(_) => {
-                    stats::inc(&self.gw.shard.stats.idle_timeouts);
-                    return End::Timeout;
-                }
-                Ok(Err(e)) => return End::Protocol(format!("poll: {e}")),
-                Ok(Ok(())) => {}
-            }
-            let mut buf = self.inbuf.take().unwrap_or_else(|| self.gw.take_buffer());
-            if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(READ_BUF);
-            }
-            let len = buf.len();
-            let cap = buf.capacity();
-            let (res, slice) = reader.read(buf.slice_mut(len..cap)).await;
-            let mut buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    self.gw.give_back(buf);
-                    return End::PeerClosed;
-                }
-                Ok(n) => stats::add(&self.gw.shard.stats.bytes_in, n as u64),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    self.gw.give_back(buf);
-                    return End::Protocol(format!("read: {e}"));
-                }
-            }
-            if let Some(tls) = &self.conn.tls {
-                // WSS: decrypt what was read; the parsers see only plaintext.
-                let mut wire_out = BytesMut::new();
-                let r = tls
-                    .borrow_mut()
-                    .receive(&buf, &mut self.plain, &mut wire_out);
-                buf.clear();
-                self.conn.send_wire(&self.gw, &wire_out);
-                if let Err(e) = r {
-                    self.gw.give_back(buf);
-                    return End::Protocol(format!("tls: {e}"));
-                }
-                let mut plain = std::mem::take(&mut self.plain);
-                let r = Box::pin(self.process(&mut plain)).await;
-                self.plain = plain;
-                if let Err(end) = r {
-                    self.gw.give_back(buf);
-                    return end;
-                }
-            } else if let Err(end) = Box::pin(self.process(&mut buf)).await {
-                self.gw.give_back(buf);
-                return end;
-            }
-            if buf.is_empty() {
-                self.gw.give_back(buf);
-            } else {
-                self.inbuf = Some(buf);
+            if let Err(e) = ready {
+                return Some(End::Protocol(format!("poll: {e}")));
             }
             if self.conn.is_closed() {
-                return End::Stopped;
+                return Some(End::Stopped);
+            }
+            let authenticated = self.conn.identity.get().is_some();
+            let silent = self.conn.touch();
+            if let Some(end) = Box::pin(self.burst(reader)).await {
+                return Some(end);
+            }
+            // A connection that just logged in, or that spoke after a long silence, is likely
+            // to fall silent again: it parks right away rather than keep a task waiting.
+            let logged_in = !authenticated && self.conn.identity.get().is_some();
+            if logged_in || silent >= super::park::PARK_AFTER {
+                return None;
             }
         }
+    }
+
+    /// Reads what is ready and handles it; `Some` when the session is over.
+    async fn burst(&mut self, reader: &mut TcpOwnedReadHalf) -> Option<End> {
+        let mut buf = self.inbuf.take().unwrap_or_else(|| self.gw.take_buffer());
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(READ_BUF);
+        }
+        let len = buf.len();
+        let cap = buf.capacity();
+        let (res, slice) = reader.read(buf.slice_mut(len..cap)).await;
+        let mut buf = slice.into_inner();
+        match res {
+            Ok(0) => {
+                self.gw.give_back(buf);
+                return Some(End::PeerClosed);
+            }
+            Ok(n) => stats::add(&self.gw.shard.stats.bytes_in, n as u64),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                self.gw.give_back(buf);
+                return Some(End::Protocol(format!("read: {e}")));
+            }
+        }
+        let conn = self.conn.clone();
+        if let Some(tls) = conn.tls.as_ref() {
+            // WSS: decrypt what was read; the parsers see only plaintext.
+            let mut wire_out = BytesMut::new();
+            let mut plain = std::mem::take(&mut self.ws_state().plain);
+            let r = tls.borrow_mut().receive(&buf, &mut plain, &mut wire_out);
+            buf.clear();
+            self.conn.send_wire(&self.gw, &wire_out);
+            if let Err(e) = r {
+                self.ws_state().plain = plain;
+                self.gw.give_back(buf);
+                return Some(End::Protocol(format!("tls: {e}")));
+            }
+            let r = self.process(&mut plain).await;
+            self.ws_state().plain = plain;
+            if let Err(end) = r {
+                self.gw.give_back(buf);
+                return Some(end);
+            }
+        } else if let Err(end) = self.process(&mut buf).await {
+            self.gw.give_back(buf);
+            return Some(end);
+        }
+        if buf.is_empty() {
+            self.gw.give_back(buf);
+        } else {
+            self.inbuf = Some(buf);
+        }
+        if self.conn.is_closed() {
+            return Some(End::Stopped);
+        }
+        None
+    }
+
+    /// The WebSocket-only state, made on first use.
+    fn ws_state(&mut self) -> &mut WsState {
+        self.ws_state
+            .get_or_insert_with(|| Box::new(WsState::new()))
     }
 
     /// Parses everything complete in `buf` (WebSocket: handshake, frames, then packets).
@@ -249,11 +347,17 @@ impl Session {
             }
             if let Some(w) = self.ws.as_mut() {
                 let seen = w.control_frames();
-                let now = std::time::Instant::now();
-                let rate = CONTROL_FRAMES_PER_SEC;
-                let flood = (self.control_seen..seen)
-                    .any(|_| !self.control_bucket.take(rate, 2.0 * rate, now));
-                self.control_seen = seen;
+                let flood = {
+                    let st = self
+                        .ws_state
+                        .get_or_insert_with(|| Box::new(WsState::new()));
+                    let now = std::time::Instant::now();
+                    let rate = CONTROL_FRAMES_PER_SEC;
+                    let flood = (st.control_seen..seen)
+                        .any(|_| !st.control_bucket.take(rate, 2.0 * rate, now));
+                    st.control_seen = seen;
+                    flood
+                };
                 if flood {
                     let mut out = BytesMut::new();
                     w.close(1008, "control frame flood", &mut out);
@@ -264,13 +368,15 @@ impl Session {
             }
             match msg {
                 Ok(Some(payload)) => {
-                    if self.stream_buf.len() + payload.len() > self.decoder.max_frame() + 16 {
+                    let max = self.decoder.max_frame() + 16;
+                    let st = self.ws_state();
+                    if st.stream_buf.len() + payload.len() > max {
                         return Err(End::Protocol("websocket packet stream too large".into()));
                     }
-                    self.stream_buf.extend_from_slice(&payload);
-                    let mut sb = std::mem::take(&mut self.stream_buf);
+                    st.stream_buf.extend_from_slice(&payload);
+                    let mut sb = std::mem::take(&mut st.stream_buf);
                     let r = self.packets(&mut sb, true).await;
-                    self.stream_buf = sb;
+                    self.ws_state().stream_buf = sb;
                     r?;
                 }
                 Ok(None) => return Ok(()),
@@ -307,7 +413,7 @@ impl Session {
             return Box::pin(super::jsonrpc::handle::messages(self, buf)).await;
         }
         loop {
-            if self.conn.identity.borrow().is_none() {
+            if self.conn.identity.get().is_none() {
                 let connect = match self.decoder.decode_connect(buf) {
                     Ok(Some(c)) => c,
                     Ok(None) => return Ok(()),
@@ -398,7 +504,7 @@ impl Session {
             None
         };
         let uid: Arc<str> = Arc::from(uid);
-        let device_id = c.device_id.to_string();
+        let device_id: Arc<str> = Arc::from(c.device_id.as_str());
         let verdict = self
             .admit(
                 &uid,
@@ -420,7 +526,7 @@ impl Session {
         };
         let (server_key, salt) = match keys {
             Some(h) => {
-                *self.conn.cipher.borrow_mut() = Some(h.cipher);
+                let _ = self.conn.cipher.set(Box::new(h.cipher));
                 (h.server_key, h.salt)
             }
             None => (WkStr::EMPTY, WkStr::EMPTY),
@@ -452,7 +558,7 @@ impl Session {
         uid: &Arc<str>,
         token: String,
         device_flag: u8,
-        device_id: String,
+        device_id: Arc<str>,
     ) -> Result<u8, ReasonCode> {
         if !valid_id(uid) {
             return Err(ReasonCode::AUTH_FAIL);
@@ -483,7 +589,7 @@ impl Session {
 
     /// Marks the connection authenticated as `identity` (after [`Session::admit`]).
     pub(super) fn establish(&self, identity: Identity) {
-        *self.conn.identity.borrow_mut() = Some(identity);
+        let _ = self.conn.identity.set(Box::new(identity));
         stats::inc(&self.gw.shard.stats.conns_live);
     }
 
@@ -527,8 +633,7 @@ impl Session {
                 client_msg_no = %send.client_msg_no, channel = %send.channel_id, "SEND received");
         }
         let plaintext = {
-            let cipher = self.conn.cipher.borrow();
-            match send.open(cipher.as_ref()) {
+            match send.open(self.conn.cipher.get().map(|c| &**c)) {
                 Ok(p) => p,
                 Err(e) => return refuse(self, e.reason_code()),
             }

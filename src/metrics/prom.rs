@@ -173,6 +173,12 @@ pub fn render(snaps: &[ShardSnapshot], node: &NodeFacts) -> String {
         "Client sockets held, including ones before CONNECT",
         |s| s.sockets,
     );
+    b.per_shard_gauge(
+        snaps,
+        "parked_connections",
+        "Idle client connections parked (no task, no buffer: woken by their socket)",
+        |s| s.parked,
+    );
     b.per_shard(
         snaps,
         "connections_accepted",

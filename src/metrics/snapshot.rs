@@ -37,6 +37,8 @@ pub struct ShardSnapshot {
     pub shard: usize,
     /// Sockets held (including ones that have not sent CONNECT yet).
     pub sockets: u64,
+    /// Connections parked.
+    pub parked: u64,
     /// Authenticated connections.
     pub conns_live: u64,
     /// Connections accepted since start.
@@ -161,6 +163,7 @@ impl ShardSnapshot {
         Self {
             shard: shard.id(),
             sockets: conns.sockets,
+            parked: conns.parked,
             conns_live: st.conns_live.get(),
             conns_accepted: st.conns_accepted.get(),
             sends_in: st.sends_in.get(),
@@ -225,6 +228,8 @@ pub struct Totals {
     pub conns_live: u64,
     /// Sockets held.
     pub sockets: u64,
+    /// Connections parked.
+    pub parked: u64,
     /// Inbound messages: client SENDs plus REST sends.
     pub in_msgs: u64,
     /// Outbound messages: RECVs written.
@@ -250,6 +255,7 @@ impl Totals {
         for s in snaps {
             t.conns_live += s.conns_live;
             t.sockets += s.sockets;
+            t.parked += s.parked;
             t.in_msgs += s.sends_in + s.api_sends;
             t.out_msgs += s.recvs_out;
             t.in_bytes += s.bytes_in;

@@ -161,6 +161,8 @@ pub async fn run_shard(p: ShardParts) {
     monoio::spawn(super::dispatch::run_mesh_loop(shard.clone(), gw.clone()));
     monoio::spawn(crate::shard::run_committer(shard.clone()));
     monoio::spawn(crate::gateway::retry::run_retries(gw.clone()));
+    monoio::spawn(crate::gateway::idle::run_idle_sweeper(gw.clone()));
+    monoio::spawn(crate::gateway::park::run_unparker(gw.clone()));
     monoio::spawn(crate::shard::compact::run_compactor(shard.clone()));
     let st = &shard.ctx.config.storage;
     if !st.retention_age.get().is_zero() || st.retention_size.get() > 0 {

@@ -173,6 +173,7 @@ pub fn apply_hints(shard: &Shard, hints: Vec<ConvHint>) {
         let user = users.entry(&h.uid);
         if h.channel_id.ends_with(CMD_SUFFIX) {
             let e = user
+                .extra_mut()
                 .cmd_channels
                 .entry((h.channel_id.clone(), h.channel_type))
                 .or_default();

@@ -43,7 +43,11 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
     for uid in uids {
         let user = users.entry_arc(&uid);
         if let Some(key) = &cmd_key {
-            let e = user.cmd_channels.entry(key.clone()).or_default();
+            let e = user
+                .extra_mut()
+                .cmd_channels
+                .entry(key.clone())
+                .or_default();
             e.0 = e.0.max(msg.message_seq);
         }
         if track_conversation {

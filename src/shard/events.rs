@@ -103,6 +103,8 @@ pub trait ConnView {
 pub struct ConnSummary {
     /// Sockets held (including ones that have not sent CONNECT yet).
     pub sockets: u64,
+    /// Connections parked (idle, holding no task).
+    pub parked: u64,
     /// RECVs awaiting RECVACK.
     pub unacked: u64,
     /// Outbound bytes queued.

@@ -246,7 +246,12 @@ impl MetaRecord {
                 if *cmd {
                     // A CMD read position only moves forward; 0 carries nothing.
                     if let Some(r) = readed_to.filter(|r| *r > 0) {
-                        let e = users.entry(uid).cmd_channels.entry(key).or_default();
+                        let e = users
+                            .entry(uid)
+                            .extra_mut()
+                            .cmd_channels
+                            .entry(key)
+                            .or_default();
                         e.1 = e.1.max(r);
                         e.0 = e.0.max(r);
                     }
@@ -271,7 +276,7 @@ impl MetaRecord {
                 users.entry(uid).tokens.insert(*device_flag, token.clone());
             }
             MetaRecord::PluginNo { uid, plugin_no } => {
-                users.entry(uid).plugin_no =
+                users.entry(uid).extra_mut().plugin_no =
                     (!plugin_no.is_empty()).then(|| plugin_no.as_str().into());
             }
             MetaRecord::ChannelUpsert {

@@ -46,7 +46,24 @@ use std::rc::{Rc, Weak};
 use users::Users;
 
 /// Hash maps of shard state: ahash (fast, randomly seeded, so clients cannot force collisions).
-pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+/// The seed is one per process, so a map carries no hasher state: millions of per-user maps
+/// cost 32 bytes each, not 64.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, ProcessSeeded>;
+
+/// Builds ahash hashers from one random seed drawn per process (a zero-sized
+/// `BuildHasher`, unlike `ahash::RandomState`).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct ProcessSeeded;
+
+impl std::hash::BuildHasher for ProcessSeeded {
+    type Hasher = ahash::AHasher;
+
+    fn build_hasher(&self) -> ahash::AHasher {
+        static SEED: std::sync::LazyLock<ahash::RandomState> =
+            std::sync::LazyLock::new(ahash::RandomState::new);
+        SEED.build_hasher()
+    }
+}
 
 /// The questions this shard's tasks have asked other shards, one table per kind of answer.
 #[derive(Default)]

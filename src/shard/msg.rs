@@ -171,7 +171,7 @@ pub struct AuthReq {
     /// Device flag.
     pub device_flag: u8,
     /// Device id.
-    pub device_id: String,
+    pub device_id: Arc<str>,
 }
 
 /// The owner's verdict on a CONNECT.

@@ -87,7 +87,7 @@ pub async fn execute(shard: &Shard, op: OwnerOp) -> Result<(), OwnerError> {
         } => channel_delete(shard, channel_id, channel_type).await,
         OwnerOp::DeviceQuit { uid, flags } => device_quit(shard, &uid, &flags).await,
         OwnerOp::CmdPending { uid, pending } => {
-            shard.users.borrow_mut().entry(&uid).cmd_pending = pending;
+            shard.users.borrow_mut().entry(&uid).extra_mut().cmd_pending = pending;
             Ok(())
         }
         OwnerOp::CmdAck { uid } => cmd_ack(shard, uid).await,
@@ -172,7 +172,11 @@ async fn channel_delete(
 
 /// Commits the seqs of the last CMD sync as read positions, one durable record each.
 async fn cmd_ack(shard: &Shard, uid: String) -> Result<(), OwnerError> {
-    let pending = std::mem::take(&mut shard.users.borrow_mut().entry(&uid).cmd_pending);
+    let pending = match shard.users.borrow_mut().get_mut(&uid) {
+        Some(u) => u.extra.as_mut().map(|e| std::mem::take(&mut e.cmd_pending)),
+        None => None,
+    }
+    .unwrap_or_default();
     for ((channel_id, channel_type), seq) in pending {
         let rec = MetaRecord::ConvPos {
             uid: uid.clone(),

@@ -73,7 +73,7 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
         }
     };
     // Only an accepted CONNECT creates state for its uid.
-    let user = users.entry(&req.uid);
+    let user = users.entry_arc(&req.uid);
     let mut replaced = Vec::new();
     for (conn, notify) in
         sessions_to_replace(&user.sessions, req.device_flag, &req.device_id, level)
@@ -100,6 +100,8 @@ pub fn authorize(shard: &Shard, req: &AuthReq) -> AuthResult {
             .into(),
         );
     }
+    // Most users hold one session: room for exactly one (a Vec's first push reserves four).
+    user.sessions.reserve_exact(1);
     user.sessions.push(Session {
         conn: req.conn,
         device_flag: req.device_flag,
@@ -177,6 +179,7 @@ pub fn reregister(shard: &Shard, uid: &str, session: Session) {
         if user.sessions.iter().any(|s| s.conn == conn) {
             return;
         }
+        user.sessions.reserve_exact(1);
         user.sessions.push(session);
     }
     announce(shard, uid, flag, true, conn);

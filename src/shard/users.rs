@@ -23,7 +23,7 @@ pub struct Session {
     /// Device kind.
     pub device_flag: u8,
     /// Device identity.
-    pub device_id: String,
+    pub device_id: Arc<str>,
     /// 1 master, 0 slave.
     pub device_level: u8,
 }
@@ -61,6 +61,13 @@ pub struct UserState {
     pub sessions: Vec<Session>,
     /// Conversations by (channel id as the user sees it, channel type).
     pub conversations: HashMap<(String, u8), Conversation>,
+    /// What few users have, boxed so the others carry one pointer for it.
+    pub extra: Option<Box<UserExtra>>,
+}
+
+/// The parts of a [`UserState`] only some users have.
+#[derive(Default, Debug)]
+pub struct UserExtra {
     /// CMD channels (storage id with the `____cmd` suffix) → (newest seq, read-to seq).
     pub cmd_channels: HashMap<(String, u8), (u64, u64)>,
     /// Seqs returned by the last `/message/sync`, committed by `/message/syncack`.
@@ -69,22 +76,41 @@ pub struct UserState {
     pub plugin_no: Option<Box<str>>,
 }
 
+impl UserState {
+    /// The rarer parts, for changes (made empty on first use).
+    pub fn extra_mut(&mut self) -> &mut UserExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// CMD channels → (newest seq, read-to seq).
+    pub fn cmd_channels(&self) -> impl Iterator<Item = (&(String, u8), &(u64, u64))> {
+        self.extra.iter().flat_map(|e| e.cmd_channels.iter())
+    }
+
+    /// The plugin the user is bound to.
+    pub fn plugin_no(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.plugin_no.as_deref())
+    }
+}
+
 /// The users of one shard, keyed by uid.
 #[derive(Default)]
 pub struct Users {
-    map: HashMap<Arc<str>, UserState>,
+    /// Boxed: the table's slots (with their spare capacity) then cost a pointer, not the
+    /// whole state, per user.
+    map: HashMap<Arc<str>, Box<UserState>>,
 }
 
 impl Users {
     /// The user, if known.
     pub fn get(&self, uid: &str) -> Option<&UserState> {
-        self.map.get(uid)
+        self.map.get(uid).map(|u| &**u)
     }
 
     /// The user for changes, created empty if missing.
     pub fn entry(&mut self, uid: &str) -> &mut UserState {
         if !self.map.contains_key(uid) {
-            self.map.insert(Arc::from(uid), UserState::default());
+            self.map.insert(Arc::from(uid), Box::default());
         }
         self.map.get_mut(uid).expect("inserted above")
     }
@@ -97,17 +123,17 @@ impl Users {
 
     /// The user for changes, if known.
     pub fn get_mut(&mut self, uid: &str) -> Option<&mut UserState> {
-        self.map.get_mut(uid)
+        self.map.get_mut(uid).map(|u| &mut **u)
     }
 
     /// Every user, for changes.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Arc<str>, &mut UserState)> {
-        self.map.iter_mut()
+        self.map.iter_mut().map(|(k, v)| (k, &mut **v))
     }
 
     /// Every user.
     pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &UserState)> {
-        self.map.iter()
+        self.map.iter().map(|(k, v)| (k, &**v))
     }
 
     /// Makes room for `n` more users (loading a snapshot).
@@ -141,8 +167,7 @@ impl Users {
         let Some(user) = self.get(uid) else {
             return Vec::new();
         };
-        user.cmd_channels
-            .iter()
+        user.cmd_channels()
             .filter(|(_, (last, read))| last > read)
             .take(max)
             .map(|((id, ty), (last, read))| (id.clone(), *ty, *last, *read))
@@ -175,7 +200,7 @@ pub fn sessions_to_replace(
         .iter()
         .filter(|s| s.device_flag == device_flag)
         .filter_map(|s| {
-            let same_device = s.device_id == device_id;
+            let same_device = *s.device_id == *device_id;
             if new_level == 1 {
                 Some((s.conn, !same_device))
             } else if same_device {

@@ -412,7 +412,7 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
                 uid: Arc::from(r.string()?),
                 token: r.string()?,
                 device_flag: r.u8()?,
-                device_id: r.string()?,
+                device_id: r.string()?.into(),
             }),
         }
         .into(),
@@ -426,7 +426,7 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
             session: Box::new(Session {
                 conn: r.conn()?,
                 device_flag: r.u8()?,
-                device_id: r.string()?,
+                device_id: r.string()?.into(),
                 device_level: r.u8()?,
             }),
         }

@@ -236,7 +236,7 @@ pub async fn plugin_no(shard: &Shard, req: &Request) -> Response {
                 s.users
                     .borrow()
                     .get(&uid)
-                    .and_then(|u| u.plugin_no.as_deref().map(str::to_string))
+                    .and_then(|u| u.plugin_no().map(str::to_string))
                     .unwrap_or_default()
             })
             .await

@@ -113,6 +113,7 @@ pub async fn varz(shard: &Shard, req: &Request) -> Response {
                 "shard": s.shard,
                 "connections": s.conns_live,
                 "sockets": s.sockets,
+                "parked": s.parked,
                 "in_msgs": s.sends_in + s.api_sends,
                 "out_msgs": s.recvs_out,
                 "stored_msgs": s.messages_stored,
@@ -162,6 +163,7 @@ pub async fn varz(shard: &Shard, req: &Request) -> Response {
         // Jindou extensions.
         "stored_msgs": t.stored,
         "sockets": t.sockets,
+        "parked": t.parked,
         "slots": SLOT_COUNT,
         "shard_count": snaps.len(),
         "offline_deliveries": sum(|s| s.offline_deliveries),

@@ -50,7 +50,7 @@ pub(in crate::gateway) async fn messages(s: &mut Session, buf: &mut BytesMut) ->
 /// A stream that cannot be cut: answered (once authenticated) and closed.
 async fn cut(s: &mut Session, e: SplitError) -> End {
     stats::inc(&s.gw.shard.stats.bad_frames);
-    if s.conn.identity.borrow().is_some() {
+    if s.conn.identity.get().is_some() {
         let code = match e {
             SplitError::TooLarge(_) => wire::INVALID_REQUEST,
             _ => wire::PARSE_ERROR,
@@ -64,7 +64,7 @@ async fn cut(s: &mut Session, e: SplitError) -> End {
 
 /// Handles one message.
 async fn message(s: &mut Session, text: &[u8]) -> Result<(), End> {
-    let authenticated = s.conn.identity.borrow().is_some();
+    let authenticated = s.conn.identity.get().is_some();
     let req = match wire::parse(text) {
         Ok(req) => req,
         Err(refusal) if authenticated => {
@@ -141,7 +141,7 @@ async fn connect(s: &mut Session, req: Request) -> Result<(), End> {
     let time_diff = (now_millis() as i64).saturating_sub(p.client_timestamp);
     let uid: Arc<str> = Arc::from(p.uid.as_str());
     let admitted = s
-        .admit(&uid, p.token, p.device_flag, p.device_id.clone())
+        .admit(&uid, p.token, p.device_flag, p.device_id.as_str().into())
         .await;
     let device_level = match admitted {
         Ok(level) => level,
@@ -158,7 +158,7 @@ async fn connect(s: &mut Session, req: Request) -> Result<(), End> {
     s.establish(Identity {
         uid,
         device_flag: p.device_flag,
-        device_id: p.device_id,
+        device_id: p.device_id.into(),
         device_level,
     });
     let result = wire::ConnectResult {

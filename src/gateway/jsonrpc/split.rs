@@ -40,7 +40,8 @@ pub fn is_json_space(b: u8) -> bool {
 #[derive(Debug, Default)]
 pub struct Splitter {
     /// Bytes of the current object already scanned.
-    pos: usize,
+    /// (u32: a session's buffer never holds 4 GiB; `max` ends an object long before.)
+    pos: u32,
     depth: u32,
     in_string: bool,
     escaped: bool,
@@ -59,8 +60,8 @@ impl Splitter {
                 Some(other) => return Err(SplitError::NotObject(*other)),
             }
         }
-        while self.pos < buf.len() {
-            let b = buf[self.pos];
+        while (self.pos as usize) < buf.len() {
+            let b = buf[self.pos as usize];
             self.pos += 1;
             if self.in_string {
                 if self.escaped {
@@ -83,7 +84,7 @@ impl Splitter {
                 b'}' | b']' => {
                     self.depth = self.depth.checked_sub(1).ok_or(SplitError::Unbalanced)?;
                     if self.depth == 0 {
-                        let len = self.pos;
+                        let len = self.pos as usize;
                         *self = Splitter::default();
                         if len > max {
                             return Err(SplitError::TooLarge(max));
@@ -94,7 +95,7 @@ impl Splitter {
                 _ => {}
             }
         }
-        if self.pos > max {
+        if self.pos as usize > max {
             return Err(SplitError::TooLarge(max));
         }
         Ok(None)

@@ -120,18 +120,18 @@ pub fn encode(view: &MetaView<'_>, size_hint: usize) -> (Vec<u8>, Counts) {
         w.patch_count(convs, n_convs);
         let cmds = w.count_placeholder();
         let mut n_cmds = 0u32;
-        for ((id, ty), (_, read)) in u.cmd_channels.iter().filter(|(_, (_, r))| *r > 0) {
+        for ((id, ty), (_, read)) in u.cmd_channels().filter(|(_, (_, r))| *r > 0) {
             w.str(id);
             w.u8(*ty);
             w.varint(*read);
             n_cmds += 1;
         }
         w.patch_count(cmds, n_cmds);
-        w.str(u.plugin_no.as_deref().unwrap_or(""));
+        w.str(u.plugin_no().unwrap_or(""));
         let stored = u.tokens.len()
             + n_convs as usize
             + n_cmds as usize
-            + usize::from(u.plugin_no.is_some());
+            + usize::from(u.plugin_no().is_some());
         if stored == 0 {
             w.truncate(start); // sessions only: nothing to keep
             continue;
@@ -337,13 +337,13 @@ pub fn decode(bytes: &[u8], into: &mut OwnedMeta<'_>) -> Result<Counts, WireErro
             let id = r.str()?.to_string();
             let ty = r.u8()?;
             let read = r.varint()?;
-            user.cmd_channels.insert((id, ty), (read, read));
+            user.extra_mut().cmd_channels.insert((id, ty), (read, read));
         }
         let mut plugin = 0;
         if version >= 4 {
             let no = r.str()?;
             if !no.is_empty() {
-                user.plugin_no = Some(no.into());
+                user.extra_mut().plugin_no = Some(no.into());
                 plugin = 1;
             }
         }

@@ -94,8 +94,8 @@ impl Model {
             .filter(|(_, u)| {
                 !u.tokens.is_empty()
                     || !u.conversations.is_empty()
-                    || !u.cmd_channels.is_empty()
-                    || u.plugin_no.is_some()
+                    || u.cmd_channels().next().is_some()
+                    || u.plugin_no().is_some()
             })
             .map(|(uid, u)| {
                 (
@@ -106,11 +106,8 @@ impl Model {
                             .iter()
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect(),
-                        u.cmd_channels
-                            .iter()
-                            .map(|(k, v)| (k.clone(), *v))
-                            .collect(),
-                        u.plugin_no.as_deref().map(str::to_string),
+                        u.cmd_channels().map(|(k, v)| (k.clone(), *v)).collect(),
+                        u.plugin_no().map(str::to_string),
                     ),
                 )
             })
@@ -489,7 +486,9 @@ fn derived_state_is_left_out() {
             ..Default::default()
         },
     );
-    u.cmd_channels.insert(("g0____cmd".into(), 2), (3, 0));
+    u.extra_mut()
+        .cmd_channels
+        .insert(("g0____cmd".into(), 2), (3, 0));
     let bytes = m.encode(false);
     let (_, counts) = encode(
         &MetaView {
