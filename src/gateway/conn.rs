@@ -258,6 +258,18 @@ impl Conn {
         out
     }
 
+    /// Queues bytes already encoded (and framed) for this connection.
+    fn send_encoded(self: &Rc<Self>, gw: &Rc<ConnTable>, bytes: &[u8]) {
+        let queued = {
+            let mut out = self.out_buf(gw);
+            out.extend_from_slice(bytes);
+            out.len()
+        };
+        if !self.cut_if_over(gw, queued) {
+            self.ensure_writer(gw);
+        }
+    }
+
     /// Every outbound path (packets, WebSocket control frames, TLS records) ends here: a queue
     /// past `limits.outboundBuffer` means a peer that does not read; it is cut off rather than
     /// buffered without end. True if the connection was cut.
@@ -357,14 +369,24 @@ impl Conn {
         );
     }
 
-    /// Writes a RECV of `msg` for receiver `uid`, encrypted for this connection.
-    pub fn push_recv(self: &Rc<Self>, gw: &Rc<ConnTable>, msg: &Arc<Delivered>, uid: &Arc<str>) {
+    /// Writes a RECV of `msg` for receiver `uid`, encrypted for this connection; a plaintext
+    /// connection copies the form `forms` holds for it (encoded on first use).
+    pub fn push_recv(
+        self: &Rc<Self>,
+        gw: &Rc<ConnTable>,
+        msg: &Arc<Delivered>,
+        uid: &Arc<str>,
+        forms: &mut RecvForms,
+    ) {
         // Nothing may precede the CONNACK (or the `connect` result): a delivery that reaches a
         // session registered by its owner but not yet answered is left to sync.
         if self.is_closed() || self.identity.get().is_none() {
             return;
         }
-        self.write_recv(gw, msg, uid);
+        match forms.get(gw, self, msg, uid) {
+            Some(bytes) => self.send_encoded(gw, bytes),
+            None => self.write_recv(gw, msg, uid),
+        }
         stats::inc(&gw.shard.stats.recvs_out);
         gw.shard.stats.recvs_by_type.inc(msg.channel_type);
         if !HeaderFlags::from_header(msg.flags).no_persist() {
@@ -375,7 +397,7 @@ impl Conn {
             unacked.push_back(Unacked {
                 msg: msg.clone(),
                 uid: uid.clone(),
-                sent: Instant::now(),
+                sent: forms.now(),
                 attempts: 1,
             });
         }
@@ -441,6 +463,54 @@ impl Conn {
         } else {
             self.close();
         }
+    }
+}
+
+/// The RECVs of one message as plaintext connections get them, encoded once per wire form:
+/// (protocol version, WebSocket framing, whether the receiver is the sender). Every other
+/// byte of a RECV is the same for all its receivers (spec wkproto §9.4); encrypted, TLS and
+/// JSON-RPC connections are encoded each for itself.
+#[derive(Default)]
+pub struct RecvForms {
+    forms: Vec<((u8, bool, bool), BytesMut)>,
+    /// When this batch of RECVs was written (one clock read for all of them).
+    now: Option<Instant>,
+}
+
+impl RecvForms {
+    /// The time the RECVs of this batch count as written.
+    fn now(&mut self) -> Instant {
+        *self.now.get_or_insert_with(Instant::now)
+    }
+
+    /// The RECV of `msg` for `conn` (receiver `uid`), if `conn` takes a shared form.
+    fn get(&mut self, gw: &ConnTable, conn: &Conn, msg: &Delivered, uid: &str) -> Option<&[u8]> {
+        if conn.cipher.get().is_some() || conn.tls.is_some() || conn.jsonrpc.get().is_some() {
+            return None;
+        }
+        let key = (
+            conn.version.get(),
+            conn.websocket,
+            uid == msg.from_uid.as_str(),
+        );
+        if let Some(i) = self.forms.iter().position(|(k, _)| *k == key) {
+            return Some(&self.forms[i].1);
+        }
+        let recv = build_recv(gw, conn, msg, uid);
+        let mut packet = BytesMut::new();
+        if let Err(e) = recv.encode(key.0, &mut packet) {
+            tracing::warn!(conn = conn.id, error = %e, "cannot encode a RECV");
+            return None;
+        }
+        let bytes = if key.1 {
+            let mut frame = BytesMut::with_capacity(packet.len() + 14);
+            super::ws::encode_binary_frame(&packet, &mut frame);
+            frame
+        } else {
+            packet
+        };
+        self.forms.push((key, bytes));
+        self.forms.last().map(|(_, b)| &b[..])
     }
 }
 

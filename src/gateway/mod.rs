@@ -57,9 +57,11 @@ pub fn handle_conn(gw: &Rc<ConnTable>, msg: ConnMsg) {
             }
         }
         ConnMsg::Push { msg, targets } => {
+            // One encoding per wire form the plaintext connections share, not per receiver.
+            let mut forms = conn::RecvForms::default();
             for (conn_id, uid) in targets {
                 if let Some(conn) = gw.get(conn_id) {
-                    conn.push_recv(gw, &msg, &uid);
+                    conn.push_recv(gw, &msg, &uid, &mut forms);
                 }
             }
         }

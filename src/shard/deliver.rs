@@ -40,6 +40,10 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             msg.channel_type,
         )
     });
+    // The conversation key of a non-person channel is the same for every receiver: made once,
+    // and cloned only for a receiver who has no conversation with the channel yet.
+    let shared_key = (msg.channel_type != ChannelType::PERSON.0)
+        .then(|| (msg.channel_id.to_string(), msg.channel_type));
     for uid in uids {
         let user = users.entry_arc(&uid);
         if let Some(key) = &cmd_key {
@@ -51,8 +55,18 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             e.0 = e.0.max(msg.message_seq);
         }
         if track_conversation {
-            let key = (channel_seen_by(&msg, &uid), msg.channel_type);
-            let conv = user.conversations.entry(key).or_default();
+            let conv = match &shared_key {
+                Some(key) => {
+                    if !user.conversations.contains_key(key) {
+                        user.conversations.insert(key.clone(), Default::default());
+                    }
+                    user.conversations.get_mut(key).expect("inserted above")
+                }
+                None => {
+                    let key = (channel_seen_by(&msg, &uid), msg.channel_type);
+                    user.conversations.entry(key).or_default()
+                }
+            };
             if msg.message_seq > conv.last_msg_seq {
                 conv.last_msg_seq = msg.message_seq;
                 conv.last_message_id = msg.message_id;

@@ -118,7 +118,12 @@ impl Users {
     /// Like [`Users::entry`] with one hash lookup instead of two, for callers that already
     /// hold the uid as an `Arc` (the delivery path).
     pub fn entry_arc(&mut self, uid: &Arc<str>) -> &mut UserState {
-        self.map.entry(uid.clone()).or_default()
+        // Known users are the rule on this path: look up first, so the key's `Arc` (shared
+        // with other threads) is not cloned and dropped for each of them.
+        if !self.map.contains_key(&**uid) {
+            self.map.insert(uid.clone(), Box::default());
+        }
+        self.map.get_mut(&**uid).expect("inserted above")
     }
 
     /// The user for changes, if known.
