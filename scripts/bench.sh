@@ -27,11 +27,10 @@ BIN=$ROOT/target/release
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/jindou-bench.XXXXXX)
 SERVER_PID=""
+# shellcheck source=lib/jindou-server.sh
+source "$ROOT/scripts/lib/jindou-server.sh"
 cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  jindou_stop
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -40,43 +39,11 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 start_server() { # $1 = encryption true|false
-  local dir="$WORK/server-$1"
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  cat >"$dir/jindou.yaml" <<EOF
-addr: tcp://127.0.0.1:0
-wsAddr: ws://127.0.0.1:0
-httpAddr: 127.0.0.1:0
-rootDir: $dir/data
-shards: $(nproc)
-storage: {syncPolicy: $SYNC}
-encryption: $1
-logger: {level: 3}
-EOF
-  "$BIN/jindou" --config "$dir/jindou.yaml" >"$dir/stdout" 2>"$dir/stderr" &
-  SERVER_PID=$!
-  for _ in $(seq 1 200); do
-    if grep -q listening "$dir/stdout" 2>/dev/null; then break; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "jindou exited during start-up:" >&2
-      cat "$dir/stderr" >&2
-      exit 1
-    fi
-    sleep 0.05
-  done
-  local line
-  line=$(grep listening "$dir/stdout")
-  TCP=$(sed -E 's/.*tcp=([^ ]+).*/\1/' <<<"$line")
-  WS=$(sed -E 's/.*ws=([^ ]+).*/\1/' <<<"$line")
-  HTTP=$(sed -E 's/.*http=([^ ]+).*/\1/' <<<"$line")
-  echo "== $line (pid $SERVER_PID, sync $SYNC, encryption $1)" >&2
+  rm -rf "$WORK/server-$1"
+  jindou_start "$WORK/server-$1" "$SYNC" "$1"
 }
 
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
+stop_server() { jindou_stop; }
 
 server_cpu() { # CPU seconds of the server so far
   awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$SERVER_PID/stat"

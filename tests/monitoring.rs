@@ -397,6 +397,7 @@ fn metrics_parse_with_a_real_parser() {
         "jindou_limit_hits_total",
         "jindou_storage_fsyncs_total",
         "jindou_storage_group_commits_total",
+        "jindou_storage_blocking_rolls_total",
         "jindou_mesh_backlog",
         "jindou_mesh_in_flight",
         "jindou_webhook_queue",

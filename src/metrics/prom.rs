@@ -336,6 +336,12 @@ pub fn render(snaps: &[ShardSnapshot], node: &NodeFacts) -> String {
         "Failed message-log syncs",
         |s| s.msg_commit.failures,
     );
+    b.per_shard(
+        snaps,
+        "storage_blocking_rolls",
+        "Message-log segment rolls that allocated the file on the shard thread (no prepared one ready)",
+        |s| s.blocking_rolls,
+    );
     b.per_shard_gauge(
         snaps,
         "storage_unsynced_bytes",
@@ -481,6 +487,11 @@ pub fn render(snaps: &[ShardSnapshot], node: &NodeFacts) -> String {
         "storage_commit_wait_seconds",
         "Time a group commit took to become durable (gather and fdatasync)",
         |s| &s.commit_wait_latency,
+    ));
+    b.reg.register_collector(hist(
+        "storage_commit_sync_seconds",
+        "Disk time of one group commit: writing the staged records out and the fdatasync",
+        |s| &s.commit_sync_latency,
     ));
     b.reg.register_collector(hist(
         "storage_commit_batch_records",

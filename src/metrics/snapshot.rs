@@ -94,6 +94,8 @@ pub struct ShardSnapshot {
     pub commit_wait_latency: HistogramSnapshot,
     /// Messages per group commit.
     pub commit_batch: HistogramSnapshot,
+    /// Disk time of a group commit (write-out + fdatasync).
+    pub commit_sync_latency: HistogramSnapshot,
     /// Webhook events queued now.
     pub webhook_queue: u64,
     /// Webhook deliveries failed.
@@ -122,6 +124,9 @@ pub struct ShardSnapshot {
     pub pending_bytes: u64,
     /// Message log group commits.
     pub msg_commit: CommitFigures,
+    /// Message-log segment rolls that allocated the new file on the shard thread (no
+    /// background-prepared segment was ready).
+    pub blocking_rolls: u64,
     /// Meta log: LSN past the last append.
     pub meta_end_lsn: u64,
     /// Message log: LSN past the last append.
@@ -192,6 +197,7 @@ impl ShardSnapshot {
             append_latency: st.append_latency.snapshot(),
             commit_wait_latency: st.commit_wait_latency.snapshot(),
             commit_batch: st.commit_batch.snapshot(),
+            commit_sync_latency: st.commit_sync_latency.snapshot(),
             webhook_queue: st.webhook_queue.get(),
             webhook_failures: st.webhook_failures.get(),
             webhook_sent: st.webhook_sent.get(),
@@ -206,6 +212,7 @@ impl ShardSnapshot {
             unacked: conns.unacked,
             pending_bytes: conns.pending_bytes,
             msg_commit: store.messages.commit_stats().into(),
+            blocking_rolls: store.messages.log().blocking_rolls(),
             meta_end_lsn: store.meta.end_lsn(),
             end_lsn: store.messages.end_lsn(),
             durable_lsn: store.messages.durable_lsn(),

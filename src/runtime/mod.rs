@@ -35,14 +35,19 @@ pub fn pin_to_core(core: usize) -> bool {
 }
 
 /// Lets the other ready tasks of this shard run (e.g. the mesh flusher) before continuing.
+///
+/// monoio re-polls at once a task that wakes itself while being polled (it goes to the front
+/// of the run queue), so the wake is sent from a freshly spawned task, which runs behind every
+/// task ready now.
 pub async fn yield_now() {
-    let mut yielded = false;
+    let mut sent = false;
     std::future::poll_fn(|cx| {
-        if yielded {
+        if sent {
             std::task::Poll::Ready(())
         } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
+            sent = true;
+            let waker = cx.waker().clone();
+            monoio::spawn(async move { waker.wake() });
             std::task::Poll::Pending
         }
     })

@@ -44,6 +44,16 @@ fn open_shard(
 ) -> Result<Rc<Shard>, String> {
     let store = Store::open(&store_config(&ctx.config, ctx.id)).map_err(|e| e.to_string())?;
     let shard = Rc::new(Shard::new(ctx, mesh.into_local(), store, ports));
+    let weak = Rc::downgrade(&shard);
+    shard
+        .store
+        .borrow()
+        .messages
+        .set_sync_observer(Box::new(move |took| {
+            if let Some(shard) = weak.upgrade() {
+                shard.stats.commit_sync_latency.observe_duration(took);
+            }
+        }));
     // Message ids stay above every id this shard stored before (a clock set back, or ids of
     // an older epoch).
     let newest_id = shard.store.borrow().messages.newest_message_id();
@@ -247,6 +257,7 @@ async fn join_cluster(
             sync_interval: sc.sync_interval,
             sync_batch: sc.sync_batch,
             repair: sc.repair,
+            stage_bytes: jindou_storage::stage::DEFAULT_STAGE_BYTES,
         },
         &|_| None,
     )

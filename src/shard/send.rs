@@ -362,9 +362,17 @@ pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: &[Arc<str>]
     }
 }
 
-/// The shard's committer task: waits for the group commit covering the oldest pending
-/// messages, then acknowledges and delivers every message it made durable, in order.
+/// Most sends acknowledged and fanned out in one go before the committer lets the shard's
+/// other tasks run (a large group commit is answered in slices, not in one long stall).
+const ACK_SLICE: usize = 256;
+
+/// The shard's committer task: waits for the group commit covering the oldest pending send,
+/// then acknowledges and delivers every send that is durable by then, in order and in slices of
+/// [`ACK_SLICE`]. Waiting for the oldest (not the newest) means a send is answered by the first
+/// commit that covers it, while the next commit is already under way.
 pub async fn run_committer(shard: Rc<Shard>) {
+    let mut slice: Vec<PendingCommit> = Vec::with_capacity(ACK_SLICE);
+    let mut acked_since_wait = 0usize;
     loop {
         poll_fn(|cx| {
             if shard.commits.borrow().is_empty() {
@@ -375,51 +383,71 @@ pub async fn run_committer(shard: Rc<Shard>) {
             }
         })
         .await;
-        let target = match shard.commits.borrow().back() {
+        let oldest = match shard.commits.borrow().front() {
             Some(p) => p.lsn,
             None => continue,
         };
-        let wait = shard.log.committed(&shard.store.borrow().messages, target);
-        let waited = std::time::Instant::now();
-        let result = wait.await;
-        shard
-            .stats
-            .commit_wait_latency
-            .observe_duration(waited.elapsed());
-        let done: Vec<PendingCommit> = {
-            let mut commits = shard.commits.borrow_mut();
-            let n = commits.iter().take_while(|p| p.lsn <= target).count();
-            debug_assert!(n > 0, "the tail awaited is in the queue");
-            commits.drain(..n).collect()
-        };
-        shard.stats.commit_batch.observe(done.len() as f64);
-        for p in done {
-            match &result {
-                Ok(()) => {
-                    if shard.ctx.config.logger.trace_on {
-                        tracing::info!(target: "jindou::trace", shard = shard.id(),
-                            message_id = p.msg.message_id, receivers = p.receivers.len(), "durable, acknowledged, fanning out");
-                    }
-                    shard
-                        .stats
-                        .sendack_latency
-                        .observe_duration(p.received.elapsed());
-                    answer(
-                        &shard,
-                        p.origin,
-                        SendOutcome {
-                            reason: ReasonCode::SUCCESS.0,
-                            message_id: p.msg.message_id,
-                            message_seq: p.msg.message_seq,
-                        },
-                    );
-                    fan_out(&shard, p.msg, &p.receivers);
-                }
-                Err(e) => {
+        if !shard
+            .log
+            .is_committed(&shard.store.borrow().messages, oldest)
+        {
+            if acked_since_wait > 0 {
+                shard.stats.commit_batch.observe(acked_since_wait as f64);
+                acked_since_wait = 0;
+            }
+            let wait = shard.log.committed(&shard.store.borrow().messages, oldest);
+            let waited = std::time::Instant::now();
+            let result = wait.await;
+            shard
+                .stats
+                .commit_wait_latency
+                .observe_duration(waited.elapsed());
+            if let Err(e) = result {
+                // Only the oldest is refused: a later commit may still cover the others (a
+                // full disk frees up), and a poisoned log refuses each of them at once.
+                let p = shard.commits.borrow_mut().pop_front();
+                if let Some(p) = p {
                     tracing::error!(error = %e, lsn = p.lsn, "group commit failed; send not acknowledged");
                     refuse(&shard, p.origin, ReasonCode::SYSTEM_ERROR);
                 }
+                continue;
             }
+        }
+        let durable = shard.store.borrow().messages.durable_lsn();
+        {
+            let mut commits = shard.commits.borrow_mut();
+            let n = commits
+                .iter()
+                .take(ACK_SLICE)
+                .take_while(|p| p.lsn < durable)
+                .count();
+            debug_assert!(n > 0, "the oldest send is durable");
+            slice.extend(commits.drain(..n));
+        }
+        acked_since_wait += slice.len();
+        let full = slice.len() == ACK_SLICE;
+        for p in slice.drain(..) {
+            if shard.ctx.config.logger.trace_on {
+                tracing::info!(target: "jindou::trace", shard = shard.id(),
+                    message_id = p.msg.message_id, receivers = p.receivers.len(), "durable, acknowledged, fanning out");
+            }
+            shard
+                .stats
+                .sendack_latency
+                .observe_duration(p.received.elapsed());
+            answer(
+                &shard,
+                p.origin,
+                SendOutcome {
+                    reason: ReasonCode::SUCCESS.0,
+                    message_id: p.msg.message_id,
+                    message_seq: p.msg.message_seq,
+                },
+            );
+            fan_out(&shard, p.msg, &p.receivers);
+        }
+        if full {
+            crate::runtime::yield_now().await;
         }
     }
 }

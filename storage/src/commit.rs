@@ -1,12 +1,14 @@
 //! Group commit: appends return at once; durability is awaited.
 //!
 //! A per-log syncer task (spawned with `monoio::spawn` on the current runtime) waits until
-//! records are pending, gathers more while the shard still has runnable work that appends
-//! (checked by re-queueing itself behind the ready tasks), for at most `sync_interval` or until
-//! `sync_batch` records are pending, then issues ONE `fdatasync` per touched segment through
-//! monoio (`File::sync_data`, an io_uring op; on the legacy epoll driver monoio runs it
-//! synchronously on the thread, which is correct but blocks the shard for the sync), advances
-//! the durable LSN and wakes every waiter at or below it.
+//! records are pending and issues ONE `fdatasync` per touched segment through monoio
+//! (`File::sync_data`, an io_uring op run by the kernel's workers; on the legacy epoll driver
+//! monoio runs it synchronously on the thread, which is correct but blocks the shard for the
+//! sync), advances the durable LSN and wakes every waiter at or below it. Under `always` there
+//! is no window: the next fdatasync starts as soon as the previous one ended and covers
+//! everything appended meanwhile, so batches grow with the load and a lone record waits for
+//! one sync only. Under `interval` the sync runs on the clock (`sync_interval`) or when
+//! `sync_batch` records are pending.
 //!
 //! An ENOSPC from the sync fails the waiters of that batch with [`StoreError::DiskFull`] (the
 //! records stay in the log and are synced by the next batch). Any other sync error fails the
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::SyncPolicy;
 use crate::error::{Result, StoreError};
+use crate::stage::Stage;
 
 /// A file the syncer can fdatasync (a segment) or fsync (a directory).
 pub struct SyncTarget {
@@ -70,6 +73,11 @@ impl SyncTarget {
         }
     }
 
+    /// The file, for writes outside the runtime (the stage's `pwrite`).
+    pub(crate) fn file(&self) -> &File {
+        &self.std
+    }
+
     fn monoio_file(&self) -> std::io::Result<Rc<monoio::fs::File>> {
         if let Some(f) = &*self.uring.borrow() {
             return Ok(f.clone());
@@ -100,6 +108,9 @@ pub struct CommitStats {
     pub failures: u64,
 }
 
+/// Told how long each group commit's write-out and fdatasyncs took (metrics).
+pub type SyncObserver = Box<dyn Fn(Duration)>;
+
 /// Shared state between a log (producer) and its syncer task.
 pub struct CommitState {
     policy: SyncPolicy,
@@ -112,6 +123,10 @@ pub struct CommitState {
     pending: Cell<usize>,
     first_pending_at: Cell<Option<Instant>>,
     touched: RefCell<Vec<Rc<SyncTarget>>>,
+    /// The active segment's records not written into its file yet (`always` only): written
+    /// out right before each sync.
+    stage: RefCell<Option<Rc<Stage>>>,
+    observer: RefCell<Option<SyncObserver>>,
     waiters: RefCell<BTreeMap<u64, Vec<Rc<WaitSlot>>>>,
     syncer: RefCell<Option<Waker>>,
     poisoned: RefCell<Option<String>>,
@@ -132,6 +147,8 @@ impl CommitState {
             pending: Cell::new(0),
             first_pending_at: Cell::new(None),
             touched: RefCell::new(Vec::new()),
+            stage: RefCell::new(None),
+            observer: RefCell::new(None),
             waiters: RefCell::new(BTreeMap::new()),
             syncer: RefCell::new(None),
             poisoned: RefCell::new(None),
@@ -181,6 +198,37 @@ impl CommitState {
         self.durable_end.set(end);
     }
 
+    /// A failed write of the stage outside the syncer: ENOSPC is returned as is (the bytes stay
+    /// staged and are written again later); anything else poisons the log like a failed sync.
+    pub(crate) fn fail_write(&self, e: std::io::Error) -> StoreError {
+        let err = StoreError::from_io(e);
+        if matches!(err, StoreError::DiskFull) {
+            return err;
+        }
+        tracing::error!(error = %err, "writing staged records failed");
+        *self.poisoned.borrow_mut() = Some(err.to_string());
+        self.resolve_below(u64::MAX, &Err(StoreError::SyncFailed(err.to_string())));
+        StoreError::SyncFailed(err.to_string())
+    }
+
+    /// Sets who is told each group commit's disk time.
+    pub fn set_observer(&self, observer: SyncObserver) {
+        *self.observer.borrow_mut() = Some(observer);
+    }
+
+    /// Gives the syncer the log's stage, written out before every sync.
+    pub(crate) fn set_stage(&self, stage: Rc<Stage>) {
+        *self.stage.borrow_mut() = Some(stage);
+    }
+
+    /// Writes the stage (if any) into its segment file.
+    fn write_out_stage(&self) -> std::io::Result<()> {
+        match &*self.stage.borrow() {
+            Some(s) => s.write_out(),
+            None => Ok(()),
+        }
+    }
+
     /// Marks a file (segment or directory) as needing a sync in the next batch.
     pub fn touch(&self, target: &Rc<SyncTarget>) {
         let mut t = self.touched.borrow_mut();
@@ -207,7 +255,7 @@ impl CommitState {
         }
         let p = self.pending.get() + 1;
         self.pending.set(p);
-        if p == 1 {
+        if p == 1 && self.policy == SyncPolicy::Interval {
             self.first_pending_at.set(Some(Instant::now()));
         }
         if p == 1 || p >= self.batch {
@@ -288,6 +336,7 @@ impl CommitState {
     /// durable LSN. Used at shutdown and when no runtime is available.
     pub fn sync_now_blocking(&self) -> Result<()> {
         let end = self.appended_end.get();
+        self.write_out_stage()?;
         let targets = std::mem::take(&mut *self.touched.borrow_mut());
         for t in &targets {
             t.sync_blocking()?;
@@ -333,25 +382,6 @@ impl<F: Fn(&CommitState) -> bool> Future for WaitFor<'_, F> {
     }
 }
 
-/// Requeues the current task behind every task that is ready now (monoio runs a task that
-/// wakes itself immediately again, so the wake is sent through a freshly spawned task).
-struct BackOfQueue {
-    sent: bool,
-}
-
-impl Future for BackOfQueue {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.sent {
-            return Poll::Ready(());
-        }
-        self.sent = true;
-        let w = cx.waker().clone();
-        monoio::spawn(async move { w.wake() });
-        Poll::Pending
-    }
-}
-
 async fn run_syncer(st: Rc<CommitState>) {
     loop {
         WaitFor {
@@ -367,16 +397,20 @@ async fn run_syncer(st: Rc<CommitState>) {
         let n = st.pending.replace(0);
         st.first_pending_at.set(None);
         let targets = std::mem::take(&mut *st.touched.borrow_mut());
-        let mut res: std::io::Result<()> = Ok(());
+        let started = Instant::now();
+        let mut res: std::io::Result<()> = st.write_out_stage();
         let mut stats = st.stats.get();
         for t in &targets {
-            stats.syncs += 1;
-            if let Err(e) = t.sync().await {
-                res = Err(e);
+            if res.is_err() {
                 break;
             }
+            stats.syncs += 1;
+            res = t.sync().await;
         }
         stats.batches += 1;
+        if let Some(observe) = &*st.observer.borrow() {
+            observe(started.elapsed());
+        }
         match res {
             Ok(()) => {
                 stats.records += n as u64;
@@ -407,11 +441,13 @@ async fn run_syncer(st: Rc<CommitState>) {
     st.resolve_below(u64::MAX, &Err(StoreError::Closed));
 }
 
-/// Gathers more records while the shard has appending work ready, bounded by the interval
-/// and the batch size.
+/// Under `interval`, waits for the clock (or a full batch): the acks came at append. Under
+/// `always` nothing is waited for: the syncer runs behind the tasks that were ready when the
+/// first record of the batch was appended (they append theirs first), and the records appended
+/// while one fdatasync is in flight are exactly what the next one covers, started the moment
+/// the previous one ends.
 async fn gather(st: &CommitState) {
     if st.policy == SyncPolicy::Interval {
-        // Interval: ack came at append; sync on the clock (or when the batch is full).
         let start = st.first_pending_at.get().unwrap_or_else(Instant::now);
         let left = (start + st.interval).saturating_duration_since(Instant::now());
         let full = WaitFor {
@@ -419,18 +455,5 @@ async fn gather(st: &CommitState) {
             cond: |s: &CommitState| s.pending.get() >= s.batch || s.closed.get(),
         };
         let _ = monoio::time::timeout(left, full).await;
-        return;
-    }
-    let start = st.first_pending_at.get().unwrap_or_else(Instant::now);
-    let deadline = start + st.interval;
-    loop {
-        if st.pending.get() >= st.batch || st.closed.get() || Instant::now() >= deadline {
-            return;
-        }
-        let before = st.pending.get();
-        BackOfQueue { sent: false }.await;
-        if st.pending.get() == before {
-            return; // nothing else appended: the shard is idle, sync now
-        }
     }
 }

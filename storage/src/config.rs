@@ -81,4 +81,7 @@ pub struct LogConfig {
     pub sync_batch: usize,
     /// Truncate at mid-log corruption instead of failing.
     pub repair: bool,
+    /// Under `always`: bytes of the active segment's unwritten tail kept in memory before an
+    /// append writes them out itself ([`crate::stage`]).
+    pub stage_bytes: usize,
 }

@@ -1,15 +1,19 @@
 //! `jindou-storage`: the durable home of every message and of all metadata.
 //!
-//! One instance per shard, used only from that shard's thread: no locks inside.
+//! One instance per shard, used only from that shard's thread: no locks on its paths.
 //!
 //! - [`segment`]/[`log`]: preallocated, memory-mapped segment files holding 16-byte aligned
 //!   records `[u32 len][u32 crc32c][u8 kind][pad][payload]`, addressed by LSN.
+//! - [`stage`]: under `always`, the active segment's tail, written with `pwrite` per commit.
 //! - [`commit`]: group commit — appends return at once, durability is awaited.
 //! - [`store`]: messages per channel (dense seqs, range reads, id lookup, de-duplication,
 //!   index checkpoints, retention).
 //! - [`meta`]: opaque operation log plus atomic snapshots.
+//! - [`background`]: the slow file work (next segment's preallocation, index checkpoints)
+//!   on one thread per process, off the shards.
 //! - [`recovery`]: torn-tail truncation and corruption detection at open.
 
+pub mod background;
 pub mod checkpoint;
 pub mod commit;
 pub mod config;
@@ -24,6 +28,7 @@ pub mod record;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
+pub mod stage;
 pub mod store;
 
 pub use commit::{CommitStats, DurableFuture};

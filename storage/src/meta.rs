@@ -133,6 +133,7 @@ impl MetaLog {
                 sync_interval: cfg.sync_interval,
                 sync_batch: cfg.sync_batch,
                 repair: cfg.repair,
+                stage_bytes: crate::stage::DEFAULT_STAGE_BYTES,
             },
             &|_| None,
         )?;

@@ -42,6 +42,33 @@ pub fn fallocate(file: &File, len: u64) -> std::io::Result<()> {
     }
 }
 
+/// Name of the next segment's file while it waits in its directory (a `.seg.tmp`, so a log
+/// opening the directory removes it like any interrupted preallocation).
+pub const SPARE_NAME: &str = "spare.seg.tmp";
+
+/// Creates `path` with `size` bytes allocated and the allocation durable (fsync); on failure
+/// the file is removed again.
+fn allocate(path: &Path, size: u64) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    if let Err(e) = fallocate(&file, size).and_then(|()| file.sync_all()) {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(file)
+}
+
+/// Prepares the next segment of the log in `dir` ahead of its roll: `dir/spare.seg.tmp`,
+/// `size` bytes allocated and fsynced (run on the background thread).
+pub fn prepare_spare(dir: &Path, size: u64) -> std::io::Result<()> {
+    allocate(&dir.join(SPARE_NAME), size).map(drop)
+}
+
 /// A mapped segment. `base` is the LSN of its first byte; a record's LSN is `base + offset`.
 pub struct Segment {
     base: u64,
@@ -65,19 +92,18 @@ impl Segment {
     pub fn create(dir: &Path, base: u64, size: u64) -> Result<Segment> {
         let path = dir.join(segment_name(base));
         let tmp = dir.join(format!("{}.tmp", segment_name(base)));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        if let Err(e) = fallocate(&file, size).and_then(|()| file.sync_all()) {
-            drop(file);
-            let _ = std::fs::remove_file(&tmp);
-            return Err(StoreError::from_io(e));
-        }
+        let file = allocate(&tmp, size).map_err(StoreError::from_io)?;
         std::fs::rename(&tmp, &path)?;
         Self::map(file, path, base)
+    }
+
+    /// Makes the spare file [`prepare_spare`] left in `dir` the segment starting at `base`
+    /// (a rename: no allocation, no fsync on the caller's thread; the log's directory sync
+    /// makes the name durable).
+    pub fn adopt_spare(dir: &Path, base: u64) -> Result<Segment> {
+        let path = dir.join(segment_name(base));
+        std::fs::rename(dir.join(SPARE_NAME), &path)?;
+        Self::open(&path, base)
     }
 
     /// Opens an existing segment file.
@@ -156,6 +182,13 @@ impl Segment {
         let n = record::encode(&mut self.map[at..], kind, payload);
         self.write_pos += n;
         at
+    }
+
+    /// Moves the write position past a record of `framed` bytes that went into the log's
+    /// stage instead of the mapping.
+    pub(crate) fn advance(&mut self, framed: usize) {
+        assert!(framed.is_multiple_of(ALIGN) && self.write_pos + framed <= self.map.len());
+        self.write_pos += framed;
     }
 
     /// Decodes what lies at `offset` (which must be 16-byte aligned).

@@ -93,7 +93,8 @@ pub struct Maintenance {
 #[derive(Default)]
 struct Active {
     base: u64,
-    entries: Vec<(ChannelNo, u64, u32, i64)>,
+    /// `channel` holds the store-wide [`ChannelNo`] until the checkpoint is built.
+    entries: Vec<Entry>,
     newest_ts: i64,
     since_checkpoint: u64,
 }
@@ -177,6 +178,7 @@ impl MessageStore {
                 sync_interval: cfg.sync_interval,
                 sync_batch: cfg.sync_batch,
                 repair: cfg.repair,
+                stage_bytes: crate::stage::DEFAULT_STAGE_BYTES,
             },
             &|base| cps.get(&base).map(|c| c.covered as usize),
         )?;
@@ -228,7 +230,7 @@ impl MessageStore {
         };
         for (i, &(base, end)) in segs.iter().enumerate() {
             let last = i + 1 == segs.len();
-            let mut entries: Vec<(ChannelNo, u64, u32, i64)> = Vec::new();
+            let mut entries: Vec<Entry> = Vec::new();
             let mut newest_ts = i64::MIN;
             let mut from = base;
             if let Some(cp) = cps.get(&base) {
@@ -243,7 +245,7 @@ impl MessageStore {
                     self.idx
                         .insert(no, e.seq, lsn, e.message_id)
                         .map_err(|err| with_path(err, checkpoint::path_for(&self.dir, base)))?;
-                    entries.push((no, e.seq, e.offset, e.message_id));
+                    entries.push(Entry { channel: no, ..*e });
                     push_recent(&mut recent, lsn);
                 }
                 newest_ts = cp.newest_ts;
@@ -268,12 +270,12 @@ impl MessageStore {
                         r.message_id.to_native(),
                     )
                     .map_err(|err| corrupt_from(&self.log, rec.lsn, err))?;
-                entries.push((
-                    no,
-                    r.message_seq.to_native(),
-                    (rec.lsn - base) as u32,
-                    r.message_id.to_native(),
-                ));
+                entries.push(Entry {
+                    channel: no,
+                    seq: r.message_seq.to_native(),
+                    offset: (rec.lsn - base) as u32,
+                    message_id: r.message_id.to_native(),
+                });
                 newest_ts = newest_ts.max(r.timestamp.to_native() as i64);
                 push_recent(&mut recent, rec.lsn);
             }
@@ -291,7 +293,7 @@ impl MessageStore {
                 if let Some(seg) = self.log.segments().find(|s| s.base() == base) {
                     seg.sync_target().sync_blocking()?;
                 }
-                self.build_checkpoint(base, end - base, newest_ts, &entries)
+                self.build_checkpoint(base, end - base, newest_ts, entries)
                     .write(&self.dir, self.durable_checkpoints)?;
             }
         }
@@ -315,35 +317,33 @@ impl MessageStore {
         Ok(())
     }
 
+    /// The checkpoint of `entries` (store-wide channel numbers, renumbered here in place into
+    /// the checkpoint's own channel table): one pass, no copy of the entries.
     fn build_checkpoint(
         &self,
         base: u64,
         covered: u64,
         newest_ts: i64,
-        entries: &[(ChannelNo, u64, u32, i64)],
+        mut entries: Vec<Entry>,
     ) -> Checkpoint {
-        let mut local: HashMap<ChannelNo, u32> = HashMap::new();
+        const NONE: u32 = u32::MAX;
+        let mut local = vec![NONE; self.idx.channel_count()];
         let mut channels = Vec::new();
-        let mut out = Vec::with_capacity(entries.len());
-        for &(no, seq, offset, message_id) in entries {
-            let c = *local.entry(no).or_insert_with(|| {
-                let ch = self.idx.channel(no);
+        for e in &mut entries {
+            let slot = &mut local[e.channel as usize];
+            if *slot == NONE {
+                let ch = self.idx.channel(e.channel);
                 channels.push((ch.id.to_string(), ch.ty));
-                (channels.len() - 1) as u32
-            });
-            out.push(Entry {
-                channel: c,
-                seq,
-                offset,
-                message_id,
-            });
+                *slot = (channels.len() - 1) as u32;
+            }
+            e.channel = *slot;
         }
         Checkpoint {
             base,
             covered,
             newest_ts,
             channels,
-            entries: out,
+            entries,
         }
     }
 
@@ -369,7 +369,7 @@ impl MessageStore {
                 prev.base,
                 seg_base - prev.base,
                 prev.newest_ts,
-                &prev.entries,
+                prev.entries,
             );
             self.pending.push_back(cp);
             self.active.base = seg_base;
@@ -391,15 +391,23 @@ impl MessageStore {
         let ts = rec.timestamp as i64;
         self.log.note_ts(lsn, ts);
         let a = &mut self.active;
-        a.entries
-            .push((no, seq, (lsn - a.base) as u32, rec.message_id));
+        a.entries.push(Entry {
+            channel: no,
+            seq,
+            offset: (lsn - a.base) as u32,
+            message_id: rec.message_id,
+        });
         a.newest_ts = a.newest_ts.max(ts);
         a.since_checkpoint += 1;
         if self.checkpoint_every > 0 && a.since_checkpoint >= self.checkpoint_every {
             a.since_checkpoint = 0;
             let a = &self.active;
-            let cp =
-                self.build_checkpoint(a.base, self.log.end_lsn() - a.base, a.newest_ts, &a.entries);
+            let cp = self.build_checkpoint(
+                a.base,
+                self.log.end_lsn() - a.base,
+                a.newest_ts,
+                a.entries.clone(),
+            );
             self.pending.push_back(cp);
         }
         if !self.pending.is_empty() {
@@ -415,7 +423,8 @@ impl MessageStore {
         })
     }
 
-    /// Writes the pending checkpoints whose range is durable; returns how many.
+    /// Hands the pending checkpoints whose range is durable to the background thread, which
+    /// writes them in order; returns how many.
     fn flush_checkpoints(&mut self) -> Result<usize> {
         let durable = self.log.durable_end();
         let mut n = 0;
@@ -430,7 +439,13 @@ impl MessageStore {
                 .iter()
                 .any(|p| p.base == cp.base && p.base + p.covered <= durable)
             {
-                cp.write(&self.dir, self.durable_checkpoints)?;
+                let (dir, durable) = (self.dir.clone(), self.durable_checkpoints);
+                crate::background::submit(move || {
+                    // A lost checkpoint only costs a longer scan at the next start.
+                    if let Err(e) = cp.write(&dir, durable) {
+                        tracing::warn!(error = %e, base = cp.base, "index checkpoint write failed");
+                    }
+                });
                 n += 1;
             }
         }
@@ -635,12 +650,22 @@ impl MessageStore {
         if n > 0 {
             let bases: Vec<u64> = self.log.segments().take(n).map(|s| s.base()).collect();
             m.segments_deleted = self.log.delete_oldest(n)?;
-            for base in bases {
-                let p = checkpoint::path_for(&self.dir, base);
-                if p.exists() {
-                    std::fs::remove_file(p)?;
+            // Behind any write of these checkpoints still queued.
+            let paths: Vec<PathBuf> = bases
+                .into_iter()
+                .map(|b| checkpoint::path_for(&self.dir, b))
+                .collect();
+            crate::background::submit(move || {
+                for p in paths {
+                    match std::fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            tracing::warn!(file = %p.display(), error = %e, "removing an index checkpoint failed")
+                        }
+                    }
                 }
-            }
+            });
             let first = self.log.first_lsn();
             self.pending.retain(|cp| cp.base >= first);
             self.idx.trim_below(first);
@@ -657,6 +682,7 @@ impl MessageStore {
     pub fn flush_blocking(&mut self) -> Result<()> {
         self.log.sync_blocking()?;
         self.flush_checkpoints()?;
+        crate::background::drain();
         Ok(())
     }
 
@@ -668,6 +694,11 @@ impl MessageStore {
     /// LSN the next append gets (about).
     pub fn end_lsn(&self) -> u64 {
         self.log.end_lsn()
+    }
+
+    /// Sets who is told each group commit's disk time (write-out and fdatasyncs).
+    pub fn set_sync_observer(&self, observer: crate::commit::SyncObserver) {
+        self.log.set_sync_observer(observer);
     }
 
     /// Group-commit counters.
@@ -693,6 +724,13 @@ impl MessageStore {
     /// The underlying log (for tools and tests).
     pub fn log(&self) -> &Log {
         &self.log
+    }
+}
+
+impl Drop for MessageStore {
+    fn drop(&mut self) {
+        // Checkpoint work handed off by this store lands before anyone reopens its directory.
+        crate::background::drain();
     }
 }
 
