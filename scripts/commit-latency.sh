@@ -10,12 +10,15 @@
 #   scripts/commit-latency.sh               # about 50 s
 #   RATE=150000 scripts/commit-latency.sh   # skip the peak search, use this rate
 #   DURATION=20s scripts/commit-latency.sh
+#   CLIENT_NICE=10 scripts/commit-latency.sh  # the load generator yields the CPU to the server,
+#                                             # as on a box where the server runs alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 RATE=${RATE:-}
+CLIENT_NICE=${CLIENT_NICE:-0}
 
 cargo build --release -q -p jindou -p jindou-loadtest
 BIN=$ROOT/target/release
@@ -34,7 +37,7 @@ echo "-- raw write+fdatasync, idle machine" >&2
 
 jindou_start "$WORK/server" always false
 
-bench() { "$BIN/jindou-bench" --target "tcp://$TCP" --api "$HTTP" --threads "$THREADS" --quiet \
+bench() { nice -n "$CLIENT_NICE" "$BIN/jindou-bench" --target "tcp://$TCP" --api "$HTTP" --threads "$THREADS" --quiet \
   --scenario pairs --pairs 100 --window 32 --size 64 "$@"; }
 
 if [ -z "$RATE" ]; then

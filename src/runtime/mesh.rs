@@ -280,6 +280,7 @@ impl<T: Send> LocalMesh<T> {
             }
         }
         drop((dirty, is_dirty));
+        self.wake_own_receiver_if_inbound();
         let waiters: Vec<Waker> = std::mem::take(&mut *self.room_waiters.borrow_mut());
         for w in waiters {
             w.wake();
@@ -302,6 +303,24 @@ impl<T: Send> LocalMesh<T> {
             .await;
             while self.flush() {
                 monoio::time::sleep(FULL_RING_RETRY).await;
+            }
+        }
+    }
+
+    /// Wakes this shard's receive task from its own thread when messages wait in its inbound
+    /// rings. Another shard's wake of it crosses threads, and monoio takes cross-thread wakes
+    /// only when the run queue is empty: on a busy shard that may be long after the messages
+    /// arrived. A wake from here is local and runs in the same loop turn.
+    fn wake_own_receiver_if_inbound(&self) {
+        let waiting = self
+            .rx
+            .borrow()
+            .iter()
+            .flatten()
+            .any(|consumer| !consumer.is_empty());
+        if waiting {
+            if let Some(w) = self.bells[self.id].waker.take() {
+                w.wake();
             }
         }
     }

@@ -14,13 +14,19 @@ pub async fn run_mesh_loop(shard: Rc<Shard>, gw: Rc<ConnTable>) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         batch.clear();
-        shard.mesh.recv(&mut batch, BATCH).await;
+        let n = shard.mesh.recv(&mut batch, BATCH).await;
         for (src, msg) in batch.drain(..) {
             match msg {
                 ShardMsg::Owner(m) => crate::shard::handle_owner(&shard, src, m),
                 ShardMsg::Conn(m) => crate::gateway::handle_conn(&gw, m),
                 ShardMsg::Answer(a) => shard.asks.complete(a),
             }
+        }
+        if n == BATCH {
+            // More may be waiting: let the shard's other tasks and the completions of its
+            // I/O (a group commit's fdatasync, socket writes) run first, so one busy mesh
+            // never stretches the shard's loop turn without bound.
+            crate::runtime::yield_now().await;
         }
     }
 }
