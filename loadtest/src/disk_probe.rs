@@ -4,7 +4,7 @@
 //!
 //! Appends `--size` bytes with `pwrite` and then `fdatasync`s, in a loop, into a file
 //! preallocated like a log segment (`--prealloc falloc`, the server's default) or written with
-//! zeros first (`zero`), for `--duration`; prints p50/p90/p99/p99.9/max and, with `--json`,
+//! zeros first (`zero`), at most one sample per `--interval`, for `--duration`; prints p50/p90/p99/p99.9/max and, with `--json`,
 //! writes them as `{"fdatasync_us": {...}}`. Run it beside a loaded server to see the disk
 //! under the same load. The file is removed at the end.
 
@@ -44,6 +44,10 @@ struct Args {
     /// How the file is prepared.
     #[arg(long, value_enum, default_value = "falloc")]
     prealloc: Prealloc,
+    /// Least time from the start of one sample to the next (a group commit's cadence; 0 =
+    /// back to back, which adds a second committer's worth of journal load to a server beside it).
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    interval: Duration,
     /// Write the percentiles (microseconds) here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -114,8 +118,12 @@ fn run(args: &Args) -> std::io::Result<Histogram<u64>> {
         let t = Instant::now();
         file.write_all_at(&data, off)?;
         file.sync_data()?;
-        hist.saturating_record((t.elapsed().as_nanos() as u64).max(1));
+        let took = t.elapsed();
+        hist.saturating_record((took.as_nanos() as u64).max(1));
         off += size;
+        if let Some(rest) = args.interval.checked_sub(took) {
+            std::thread::sleep(rest);
+        }
     }
     Ok(hist)
 }

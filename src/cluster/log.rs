@@ -2,7 +2,7 @@
 //! committed. In single-node mode it is the shard's own message log: a proposal is an append
 //! (which assigns the channel's next seq at once), a commit the group commit's fdatasync.
 
-use jindou_storage::{DurableFuture, MessageStore, NewMessage, Result};
+use jindou_storage::{DurableFuture, MessageFields, MessageStore, Result};
 
 /// An accepted proposal: the seq the entry takes in its channel and the ticket its commit is
 /// awaited with. Tickets of one shard increase in proposal order.
@@ -30,9 +30,9 @@ impl SlotLog {
         messages: &mut MessageStore,
         channel_id: &str,
         channel_type: u8,
-        msg: NewMessage,
+        msg: &MessageFields<'_>,
     ) -> Result<Proposal> {
-        let a = messages.append(channel_id, channel_type, msg)?;
+        let a = messages.append_fields(channel_id, channel_type, msg)?;
         Ok(Proposal {
             message_seq: a.message_seq,
             ticket: a.lsn,

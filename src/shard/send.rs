@@ -6,8 +6,7 @@ use super::ids::{base_channel, now_millis, person_parts};
 use super::msg::{Answer, ConnMsg, Delivered, OwnerMsg, SendOrigin, SendOutcome, SendReq};
 use super::{stats, PendingCommit, Shard};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode, WkStr};
-use jindou_storage::NewMessage;
-use std::collections::BTreeMap;
+use jindou_storage::MessageFields;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -73,7 +72,15 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
                 return Err(reason);
             }
         }
-        return Ok(vec![Arc::from(a), Arc::from(b)]);
+        // The sender's side shares the request's uid.
+        let side = |uid: &str| {
+            if uid == &*req.from_uid {
+                req.from_uid.clone()
+            } else {
+                Arc::from(uid)
+            }
+        };
+        return Ok(vec![side(a), side(b)]);
     }
     // A user whose own person channel has `send_ban` may send nowhere (groups included).
     let sender_banned = !system
@@ -163,27 +170,27 @@ pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
         return send_unpersisted(shard, req.origin, delivered, &receivers);
     }
     if shard.raft().is_some() {
-        let new = new_message(&req, &delivered);
+        let new = message_fields(&req, &delivered).to_owned();
         return super::replicated::propose_message(shard, req, delivered, new, receivers);
     }
     propose_and_queue(shard, &req, delivered, receivers);
 }
 
-/// What the log stores of a message.
-fn new_message(req: &SendReq, msg: &Delivered) -> NewMessage {
-    NewMessage {
+/// What the log stores of a message, borrowed from the request (copied once, into the log).
+fn message_fields<'a>(req: &'a SendReq, msg: &Delivered) -> MessageFields<'a> {
+    MessageFields {
         message_id: msg.message_id,
-        client_msg_no: req.client_msg_no.clone(),
-        from_uid: req.from_uid.to_string(),
+        client_msg_no: &req.client_msg_no,
+        from_uid: &req.from_uid,
         setting: req.setting,
         header: storage_header(HeaderFlags::from_header(req.flags)),
         timestamp: msg.timestamp,
         expire: req.expire,
-        topic: req.topic.clone(),
-        stream_no: req.stream_no.clone(),
+        topic: &req.topic,
+        stream_no: &req.stream_no,
         stream_id: 0,
         stream_flag: req.stream_flag,
-        payload: req.payload.to_vec(),
+        payload: &req.payload,
     }
 }
 
@@ -278,7 +285,7 @@ fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers
             &mut store.messages,
             &req.channel_id,
             req.channel_type,
-            new_message(req, &msg),
+            &message_fields(req, &msg),
         )
     };
     shard.stats.append_latency.observe_duration(t0.elapsed());
@@ -340,14 +347,19 @@ fn storage_header(flags: HeaderFlags) -> u8 {
     h
 }
 
+/// A user's owner: (node, shard).
+type Owner = (u16, usize);
+
 /// Sends one `Deliver` per owner shard of the receivers.
 pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: &[Arc<str>]) {
-    let mut by_owner: BTreeMap<(u16, usize), Vec<Arc<str>>> = BTreeMap::new();
+    // Owners are few (nodes × shards): a linear search beats a map and allocates once.
+    let mut by_owner: Vec<(Owner, Vec<Arc<str>>)> = Vec::new();
     for uid in receivers {
-        by_owner
-            .entry(shard.owner_of(uid))
-            .or_default()
-            .push(uid.clone());
+        let owner = shard.owner_of(uid);
+        match by_owner.iter_mut().find(|(o, _)| *o == owner) {
+            Some((_, uids)) => uids.push(uid.clone()),
+            None => by_owner.push((owner, vec![uid.clone()])),
+        }
     }
     for ((node, dst), uids) in by_owner {
         shard.route(

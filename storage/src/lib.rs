@@ -35,7 +35,7 @@ pub use commit::{CommitStats, DurableFuture};
 pub use config::{StoreConfig, SyncPolicy};
 pub use dedup::DedupHit;
 pub use error::{Result, StoreError};
-pub use message::{ArchivedMessageRecord, MessageRecord, MessageView, NewMessage};
+pub use message::{ArchivedMessageRecord, MessageFields, MessageRecord, MessageView, NewMessage};
 pub use meta::{MetaLog, MetaOp, PendingSnapshot, Snapshot, WrittenSnapshot};
 pub use store::{
     Appended, Maintenance, MessageStore, PlannedRange, PullMode, RangeQuery, RangeRead,

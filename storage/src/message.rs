@@ -76,7 +76,106 @@ pub struct NewMessage {
     pub payload: Vec<u8>,
 }
 
+/// A message to append, borrowed from wherever its fields already live (the send request):
+/// the store copies them straight into its reused record, so an append allocates nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageFields<'a> {
+    /// Server-assigned id (snowflake-style).
+    pub message_id: i64,
+    /// Client id for de-duplication (empty = no de-duplication).
+    pub client_msg_no: &'a str,
+    /// Sender uid.
+    pub from_uid: &'a str,
+    /// wkproto setting byte.
+    pub setting: u8,
+    /// Header flags.
+    pub header: u8,
+    /// Unix seconds.
+    pub timestamp: i32,
+    /// Expiry in seconds.
+    pub expire: u32,
+    /// Topic.
+    pub topic: &'a str,
+    /// Stream number.
+    pub stream_no: &'a str,
+    /// Stream id.
+    pub stream_id: u64,
+    /// Stream flag.
+    pub stream_flag: u8,
+    /// Body.
+    pub payload: &'a [u8],
+}
+
+impl MessageFields<'_> {
+    /// Overwrites `rec` with these fields for channel `(channel_id, channel_type)` at
+    /// `message_seq`, reusing its buffers.
+    pub fn fill(
+        &self,
+        rec: &mut MessageRecord,
+        channel_id: &str,
+        channel_type: u8,
+        message_seq: u64,
+    ) {
+        fn set(dst: &mut String, src: &str) {
+            dst.clear();
+            dst.push_str(src);
+        }
+        rec.message_id = self.message_id;
+        rec.message_seq = message_seq;
+        set(&mut rec.client_msg_no, self.client_msg_no);
+        set(&mut rec.from_uid, self.from_uid);
+        set(&mut rec.channel_id, channel_id);
+        rec.channel_type = channel_type;
+        rec.setting = self.setting;
+        rec.header = self.header;
+        rec.timestamp = self.timestamp;
+        rec.expire = self.expire;
+        set(&mut rec.topic, self.topic);
+        set(&mut rec.stream_no, self.stream_no);
+        rec.stream_id = self.stream_id;
+        rec.stream_flag = self.stream_flag;
+        rec.payload.clear();
+        rec.payload.extend_from_slice(self.payload);
+    }
+
+    /// An owned copy (for a path that must keep the message, e.g. a replicated proposal).
+    pub fn to_owned(&self) -> NewMessage {
+        NewMessage {
+            message_id: self.message_id,
+            client_msg_no: self.client_msg_no.to_string(),
+            from_uid: self.from_uid.to_string(),
+            setting: self.setting,
+            header: self.header,
+            timestamp: self.timestamp,
+            expire: self.expire,
+            topic: self.topic.to_string(),
+            stream_no: self.stream_no.to_string(),
+            stream_id: self.stream_id,
+            stream_flag: self.stream_flag,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
 impl NewMessage {
+    /// The fields, borrowed.
+    pub fn fields(&self) -> MessageFields<'_> {
+        MessageFields {
+            message_id: self.message_id,
+            client_msg_no: &self.client_msg_no,
+            from_uid: &self.from_uid,
+            setting: self.setting,
+            header: self.header,
+            timestamp: self.timestamp,
+            expire: self.expire,
+            topic: &self.topic,
+            stream_no: &self.stream_no,
+            stream_id: self.stream_id,
+            stream_flag: self.stream_flag,
+            payload: &self.payload,
+        }
+    }
+
     /// Builds the stored record for channel `(channel_id, channel_type)` at `message_seq`.
     pub fn into_record(
         self,

@@ -11,7 +11,7 @@ use crate::dedup::{DedupHit, DedupWindow};
 use crate::error::{Result, StoreError};
 use crate::index::{id_generator, ChannelNo, IdLocation, Indexes};
 use crate::log::Log;
-use crate::message::{self, MessageView, NewMessage, KIND_MESSAGE};
+use crate::message::{self, MessageFields, MessageRecord, MessageView, NewMessage, KIND_MESSAGE};
 use crate::retention::{Retention, SegmentInfo};
 
 /// Result of an append: where the message went.
@@ -113,7 +113,12 @@ pub struct MessageStore {
     /// Checkpoint files are fsynced (every policy but `None`).
     durable_checkpoints: bool,
     buf: rkyv::util::AlignedVec,
+    /// The record being appended, reused so its strings and body keep their buffers.
+    scratch: MessageRecord,
 }
+
+/// Body capacity the reused record keeps between appends.
+const KEEP_SCRATCH_PAYLOAD: usize = 64 << 10;
 
 fn corrupt(log: &Log, lsn: u64, reason: String) -> StoreError {
     let seg = log
@@ -206,6 +211,7 @@ impl MessageStore {
             checkpoint_every: cfg.index_checkpoint_every,
             durable_checkpoints: cfg.sync_policy != SyncPolicy::None,
             buf: rkyv::util::AlignedVec::new(),
+            scratch: MessageRecord::default(),
             log,
         };
         store.rebuild(&segs, &cps, cfg.dedup_window)?;
@@ -356,10 +362,25 @@ impl MessageStore {
         channel_type: u8,
         msg: NewMessage,
     ) -> Result<Appended> {
+        self.append_fields(channel_id, channel_type, &msg.fields())
+    }
+
+    /// [`MessageStore::append`] from borrowed fields: they are copied into a record the store
+    /// reuses, so the append path allocates nothing once warm.
+    pub fn append_fields(
+        &mut self,
+        channel_id: &str,
+        channel_type: u8,
+        msg: &MessageFields<'_>,
+    ) -> Result<Appended> {
         let no = self.idx.find_or_create(channel_id, channel_type);
         let seq = self.idx.next_seq(no);
-        let rec = msg.into_record(channel_id, channel_type, seq);
-        self.buf = message::encode(&rec, std::mem::take(&mut self.buf));
+        msg.fill(&mut self.scratch, channel_id, channel_type, seq);
+        self.buf = message::encode(&self.scratch, std::mem::take(&mut self.buf));
+        if self.scratch.payload.capacity() > KEEP_SCRATCH_PAYLOAD {
+            // One large message does not pin its size for the store's lifetime.
+            self.scratch.payload = Vec::new();
+        }
         let lsn = self.log.append(KIND_MESSAGE, &self.buf)?;
         let seg_base = self.log.segments().last().map_or(0, |s| s.base());
         if seg_base != self.active.base {
@@ -376,26 +397,26 @@ impl MessageStore {
             self.active.newest_ts = i64::MIN;
         }
         self.idx
-            .insert(no, seq, lsn, rec.message_id)
+            .insert(no, seq, lsn, msg.message_id)
             .expect("seqs assigned here are dense");
         self.dedup.insert(
             channel_id,
             channel_type,
-            &rec.client_msg_no,
+            msg.client_msg_no,
             DedupHit {
                 message_seq: seq,
-                message_id: rec.message_id,
+                message_id: msg.message_id,
                 lsn,
             },
         );
-        let ts = rec.timestamp as i64;
+        let ts = msg.timestamp as i64;
         self.log.note_ts(lsn, ts);
         let a = &mut self.active;
         a.entries.push(Entry {
             channel: no,
             seq,
             offset: (lsn - a.base) as u32,
-            message_id: rec.message_id,
+            message_id: msg.message_id,
         });
         a.newest_ts = a.newest_ts.max(ts);
         a.since_checkpoint += 1;
@@ -418,7 +439,7 @@ impl MessageStore {
         }
         Ok(Appended {
             message_seq: seq,
-            message_id: rec.message_id,
+            message_id: msg.message_id,
             lsn,
         })
     }
