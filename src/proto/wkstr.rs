@@ -31,6 +31,16 @@ impl WkStr {
         Self(Bytes::copy_from_slice(s.as_bytes()))
     }
 
+    /// The first `len` bytes, sharing the buffer (no copy). `len` must fall on a character
+    /// boundary.
+    pub fn prefix(&self, len: usize) -> Self {
+        assert!(
+            self.as_str().is_char_boundary(len),
+            "a prefix ends on a character boundary"
+        );
+        Self(self.0.slice(..len))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor either validated the bytes as UTF-8 (`from_utf8`) or took

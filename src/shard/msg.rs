@@ -89,23 +89,23 @@ pub struct SendReq {
     /// Sender uid (empty for system messages).
     pub from_uid: Arc<str>,
     /// Storage channel id (the fake id for person chats, with the CMD suffix if sync-once).
-    pub channel_id: String,
+    pub channel_id: WkStr,
     /// Channel type.
     pub channel_type: u8,
     /// Header flags (wkproto low nibble).
     pub flags: u8,
     /// Setting byte.
     pub setting: u8,
-    /// Client id for de-duplication.
-    pub client_msg_no: String,
+    /// Client id for de-duplication (shares the decoded frame's bytes).
+    pub client_msg_no: WkStr,
     /// Stream number, if a stream message.
-    pub stream_no: String,
+    pub stream_no: WkStr,
     /// Stream flag.
     pub stream_flag: u8,
     /// Expiry (passed through).
     pub expire: u32,
     /// Topic.
-    pub topic: String,
+    pub topic: WkStr,
     /// Plaintext payload.
     pub payload: Bytes,
     /// Explicit receivers (REST `subscribers`, temp channels); empty = the channel's.

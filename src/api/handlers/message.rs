@@ -3,7 +3,7 @@
 use super::{body, call_owner, respond, status_error, status_json};
 use crate::api::http::{Request, Response};
 use crate::api::reads::{self, FetchWanted, RecentsWanted};
-use crate::proto::{ChannelType, HeaderFlags, ReasonCode};
+use crate::proto::{ChannelType, HeaderFlags, ReasonCode, WkStr};
 use crate::shard::error::store_status;
 use crate::shard::ids::{base_channel, valid_id, CMD_SUFFIX, SYSTEM_UID};
 use crate::shard::ingress::storage_channel;
@@ -140,15 +140,15 @@ pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> 
                 id,
             },
             from_uid: Arc::from(o.from_uid.as_str()),
-            channel_id: o.channel_id,
+            channel_id: o.channel_id.into(),
             channel_type: o.channel_type,
             flags: o.flags.bits(),
             setting: o.setting,
-            client_msg_no: client_msg_no.clone(),
-            stream_no: o.stream_no,
+            client_msg_no: client_msg_no.clone().into(),
+            stream_no: o.stream_no.into(),
             stream_flag: o.stream_flag,
             expire: o.expire,
-            topic: String::new(),
+            topic: WkStr::EMPTY,
             payload: o.payload.into(),
             receivers: o.receivers,
         }))
