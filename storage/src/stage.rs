@@ -31,6 +31,8 @@ pub struct Stage {
     /// `cap` bytes, 16-byte aligned, allocated once. Bytes `[0, len)` are records; only
     /// `[len, cap)` is ever written, and only while no slice of the buffer is alive.
     buf: NonNull<u8>,
+    /// Owns the memory `buf` points into.
+    _map: memmap2::MmapMut,
     cap: usize,
     /// Segment offset of `buf[0]`.
     start: Cell<usize>,
@@ -46,14 +48,19 @@ impl Stage {
     /// An empty stage of `cap` bytes (rounded up to the record alignment) belonging to no file.
     pub fn new(cap: usize) -> Rc<Stage> {
         let cap = record::align_up(cap.max(ALIGN));
-        let layout = std::alloc::Layout::from_size_align(cap, ALIGN).expect("a valid layout");
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        let Some(buf) = NonNull::new(ptr) else {
-            std::alloc::handle_alloc_error(layout)
-        };
+        // An anonymous mapping: zero pages the kernel provides on first touch, so an idle log
+        // holds no resident memory for its stage (a heap allocation was zeroed up front).
+        let mut map = memmap2::MmapMut::map_anon(cap)
+            .unwrap_or_else(|e| panic!("mapping a {cap}-byte log stage failed: {e}"));
+        let buf = NonNull::new(map.as_mut_ptr()).expect("a mapping is never at address 0");
+        debug_assert_eq!(
+            buf.as_ptr() as usize % ALIGN,
+            0,
+            "mappings are page aligned"
+        );
         Rc::new(Stage {
             buf,
+            _map: map,
             cap,
             start: Cell::new(0),
             len: Cell::new(0),
@@ -153,14 +160,6 @@ impl Stage {
             .write_all_at(bytes, (self.start.get() + written) as u64)?;
         self.written.set(len);
         Ok(())
-    }
-}
-
-impl Drop for Stage {
-    fn drop(&mut self) {
-        let layout = std::alloc::Layout::from_size_align(self.cap, ALIGN).expect("as allocated");
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.buf.as_ptr(), layout) };
     }
 }
 
