@@ -482,6 +482,71 @@ fn person_chat(tcp: SocketAddr, a: &str, b: &str) {
     bob.assert_no_recv_from(tcp, &chat);
 }
 
+/// One connection writing to several targets in turn (the gateway remembers the last one):
+/// each SEND lands in its own channel, told apart by target, channel type and sync-once; a
+/// group named like a user is not that user's chat.
+#[test]
+fn a_connection_switching_targets_reaches_each_channel() {
+    let s = Server::start("");
+    let (tcp, http) = (s.addr("tcp"), s.addr("http"));
+    let (a, b, c) = ("sw-alice", "sw-bob", "sw-carol");
+    let r = post(
+        http,
+        "/channel",
+        &json!({"channel_id": b, "channel_type": GROUP, "subscribers": [a, b]}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let mut alice = WkClient::login(tcp, a, 5);
+    let mut bob = WkClient::login(tcp, b, 5);
+    let mut carol = WkClient::login(tcp, c, 5);
+    const SYNC_ONCE: u8 = 0x04;
+    // (target, type, flags, the seq it must get in its channel)
+    let sends = [
+        (b, PERSON, RED_DOT, 1u64),
+        (b, PERSON, SYNC_ONCE, 1),
+        (b, PERSON, RED_DOT, 2),
+        (b, GROUP, RED_DOT, 1),
+        (b, PERSON, RED_DOT, 3),
+        (c, PERSON, RED_DOT, 1),
+        (b, GROUP, RED_DOT, 2),
+    ];
+    let mut acks = Vec::new();
+    for (i, (target, ty, flags, seq)) in sends.iter().enumerate() {
+        let client_seq = i as u32 + 1;
+        alice.send(
+            target,
+            *ty,
+            client_seq,
+            &format!("sw-{i}"),
+            &text(&format!("m{i}")),
+            *flags,
+        );
+        let ack = alice.expect_sendack(client_seq);
+        assert_eq!(ack.reason_code, ReasonCode::SUCCESS, "send #{i}");
+        assert_eq!(
+            ack.message_seq, *seq,
+            "send #{i} to {target} type {ty} flags {flags}"
+        );
+        acks.push(ack);
+    }
+    for (i, (target, ty, flags, _)) in sends.iter().enumerate() {
+        if flags & SYNC_ONCE != 0 {
+            continue;
+        }
+        let client = if *target == c { &mut carol } else { &mut bob };
+        let id = acks[i].message_id;
+        let got = client.expect_recv_where(|r| r.message_id == id);
+        assert_eq!(got.payload, text(&format!("m{i}")));
+        assert_eq!(got.recv.channel_type.0, *ty, "send #{i}");
+        let seen = if *ty == PERSON { a } else { b };
+        assert_eq!(got.recv.channel_id, seen, "send #{i}");
+    }
+    // The stored channels hold exactly their messages.
+    assert_eq!(sync(http, a, b, PERSON).len(), 3);
+    assert_eq!(sync(http, a, b, GROUP).len(), 2);
+    assert_eq!(sync(http, a, c, PERSON).len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. Groups: membership and ordering
 // ---------------------------------------------------------------------------------------------

@@ -4,17 +4,17 @@
 
 use super::ids::person_peer;
 use super::msg::{ConnMsg, Delivered};
+use super::users::ConvKeyRef;
 use super::{stats, Shard};
 use crate::proto::{ChannelType, HeaderFlags};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The channel id a user sees: the peer's uid for person chats, the channel id otherwise.
-pub(crate) fn channel_seen_by(msg: &Delivered, viewer: &str) -> String {
+pub(crate) fn channel_seen_by<'a>(msg: &'a Delivered, viewer: &str) -> &'a str {
     if msg.channel_type == ChannelType::PERSON.0 {
-        person_peer(&msg.channel_id, viewer).to_string()
+        person_peer(&msg.channel_id, viewer)
     } else {
-        msg.channel_id.to_string()
+        msg.channel_id.as_str()
     }
 }
 
@@ -28,7 +28,8 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         && msg.message_seq > 0;
     // (node, shard) of the connections → (connection id, receiving uid).
     type Targets = Vec<(u64, Arc<str>)>;
-    let mut by_shard: BTreeMap<(u16, usize), Targets> = BTreeMap::new();
+    // Connection shards are few (nodes × shards): a linear search beats a map.
+    let mut by_shard: Vec<((u16, usize), Targets)> = Vec::new();
     // Receivers with no live connection, for `msg.offline` (only collected when wanted).
     let want_offline = shard.events.wants_offline(&msg);
     let mut offline = Vec::new();
@@ -40,10 +41,6 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             msg.channel_type,
         )
     });
-    // The conversation key of a non-person channel is the same for every receiver: made once,
-    // and cloned only for a receiver who has no conversation with the channel yet.
-    let shared_key = (msg.channel_type != ChannelType::PERSON.0)
-        .then(|| (msg.channel_id.to_string(), msg.channel_type));
     for uid in uids {
         let user = users.entry_arc(&uid);
         if let Some(key) = &cmd_key {
@@ -55,18 +52,9 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             e.0 = e.0.max(msg.message_seq);
         }
         if track_conversation {
-            let conv = match &shared_key {
-                Some(key) => {
-                    if !user.conversations.contains_key(key) {
-                        user.conversations.insert(key.clone(), Default::default());
-                    }
-                    user.conversations.get_mut(key).expect("inserted above")
-                }
-                None => {
-                    let key = (channel_seen_by(&msg, &uid), msg.channel_type);
-                    user.conversations.entry(key).or_default()
-                }
-            };
+            // Found by a borrowed key: the owned one is built for a new conversation only.
+            let key = ConvKeyRef(channel_seen_by(&msg, &uid), msg.channel_type);
+            let conv = user.conversations.entry_ref(&key).or_default();
             if msg.message_seq > conv.last_msg_seq {
                 conv.last_msg_seq = msg.message_seq;
                 conv.last_message_id = msg.message_id;
@@ -87,10 +75,12 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
                 continue;
             }
             reached = true;
-            by_shard
-                .entry((s.conn.node, s.conn.shard as usize))
-                .or_default()
-                .push((s.conn.id, uid.clone()));
+            let at = (s.conn.node, s.conn.shard as usize);
+            let target = (s.conn.id, uid.clone());
+            match by_shard.iter_mut().find(|(k, _)| *k == at) {
+                Some((_, targets)) => targets.push(target),
+                None => by_shard.push((at, vec![target])),
+            }
         }
         if !reached && *uid != *msg.from_uid.as_str() {
             stats::inc(&shard.stats.offline_deliveries);

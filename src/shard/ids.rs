@@ -98,7 +98,13 @@ impl MessageIds {
 
     /// The next id.
     pub fn next_id(&mut self) -> i64 {
-        self.next_at(now_millis().saturating_sub(ID_EPOCH_MS))
+        self.next_id_at(now_millis())
+    }
+
+    /// The next id, issued at `unix_ms` (the caller's clock read, shared with the message's
+    /// timestamp).
+    pub fn next_id_at(&mut self, unix_ms: u64) -> i64 {
+        self.next_at(unix_ms.saturating_sub(ID_EPOCH_MS))
     }
 
     fn next_at(&mut self, now_ms: u64) -> i64 {

@@ -110,6 +110,10 @@ pub struct SendReq {
     pub payload: Bytes,
     /// Explicit receivers (REST `subscribers`, temp channels); empty = the channel's.
     pub receivers: Vec<Arc<str>>,
+    /// A person chat's other party as a shared uid, when the sender has one at hand (the
+    /// gateway's target memo): the receivers list then reuses it instead of copying the uid.
+    /// A hint only: never sent between nodes, and checked against the channel id.
+    pub peer: Option<Arc<str>>,
 }
 
 /// A stored (or no-persist) message on its way to receivers; shared by every shard it visits.

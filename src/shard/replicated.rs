@@ -342,7 +342,7 @@ pub fn propose_message(
                         message_seq: a.seq,
                     },
                 );
-                send::fan_out(&shard, Arc::new(msg), &receivers);
+                send::fan_out(&shard, Arc::new(msg), receivers);
             }
             Ok(a) => send::refuse(&shard, req.origin, ReasonCode(a.refused)),
             Err(ProposeError::NotLeader(Some(node))) if node as u16 != shard.node() => {

@@ -72,12 +72,15 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
                 return Err(reason);
             }
         }
-        // The sender's side shares the request's uid.
+        // Both sides share the request's uids where it has them.
         let side = |uid: &str| {
             if uid == &*req.from_uid {
                 req.from_uid.clone()
             } else {
-                Arc::from(uid)
+                match &req.peer {
+                    Some(peer) if **peer == *uid => peer.clone(),
+                    _ => Arc::from(uid),
+                }
             }
         };
         return Ok(vec![side(a), side(b)]);
@@ -167,7 +170,7 @@ pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
     }
     let delivered = delivered(shard, &req);
     if HeaderFlags::from_header(req.flags).no_persist() {
-        return send_unpersisted(shard, req.origin, delivered, &receivers);
+        return send_unpersisted(shard, req.origin, delivered, receivers);
     }
     if shard.raft().is_some() {
         let new = message_fields(&req, &delivered).to_owned();
@@ -242,8 +245,10 @@ fn answer_retry(shard: &Shard, req: &SendReq) -> bool {
 
 /// The message as receivers get it (text fields as wire strings, copied once).
 fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
+    // One clock read for the id and the timestamp.
+    let now = now_millis();
     Delivered {
-        message_id: shard.ids.borrow_mut().next_id(),
+        message_id: shard.ids.borrow_mut().next_id_at(now),
         message_seq: 0,
         client_msg_no: req.client_msg_no.clone(),
         from_uid: WkStr::copy_from_str(&req.from_uid),
@@ -251,7 +256,7 @@ fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
         channel_type: req.channel_type,
         flags: req.flags,
         setting: req.setting,
-        timestamp: (now_millis() / 1000) as i32,
+        timestamp: (now / 1000) as i32,
         expire: req.expire,
         topic: req.topic.clone(),
         stream_no: req.stream_no.clone(),
@@ -262,7 +267,7 @@ fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
 }
 
 /// A no-persist message: acknowledged and delivered at once, never stored.
-fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers: &[Arc<str>]) {
+fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers: Vec<Arc<str>>) {
     answer(
         shard,
         origin,
@@ -350,11 +355,26 @@ fn storage_header(flags: HeaderFlags) -> u8 {
 /// A user's owner: (node, shard).
 type Owner = (u16, usize);
 
-/// Sends one `Deliver` per owner shard of the receivers.
-pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: &[Arc<str>]) {
-    // Owners are few (nodes × shards): a linear search beats a map and allocates once.
-    let mut by_owner: Vec<(Owner, Vec<Arc<str>>)> = Vec::new();
-    for uid in receivers {
+/// Sends one `Deliver` per owner shard of the receivers. When they all have one owner (a 1:1
+/// chat on one shard, a group on one shard) the list itself travels, copied into nothing.
+pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: Vec<Arc<str>>) {
+    let Some(first) = receivers.first() else {
+        return;
+    };
+    let first_owner = shard.owner_of(first);
+    let Some(split) = receivers
+        .iter()
+        .position(|uid| shard.owner_of(uid) != first_owner)
+    else {
+        let (node, dst) = first_owner;
+        let uids = receivers;
+        shard.route(node, dst, OwnerMsg::Deliver { msg, uids }.into());
+        return;
+    };
+    // Owners are few (nodes × shards): a linear search beats a map.
+    let mut by_owner: Vec<(Owner, Vec<Arc<str>>)> =
+        vec![(first_owner, receivers[..split].to_vec())];
+    for uid in &receivers[split..] {
         let owner = shard.owner_of(uid);
         match by_owner.iter_mut().find(|(o, _)| *o == owner) {
             Some((_, uids)) => uids.push(uid.clone()),
@@ -438,6 +458,8 @@ pub async fn run_committer(shard: Rc<Shard>) {
         }
         acked_since_wait += slice.len();
         let full = slice.len() == ACK_SLICE;
+        // One clock read for the slice: its sends are answered in the same instant.
+        let now = std::time::Instant::now();
         for p in slice.drain(..) {
             if shard.ctx.config.logger.trace_on {
                 tracing::info!(target: "jindou::trace", shard = shard.id(),
@@ -446,7 +468,7 @@ pub async fn run_committer(shard: Rc<Shard>) {
             shard
                 .stats
                 .sendack_latency
-                .observe_duration(p.received.elapsed());
+                .observe_duration(now.saturating_duration_since(p.received));
             answer(
                 &shard,
                 p.origin,
@@ -456,7 +478,7 @@ pub async fn run_committer(shard: Rc<Shard>) {
                     message_seq: p.msg.message_seq,
                 },
             );
-            fan_out(&shard, p.msg, &p.receivers);
+            fan_out(&shard, p.msg, p.receivers);
         }
         if full {
             crate::runtime::yield_now().await;

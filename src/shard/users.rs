@@ -6,6 +6,35 @@ use crate::shard::FastMap as HashMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// A user's conversations by (channel id as the user sees it, channel type). hashbrown's map,
+/// so a delivery finds a conversation by a borrowed [`ConvKeyRef`] and allocates its key only
+/// when the conversation is new.
+pub type ConvMap = hashbrown::HashMap<(String, u8), Conversation, super::ProcessSeeded>;
+
+/// A conversation key borrowed from a message: looks up a [`ConvMap`] without building the
+/// owned key.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvKeyRef<'a>(pub &'a str, pub u8);
+
+impl std::hash::Hash for ConvKeyRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Exactly as the owned key `(String, u8)` hashes.
+        (self.0, self.1).hash(state)
+    }
+}
+
+impl hashbrown::Equivalent<(String, u8)> for ConvKeyRef<'_> {
+    fn equivalent(&self, key: &(String, u8)) -> bool {
+        self.1 == key.1 && self.0 == key.0
+    }
+}
+
+impl From<&ConvKeyRef<'_>> for (String, u8) {
+    fn from(k: &ConvKeyRef<'_>) -> Self {
+        (k.0.to_owned(), k.1)
+    }
+}
+
 /// A registered device token (`/user/token`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeviceToken {
@@ -60,7 +89,7 @@ pub struct UserState {
     /// Live connections.
     pub sessions: Vec<Session>,
     /// Conversations by (channel id as the user sees it, channel type).
-    pub conversations: HashMap<(String, u8), Conversation>,
+    pub conversations: ConvMap,
     /// What few users have, boxed so the others carry one pointer for it.
     pub extra: Option<Box<UserExtra>>,
 }
@@ -220,6 +249,23 @@ pub fn sessions_to_replace(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_borrowed_key_finds_the_owned_one() {
+        let mut convs = ConvMap::default();
+        convs.insert(("bob".to_string(), 1), Conversation::default());
+        convs.insert(("g".to_string(), 2), Conversation::default());
+        // Same hash and equality as the owned key: found, nothing inserted.
+        convs.entry_ref(&ConvKeyRef("bob", 1)).or_default().unread = 3;
+        assert_eq!(convs.len(), 2);
+        assert_eq!(convs[&("bob".to_string(), 1)].unread, 3);
+        assert!(convs.get(&ConvKeyRef("g", 2)).is_some());
+        // Another type or id is another conversation.
+        assert!(convs.get(&ConvKeyRef("bob", 2)).is_none());
+        convs.entry_ref(&ConvKeyRef("bo", 1)).or_default();
+        assert_eq!(convs.len(), 3);
+        assert!(convs.contains_key(&("bo".to_string(), 1)));
+    }
 
     fn s(id: u64, flag: u8, dev: &str) -> Session {
         Session {

@@ -459,6 +459,7 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
                 topic: topic.into(),
                 payload,
                 receivers,
+                peer: None,
             }))
             .into()
         }
@@ -599,6 +600,7 @@ mod tests {
             topic: WkStr::EMPTY,
             payload: Bytes::from_static(b"x"),
             receivers: vec![Arc::from("r")],
+            peer: None,
         };
         match round(OwnerMsg::Send(Box::new(req)).into()) {
             ShardMsg::Owner(OwnerMsg::Send(r)) => {
