@@ -198,8 +198,9 @@ pub(super) struct Session {
     last_target: Option<Box<TargetMemo>>,
 }
 
-/// A SEND target resolved once: its storage channel (the person fake id, the CMD twin) and
-/// the shard that owns it, both functions of (sender, target, type, sync-once) only.
+/// A SEND target resolved once: its storage channel (the person fake id, the CMD twin), the
+/// shard that owns it and a person chat's peer, all functions of (sender, target, type,
+/// sync-once) only; the sender of a session never changes.
 struct TargetMemo {
     /// The channel id as the client named it (a copy: a slice would pin the read buffer).
     target: String,
