@@ -45,6 +45,8 @@ pub struct Identity {
     pub device_id: Arc<str>,
     /// Device level (1 master).
     pub device_level: u8,
+    /// Where this connection's last SEND went (see [`super::target`]).
+    pub last_target: super::target::LastTarget,
 }
 
 /// A client connection on this shard.

@@ -13,6 +13,7 @@ pub mod park;
 pub mod retry;
 pub mod session;
 pub mod table;
+pub mod target;
 pub mod tls;
 pub mod ws;
 

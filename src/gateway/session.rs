@@ -9,8 +9,7 @@ use crate::proto::{
     DecodeError, Decoder, HeaderFlags, Packet, ReasonCode, Send, Suback, WkStr,
 };
 use crate::runtime::ratelimit::Bucket;
-use crate::shard::ids::{base_channel, now_millis, valid_id};
-use crate::shard::ingress::storage_channel;
+use crate::shard::ids::{now_millis, valid_id};
 use crate::shard::msg::{AuthReq, OwnerMsg, SendOrigin, SendReq};
 use crate::shard::stats;
 use bytes::BytesMut;
@@ -70,7 +69,9 @@ async fn serve(mut state: Box<Parked>) {
 /// Parks a session whose task gave up: from here until its socket is readable it has no task.
 fn park(mut state: Box<Parked>) {
     let (gw, conn) = (state.session.gw.clone(), state.session.conn.clone());
-    state.session.last_target = None;
+    if let Some(identity) = conn.identity.get() {
+        identity.last_target.clear();
+    }
     // Bytes of an incomplete packet stay, in a buffer of their size; the lent one goes back.
     if let Some(buf) = state.session.inbuf.take() {
         if !buf.is_empty() {
@@ -134,7 +135,6 @@ fn open_session(
         upgraded: !websocket,
         inbuf: None,
         ws_state: None,
-        last_target: None,
     };
     Some((session, reader))
 }
@@ -193,31 +193,6 @@ pub(super) struct Session {
     inbuf: Option<BytesMut>,
     /// WebSocket (and WSS) state beyond the framing; `None` on raw TCP.
     ws_state: Option<Box<WsState>>,
-    /// Where the last SEND went, reused while a client keeps writing to one conversation;
-    /// dropped when the session parks (an idle connection keeps nothing for it).
-    last_target: Option<Box<TargetMemo>>,
-}
-
-/// A SEND target resolved once: its storage channel (the person fake id, the CMD twin), the
-/// shard that owns it and a person chat's peer, all functions of (sender, target, type,
-/// sync-once) only; the sender of a session never changes.
-struct TargetMemo {
-    /// The channel id as the client named it (a copy: a slice would pin the read buffer).
-    target: String,
-    channel_type: u8,
-    sync_once: bool,
-    /// The storage channel id.
-    channel_id: WkStr,
-    /// The shard that owns `channel_id`.
-    owner: usize,
-    /// A person chat's other party (the target), shared by every SEND to it.
-    peer: Option<Arc<str>>,
-}
-
-impl TargetMemo {
-    fn matches(&self, target: &str, channel_type: u8, sync_once: bool) -> bool {
-        self.channel_type == channel_type && self.sync_once == sync_once && *self.target == *target
-    }
 }
 
 impl WsState {
@@ -563,6 +538,7 @@ impl Session {
             device_flag: c.device_flag.0,
             device_id,
             device_level,
+            last_target: Default::default(),
         });
         self.conn.send_packet(
             &self.gw,
@@ -620,48 +596,6 @@ impl Session {
         stats::inc(&self.gw.shard.stats.conns_live);
     }
 
-    /// The storage channel of a SEND from `from`, its owner shard and (person chats) the peer
-    /// as a shared uid, from the memo when the client writes to the same target again.
-    fn resolve_target(
-        &mut self,
-        from: &str,
-        target: &str,
-        channel_type: u8,
-        sync_once: bool,
-    ) -> (WkStr, usize, Option<Arc<str>>) {
-        if let Some(m) = &self.last_target {
-            if m.matches(target, channel_type, sync_once) {
-                return (m.channel_id.clone(), m.owner, m.peer.clone());
-            }
-        }
-        let channel_id = WkStr::from(storage_channel(from, target, channel_type, sync_once));
-        let owner = self.gw.shard.channel_owner(base_channel(&channel_id));
-        let peer = (channel_type == ChannelType::PERSON.0).then(|| Arc::<str>::from(target));
-        match &mut self.last_target {
-            // A client switching targets reuses the memo's allocations.
-            Some(m) => {
-                m.target.clear();
-                m.target.push_str(target);
-                m.channel_type = channel_type;
-                m.sync_once = sync_once;
-                m.channel_id = channel_id.clone();
-                m.owner = owner;
-                m.peer = peer.clone();
-            }
-            None => {
-                self.last_target = Some(Box::new(TargetMemo {
-                    target: target.to_owned(),
-                    channel_type,
-                    sync_once,
-                    channel_id: channel_id.clone(),
-                    owner,
-                    peer: peer.clone(),
-                }))
-            }
-        }
-        (channel_id, owner, peer)
-    }
-
     /// SEND: decrypt, resolve the channel, forward to its owner (spec wkproto §9.3).
     pub(super) async fn send(&mut self, send: Send) {
         stats::inc(&self.gw.shard.stats.sends_in);
@@ -712,8 +646,16 @@ impl Session {
             return refuse(self, ReasonCode::CHANNEL_ID_ERROR);
         }
         let flags = send.flags;
-        let (channel_id, owner, peer) =
-            self.resolve_target(&from, target, send.channel_type.0, flags.sync_once());
+        let Some(identity) = self.conn.identity.get() else {
+            return;
+        };
+        let (channel_id, owner, peer) = identity.last_target.resolve(
+            &self.gw.shard,
+            &from,
+            target,
+            send.channel_type.0,
+            flags.sync_once(),
+        );
         let req = SendReq {
             origin: SendOrigin::Conn {
                 conn: self.gw.conn_ref(self.conn.id),

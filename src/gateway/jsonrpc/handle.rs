@@ -160,6 +160,7 @@ async fn connect(s: &mut Session, req: Request) -> Result<(), End> {
         device_flag: p.device_flag,
         device_id: p.device_id.into(),
         device_level,
+        last_target: Default::default(),
     });
     let result = wire::ConnectResult {
         server_version: version,
