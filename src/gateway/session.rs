@@ -599,9 +599,11 @@ impl Session {
     /// SEND: decrypt, resolve the channel, forward to its owner (spec wkproto §9.3).
     pub(super) async fn send(&mut self, send: Send) {
         stats::inc(&self.gw.shard.stats.sends_in);
-        let Some(from) = self.conn.uid() else {
+        let conn = self.conn.clone();
+        let Some(identity) = conn.identity.get() else {
             return;
         };
+        let from = identity.uid.clone();
         let rate = self.gw.shard.ctx.config.limits.message_rate;
         if rate > 0 {
             let mut bucket = self.conn.send_bucket.get();
@@ -646,9 +648,6 @@ impl Session {
             return refuse(self, ReasonCode::CHANNEL_ID_ERROR);
         }
         let flags = send.flags;
-        let Some(identity) = self.conn.identity.get() else {
-            return;
-        };
         let (channel_id, owner, peer) = identity.last_target.resolve(
             &self.gw.shard,
             &from,

@@ -28,7 +28,6 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         && msg.message_seq > 0;
     // (node, shard) of the connections → (connection id, receiving uid).
     type Targets = Vec<(u64, Arc<str>)>;
-    // Connection shards are few (nodes × shards): a linear search beats a map.
     let mut by_shard: Vec<((u16, usize), Targets)> = Vec::new();
     // Receivers with no live connection, for `msg.offline` (only collected when wanted).
     let want_offline = shard.events.wants_offline(&msg);
@@ -76,11 +75,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             }
             reached = true;
             let at = (s.conn.node, s.conn.shard as usize);
-            let target = (s.conn.id, uid.clone());
-            match by_shard.iter_mut().find(|(k, _)| *k == at) {
-                Some((_, targets)) => targets.push(target),
-                None => by_shard.push((at, vec![target])),
-            }
+            super::push_grouped(&mut by_shard, at, (s.conn.id, uid.clone()));
         }
         if !reached && *uid != *msg.from_uid.as_str() {
             stats::inc(&shard.stats.offline_deliveries);

@@ -50,6 +50,16 @@ use users::Users;
 /// cost 32 bytes each, not 64.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, ProcessSeeded>;
 
+/// Adds `item` to the group of `key` in a list of groups, a new group if `key` has none. The
+/// keys of a fan-out (owner shards, connection shards: nodes × shards) are few, so a linear
+/// search beats a map and allocates only the groups.
+pub(crate) fn push_grouped<K: PartialEq, V>(groups: &mut Vec<(K, Vec<V>)>, key: K, item: V) {
+    match groups.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, items)) => items.push(item),
+        None => groups.push((key, vec![item])),
+    }
+}
+
 /// Builds ahash hashers from one random seed drawn per process (a zero-sized
 /// `BuildHasher`, unlike `ahash::RandomState`).
 #[derive(Clone, Copy, Default, Debug)]

@@ -371,15 +371,10 @@ pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: Vec<Arc<str
         shard.route(node, dst, OwnerMsg::Deliver { msg, uids }.into());
         return;
     };
-    // Owners are few (nodes × shards): a linear search beats a map.
     let mut by_owner: Vec<(Owner, Vec<Arc<str>>)> =
         vec![(first_owner, receivers[..split].to_vec())];
     for uid in &receivers[split..] {
-        let owner = shard.owner_of(uid);
-        match by_owner.iter_mut().find(|(o, _)| *o == owner) {
-            Some((_, uids)) => uids.push(uid.clone()),
-            None => by_owner.push((owner, vec![uid.clone()])),
-        }
+        super::push_grouped(&mut by_owner, shard.owner_of(uid), uid.clone());
     }
     for ((node, dst), uids) in by_owner {
         shard.route(
