@@ -12,27 +12,13 @@ use bytes::BytesMut;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::tcp::TcpOwnedWriteHalf;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-/// A RECV written but not yet acknowledged, kept for bounded retries.
-pub struct Unacked {
-    /// The message.
-    pub msg: Arc<Delivered>,
-    /// Whom it was for (the receiving uid).
-    pub uid: Arc<str>,
-    /// When it was (last) written.
-    pub sent: Instant,
-    /// How many times it was written.
-    pub attempts: u8,
-}
-
-/// Most unacknowledged RECVs remembered per connection; older ones are left to sync.
-pub const MAX_UNACKED: usize = 1024;
+pub use super::unacked::{Unacked, UnackedQueue, MAX_UNACKED};
 
 /// Identity fixed at CONNECT.
 #[derive(Debug, Clone)]
@@ -73,7 +59,7 @@ pub struct Conn {
     /// `limits.connectTimeout` from `since`).
     last_read_ms: Cell<u64>,
     /// RECVs awaiting RECVACK.
-    pub unacked: RefCell<VecDeque<Unacked>>,
+    pub unacked: RefCell<UnackedQueue>,
     /// Connected since.
     pub since: Instant,
     /// TLS session (WSS only).
@@ -84,8 +70,8 @@ pub struct Conn {
     park_asked: Cell<bool>,
     /// The session task's waker while it waits for bytes, to hear [`Conn::ask_park`].
     park_waker: Cell<Option<Waker>>,
-    /// `limits.messageRate` bucket.
-    pub send_bucket: Cell<crate::runtime::ratelimit::Bucket>,
+    /// `limits.messageRate` bucket (milliseconds since `since`).
+    send_bucket: Cell<crate::runtime::ratelimit::MsBucket>,
     /// Set when the session speaks JSON-RPC: every packet is then written as JSON.
     pub jsonrpc: std::cell::OnceCell<Box<super::jsonrpc::RpcConn>>,
 }
@@ -105,9 +91,9 @@ impl Conn {
             writer: Cell::new(Some(writer)),
             closed: Cell::new(false),
             last_read_ms: Cell::new(0),
-            unacked: RefCell::new(VecDeque::new()),
+            unacked: Default::default(),
             since: now,
-            send_bucket: Cell::new(crate::runtime::ratelimit::Bucket::new(1.0)),
+            send_bucket: Cell::new(crate::runtime::ratelimit::MsBucket::new(1.0, 0)),
             parked: Cell::new(None),
             park_asked: Cell::new(false),
             park_waker: Cell::new(None),
@@ -392,11 +378,7 @@ impl Conn {
         stats::inc(&gw.shard.stats.recvs_out);
         gw.shard.stats.recvs_by_type.inc(msg.channel_type);
         if !HeaderFlags::from_header(msg.flags).no_persist() {
-            let mut unacked = self.unacked.borrow_mut();
-            if unacked.len() >= MAX_UNACKED {
-                unacked.pop_front();
-            }
-            unacked.push_back(Unacked {
+            self.unacked.borrow_mut().push(Unacked {
                 msg: msg.clone(),
                 uid: uid.clone(),
                 sent: forms.now(),
@@ -431,16 +413,17 @@ impl Conn {
 
     /// Handles a RECVACK: forgets the acknowledged message.
     pub fn acked(&self, message_id: i64) {
-        let mut unacked = self.unacked.borrow_mut();
-        // Clients acknowledge in order: the front is the usual hit.
-        if unacked
-            .front()
-            .is_some_and(|u| u.msg.message_id == message_id)
-        {
-            unacked.pop_front();
-        } else if let Some(pos) = unacked.iter().position(|u| u.msg.message_id == message_id) {
-            unacked.remove(pos);
-        }
+        self.unacked.borrow_mut().ack(message_id);
+    }
+
+    /// Takes a `limits.messageRate` token (`rate` per second, as many at once).
+    pub fn take_send_token(&self, rate: u32) -> bool {
+        // Milliseconds since connect, wrapping (the bucket takes differences).
+        let now_ms = self.since.elapsed().as_millis() as u32;
+        let mut bucket = self.send_bucket.get();
+        let ok = bucket.take(rate as f32, rate as f32, now_ms);
+        self.send_bucket.set(bucket);
+        ok
     }
 
     /// Sends DISCONNECT with `why` (unless `reason` is 0) and closes once it is written.
@@ -622,6 +605,15 @@ async fn write_loop(gw: Rc<ConnTable>, conn: Rc<Conn>, mut w: TcpOwnedWriteHalf)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every connection of a shard holds one `Rc<Conn>`, idle ones included (issue 16: ≤ 1 KiB
+    /// per idle connection): with its `Rc` counts it must stay within the allocator's
+    /// 192-byte size class.
+    #[test]
+    fn a_connection_fits_the_192_byte_size_class() {
+        let size = std::mem::size_of::<Conn>() + 2 * std::mem::size_of::<usize>();
+        assert!(size <= 192, "Rc<Conn> takes {size} B");
+    }
 
     #[test]
     fn stream_messages_reach_older_sessions_with_the_legacy_bit() {

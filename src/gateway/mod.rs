@@ -15,6 +15,7 @@ pub mod session;
 pub mod table;
 pub mod target;
 pub mod tls;
+pub mod unacked;
 pub mod ws;
 
 pub use table::ConnTable;

@@ -22,19 +22,10 @@ pub async fn run_retries(gw: Rc<ConnTable>) {
         let now = Instant::now();
         let conns = gw.all();
         for conn in conns {
-            let due: Vec<_> = {
-                let mut unacked = conn.unacked.borrow_mut();
-                unacked.retain(|u| (u.attempts as usize) < cfg.max_count.max(1));
-                unacked
-                    .iter_mut()
-                    .filter(|u| now.duration_since(u.sent) >= cfg.interval.get())
-                    .map(|u| {
-                        u.sent = now;
-                        u.attempts += 1;
-                        (u.msg.clone(), u.uid.clone())
-                    })
-                    .collect()
-            };
+            let due =
+                conn.unacked
+                    .borrow_mut()
+                    .take_due(now, cfg.interval.get(), cfg.max_count.max(1));
             for (msg, uid) in due {
                 conn.write_recv(&gw, &msg, &uid);
             }

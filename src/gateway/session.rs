@@ -72,6 +72,8 @@ fn park(mut state: Box<Parked>) {
     if let Some(identity) = conn.identity.get() {
         identity.last_target.clear();
     }
+    // Nothing awaiting a RECVACK: the retry queue's capacity goes too.
+    conn.unacked.borrow_mut().release_if_empty();
     // Bytes of an incomplete packet stay, in a buffer of their size; the lent one goes back.
     if let Some(buf) = state.session.inbuf.take() {
         if !buf.is_empty() {
@@ -605,22 +607,17 @@ impl Session {
         };
         let from = identity.uid.clone();
         let rate = self.gw.shard.ctx.config.limits.message_rate;
-        if rate > 0 {
-            let mut bucket = self.conn.send_bucket.get();
-            let ok = bucket.take(rate as f64, rate as f64, std::time::Instant::now());
-            self.conn.send_bucket.set(bucket);
-            if !ok {
-                stats::inc(&self.gw.shard.stats.message_rate_limited);
-                return self.conn.send_ack(
-                    &self.gw,
-                    send.client_seq,
-                    crate::shard::msg::SendOutcome {
-                        reason: ReasonCode::RATE_LIMIT.0,
-                        message_id: 0,
-                        message_seq: 0,
-                    },
-                );
-            }
+        if rate > 0 && !self.conn.take_send_token(rate) {
+            stats::inc(&self.gw.shard.stats.message_rate_limited);
+            return self.conn.send_ack(
+                &self.gw,
+                send.client_seq,
+                crate::shard::msg::SendOutcome {
+                    reason: ReasonCode::RATE_LIMIT.0,
+                    message_id: 0,
+                    message_seq: 0,
+                },
+            );
         }
         let refuse = |this: &Self, reason: ReasonCode| {
             this.conn.send_ack(

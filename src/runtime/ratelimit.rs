@@ -37,6 +37,38 @@ impl Bucket {
     }
 }
 
+/// A token bucket in 8 bytes, for state kept per connection: the tokens as `f32` and the
+/// last refill as milliseconds since an origin the owner keeps (its connect time), wrapping
+/// every ~49 days (a refill across a wrap can come out short once, never long).
+#[derive(Clone, Copy, Debug)]
+pub struct MsBucket {
+    tokens: f32,
+    last_ms: u32,
+}
+
+impl MsBucket {
+    /// A full bucket at `now_ms`.
+    pub fn new(burst: f32, now_ms: u32) -> Self {
+        Self {
+            tokens: burst,
+            last_ms: now_ms,
+        }
+    }
+
+    /// Takes one token if there is one (refilling by the time passed since the last call).
+    pub fn take(&mut self, rate: f32, burst: f32, now_ms: u32) -> bool {
+        let elapsed_ms = now_ms.wrapping_sub(self.last_ms);
+        self.last_ms = now_ms;
+        self.tokens = (self.tokens + elapsed_ms as f32 * rate / 1000.0).min(burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Most client addresses tracked per shard. The table has two generations of at most half this
 /// each: when the current one fills, it becomes the previous one and the oldest is dropped, so
 /// memory stays bounded under a flood of distinct (spoofed or IPv6) addresses. A dropped
@@ -161,6 +193,22 @@ mod tests {
             "one token after 0.5 s"
         );
         assert!(!b.take(2.0, 2.0, t0 + Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn a_millisecond_bucket_refills_at_its_rate_across_the_wrap() {
+        for t0 in [0u32, u32::MAX - 200] {
+            let mut b = MsBucket::new(2.0, t0);
+            assert!(b.take(2.0, 2.0, t0));
+            assert!(b.take(2.0, 2.0, t0));
+            assert!(!b.take(2.0, 2.0, t0), "burst exhausted");
+            let half = t0.wrapping_add(500);
+            assert!(b.take(2.0, 2.0, half), "one token after 0.5 s (from {t0})");
+            assert!(!b.take(2.0, 2.0, half));
+            let long = half.wrapping_add(60_000);
+            assert!(b.take(2.0, 2.0, long) && b.take(2.0, 2.0, long));
+            assert!(!b.take(2.0, 2.0, long), "refilled to the burst, not beyond");
+        }
     }
 
     #[test]
