@@ -381,7 +381,7 @@ impl Conn {
             self.unacked.borrow_mut().push(Unacked {
                 msg: msg.clone(),
                 uid: uid.clone(),
-                sent: forms.now(),
+                sent: forms.now(gw),
                 attempts: 1,
             });
         }
@@ -463,9 +463,9 @@ pub struct RecvForms {
 }
 
 impl RecvForms {
-    /// The time the RECVs of this batch count as written.
-    fn now(&mut self) -> Instant {
-        *self.now.get_or_insert_with(Instant::now)
+    /// The time the RECVs of this batch count as written (the mesh batch's clock reading).
+    fn now(&mut self, gw: &ConnTable) -> Instant {
+        *self.now.get_or_insert_with(|| gw.shard.clock.instant())
     }
 
     /// The RECV of `msg` for `conn` (receiver `uid`), if `conn` takes a shared form.

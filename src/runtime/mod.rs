@@ -3,6 +3,7 @@
 //!
 //! Kept thin so the runtime could be swapped: the rest of the server sees these types only.
 
+pub mod clock;
 pub mod driver;
 pub mod listen;
 pub mod mesh;

@@ -15,6 +15,7 @@ pub async fn run_mesh_loop(shard: Rc<Shard>, gw: Rc<ConnTable>) {
     loop {
         batch.clear();
         let n = shard.mesh.recv(&mut batch, BATCH).await;
+        shard.clock.begin();
         for (src, msg) in batch.drain(..) {
             match msg {
                 ShardMsg::Owner(m) => crate::shard::handle_owner(&shard, src, m),
@@ -22,6 +23,7 @@ pub async fn run_mesh_loop(shard: Rc<Shard>, gw: Rc<ConnTable>) {
                 ShardMsg::Answer(a) => shard.asks.complete(a),
             }
         }
+        shard.clock.end();
         if n == BATCH {
             // More may be waiting: let the shard's other tasks and the completions of its
             // I/O (a group commit's fdatasync, socket writes) run first, so one busy mesh

@@ -32,7 +32,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
     // Receivers with no live connection, for `msg.offline` (only collected when wanted).
     let want_offline = shard.events.wants_offline(&msg);
     let mut offline = Vec::new();
-    let now = super::ids::now_millis() as i64;
+    let now = shard.clock.unix_millis() as i64;
     let mut users = shard.users.borrow_mut();
     let cmd_key = (flags.sync_once() && msg.message_seq > 0).then(|| {
         (

@@ -138,6 +138,8 @@ pub struct Shard {
     pub event_queues: RefCell<FastMap<msg_event::AnchorKey, VecDeque<msg_event::process::Job>>>,
     /// Message id generator.
     pub ids: RefCell<MessageIds>,
+    /// The clock reading shared by the messages of one mesh batch.
+    pub clock: crate::runtime::clock::TurnClock,
     /// Stored messages awaiting durability, in LSN order.
     pub(crate) commits: RefCell<VecDeque<PendingCommit>>,
     /// Wakes the committer when `commits` gets its first entry.
@@ -340,6 +342,7 @@ impl Shard {
             known_leaders: Default::default(),
             relays: Default::default(),
             handover: Default::default(),
+            clock: Default::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! acknowledgement and fan-out (DESIGN message path steps 2–3).
 
 use super::channels::{group_permission, ChannelState};
-use super::ids::{base_channel, now_millis, person_parts};
+use super::ids::{base_channel, person_parts};
 use super::msg::{Answer, ConnMsg, Delivered, OwnerMsg, SendOrigin, SendOutcome, SendReq};
 use super::{stats, PendingCommit, Shard};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode, WkStr};
@@ -245,8 +245,8 @@ fn answer_retry(shard: &Shard, req: &SendReq) -> bool {
 
 /// The message as receivers get it (text fields as wire strings, copied once).
 fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
-    // One clock read for the id and the timestamp.
-    let now = now_millis();
+    // One clock reading (the batch's) for the id and the timestamp.
+    let now = shard.clock.unix_millis();
     Delivered {
         message_id: shard.ids.borrow_mut().next_id_at(now),
         message_seq: 0,
