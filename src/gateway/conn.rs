@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-pub use super::unacked::{Unacked, UnackedQueue, MAX_UNACKED};
+use super::unacked::{Unacked, UnackedQueue};
 
 /// Identity fixed at CONNECT.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ pub struct Conn {
     /// The session task's waker while it waits for bytes, to hear [`Conn::ask_park`].
     park_waker: Cell<Option<Waker>>,
     /// `limits.messageRate` bucket (milliseconds since `since`).
-    send_bucket: Cell<crate::runtime::ratelimit::MsBucket>,
+    send_bucket: Cell<crate::runtime::ratelimit::Bucket>,
     /// Set when the session speaks JSON-RPC: every packet is then written as JSON.
     pub jsonrpc: std::cell::OnceCell<Box<super::jsonrpc::RpcConn>>,
 }
@@ -93,7 +93,7 @@ impl Conn {
             last_read_ms: Cell::new(0),
             unacked: Default::default(),
             since: now,
-            send_bucket: Cell::new(crate::runtime::ratelimit::MsBucket::new(1.0, 0)),
+            send_bucket: Cell::new(crate::runtime::ratelimit::Bucket::new(1.0, 0)),
             parked: Cell::new(None),
             park_asked: Cell::new(false),
             park_waker: Cell::new(None),
@@ -105,6 +105,11 @@ impl Conn {
     /// The uid, once authenticated.
     pub fn uid(&self) -> Option<Arc<str>> {
         self.identity.get().map(|i| i.uid.clone())
+    }
+
+    /// Milliseconds since connect: the time of the connection's rate-limit buckets.
+    pub fn age_ms(&self) -> u32 {
+        crate::runtime::ratelimit::millis_since(self.since, Instant::now())
     }
 
     /// Whether the connection is closing.
@@ -418,10 +423,8 @@ impl Conn {
 
     /// Takes a `limits.messageRate` token (`rate` per second, as many at once).
     pub fn take_send_token(&self, rate: u32) -> bool {
-        // Milliseconds since connect, wrapping (the bucket takes differences).
-        let now_ms = self.since.elapsed().as_millis() as u32;
         let mut bucket = self.send_bucket.get();
-        let ok = bucket.take(rate as f32, rate as f32, now_ms);
+        let ok = bucket.take(rate.into(), rate.into(), self.age_ms());
         self.send_bucket.set(bucket);
         ok
     }

@@ -198,9 +198,10 @@ pub(super) struct Session {
 }
 
 impl WsState {
-    fn new() -> Self {
+    /// A fresh state at `now_ms` (the connection's age, the time of its buckets).
+    fn new(now_ms: u32) -> Self {
         Self {
-            control_bucket: Bucket::new(2.0 * CONTROL_FRAMES_PER_SEC),
+            control_bucket: Bucket::new(2.0 * CONTROL_FRAMES_PER_SEC, now_ms),
             control_seen: 0,
             stream_buf: BytesMut::new(),
             plain: BytesMut::new(),
@@ -315,7 +316,7 @@ impl Session {
     /// The WebSocket-only state, made on first use.
     fn ws_state(&mut self) -> &mut WsState {
         self.ws_state
-            .get_or_insert_with(|| Box::new(WsState::new()))
+            .get_or_insert_with(|| Box::new(WsState::new(self.conn.age_ms())))
     }
 
     /// Parses everything complete in `buf` (WebSocket: handshake, frames, then packets).
@@ -352,10 +353,10 @@ impl Session {
             if let Some(w) = self.ws.as_mut() {
                 let seen = w.control_frames();
                 let flood = {
+                    let now = self.conn.age_ms();
                     let st = self
                         .ws_state
-                        .get_or_insert_with(|| Box::new(WsState::new()));
-                    let now = std::time::Instant::now();
+                        .get_or_insert_with(|| Box::new(WsState::new(now)));
                     let rate = CONTROL_FRAMES_PER_SEC;
                     let flood = (st.control_seen..seen)
                         .any(|_| !st.control_bucket.take(rate, 2.0 * rate, now));

@@ -7,66 +7,39 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
-/// One token bucket: `rate` tokens per second, holding at most `burst`.
+/// One token bucket: `rate` tokens per second, holding at most `burst`, in 8 bytes (it is
+/// kept per connection and per tracked address). Time is milliseconds since an origin its
+/// owner keeps (a connection's connect time, a limiter's creation), as a wrapping `u32`: a
+/// refill across a gap longer than ~49 days can come out short once, never long.
 #[derive(Clone, Copy, Debug)]
 pub struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    /// A full bucket.
-    pub fn new(burst: f64) -> Self {
-        Self {
-            tokens: burst,
-            last: Instant::now(),
-        }
-    }
-
-    /// Takes one token if there is one (refilling by the time passed).
-    pub fn take(&mut self, rate: f64, burst: f64, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * rate).min(burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// A token bucket in 8 bytes, for state kept per connection: the tokens as `f32` and the
-/// last refill as milliseconds since an origin the owner keeps (its connect time), wrapping
-/// every ~49 days (a refill across a wrap can come out short once, never long).
-#[derive(Clone, Copy, Debug)]
-pub struct MsBucket {
     tokens: f32,
     last_ms: u32,
 }
 
-impl MsBucket {
+impl Bucket {
     /// A full bucket at `now_ms`.
-    pub fn new(burst: f32, now_ms: u32) -> Self {
+    pub fn new(burst: f64, now_ms: u32) -> Self {
         Self {
-            tokens: burst,
+            tokens: burst as f32,
             last_ms: now_ms,
         }
     }
 
     /// Takes one token if there is one (refilling by the time passed since the last call).
-    pub fn take(&mut self, rate: f32, burst: f32, now_ms: u32) -> bool {
+    pub fn take(&mut self, rate: f64, burst: f64, now_ms: u32) -> bool {
         let elapsed_ms = now_ms.wrapping_sub(self.last_ms);
         self.last_ms = now_ms;
-        self.tokens = (self.tokens + elapsed_ms as f32 * rate / 1000.0).min(burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let tokens = (f64::from(self.tokens) + f64::from(elapsed_ms) * rate / 1000.0).min(burst);
+        let allowed = tokens >= 1.0;
+        self.tokens = if allowed { tokens - 1.0 } else { tokens } as f32;
+        allowed
     }
+}
+
+/// Milliseconds from `origin` to `now`, wrapping as a [`Bucket`]'s clock does.
+pub fn millis_since(origin: Instant, now: Instant) -> u32 {
+    now.saturating_duration_since(origin).as_millis() as u32
 }
 
 /// Most client addresses tracked per shard. The table has two generations of at most half this
@@ -100,6 +73,8 @@ struct Generations<K> {
 /// A token bucket per key (a client address, a connection), in a table bounded by
 /// [`MAX_TRACKED`]; a rate of 0 disables it. Shard-local: no locks.
 pub struct KeyedLimiter<K> {
+    /// The buckets' time origin.
+    origin: Instant,
     rate: f64,
     burst: f64,
     buckets: RefCell<Generations<K>>,
@@ -109,6 +84,7 @@ impl<K: std::hash::Hash + Eq + Copy> KeyedLimiter<K> {
     /// `rate` tokens per second for each key, holding at most `burst`.
     pub fn with_rate(rate: f64, burst: f64) -> Self {
         Self {
+            origin: Instant::now(),
             rate,
             burst,
             buckets: RefCell::new(Generations {
@@ -129,15 +105,16 @@ impl<K: std::hash::Hash + Eq + Copy> KeyedLimiter<K> {
         if self.rate <= 0.0 {
             return true;
         }
+        let now_ms = millis_since(self.origin, now);
         let mut g = self.buckets.borrow_mut();
         if let Some(b) = g.current.get_mut(&key) {
-            return b.take(self.rate, self.burst, now);
+            return b.take(self.rate, self.burst, now_ms);
         }
         let mut bucket = g
             .previous
             .remove(&key)
-            .unwrap_or_else(|| Bucket::new(self.burst));
-        let allowed = bucket.take(self.rate, self.burst, now);
+            .unwrap_or_else(|| Bucket::new(self.burst, now_ms));
+        let allowed = bucket.take(self.rate, self.burst, now_ms);
         if g.current.len() >= MAX_TRACKED / 2 {
             g.previous = std::mem::take(&mut g.current);
         }
@@ -179,26 +156,11 @@ impl IpLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
-    fn a_bucket_refills_at_its_rate() {
-        let t0 = Instant::now();
-        let mut b = Bucket::new(2.0);
-        assert!(b.take(2.0, 2.0, t0));
-        assert!(b.take(2.0, 2.0, t0));
-        assert!(!b.take(2.0, 2.0, t0), "burst exhausted");
-        assert!(
-            b.take(2.0, 2.0, t0 + Duration::from_millis(500)),
-            "one token after 0.5 s"
-        );
-        assert!(!b.take(2.0, 2.0, t0 + Duration::from_millis(500)));
-    }
-
-    #[test]
-    fn a_millisecond_bucket_refills_at_its_rate_across_the_wrap() {
+    fn a_bucket_refills_at_its_rate_across_the_wrap() {
         for t0 in [0u32, u32::MAX - 200] {
-            let mut b = MsBucket::new(2.0, t0);
+            let mut b = Bucket::new(2.0, t0);
             assert!(b.take(2.0, 2.0, t0));
             assert!(b.take(2.0, 2.0, t0));
             assert!(!b.take(2.0, 2.0, t0), "burst exhausted");
@@ -219,6 +181,9 @@ mod tests {
         assert!(l.allow_at(a, t) && l.allow_at(a, t));
         assert!(!l.allow_at(a, t));
         assert!(l.allow_at(b, t));
+        let later = t + std::time::Duration::from_millis(500);
+        assert!(l.allow_at(a, later), "one token back after 0.5 s at 2/s");
+        assert!(!l.allow_at(a, later));
         let off = IpLimiter::new(0, 4);
         assert!((0..1000).all(|_| off.allow_at(a, t)));
     }
