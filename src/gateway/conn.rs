@@ -362,38 +362,47 @@ impl Conn {
         );
     }
 
-    /// Writes a RECV of `msg` for receiver `uid`, encrypted for this connection; a plaintext
-    /// connection copies the form `forms` holds for it (encoded on first use).
+    /// Writes a RECV of `msg` for this connection's user, encrypted for the connection; a
+    /// plaintext connection copies the form `forms` holds for it (encoded on first use).
     pub fn push_recv(
         self: &Rc<Self>,
         gw: &Rc<ConnTable>,
         msg: &Arc<Delivered>,
-        uid: &Arc<str>,
         forms: &mut RecvForms,
     ) {
         // Nothing may precede the CONNACK (or the `connect` result): a delivery that reaches a
         // session registered by its owner but not yet answered is left to sync.
-        if self.is_closed() || self.identity.get().is_none() {
+        if self.is_closed() {
             return;
         }
-        match forms.get(gw, self, msg, uid) {
+        let Some(identity) = self.identity.get() else {
+            return;
+        };
+        match forms.get(gw, self, msg, &identity.uid) {
             Some(bytes) => self.send_encoded(gw, bytes),
-            None => self.write_recv(gw, msg, uid),
+            None => self.write_recv_to(gw, msg, &identity.uid),
         }
         stats::inc(&gw.shard.stats.recvs_out);
         gw.shard.stats.recvs_by_type.inc(msg.channel_type);
         if !HeaderFlags::from_header(msg.flags).no_persist() {
+            let sent_ms = crate::runtime::ratelimit::millis_since(self.since, forms.now(gw));
             self.unacked.borrow_mut().push(Unacked {
                 msg: msg.clone(),
-                uid: uid.clone(),
-                sent: forms.now(gw),
+                sent_ms,
                 attempts: 1,
             });
         }
     }
 
+    /// Writes `msg` again to this connection's user (a retry of an unacknowledged RECV).
+    pub fn write_recv(self: &Rc<Self>, gw: &Rc<ConnTable>, msg: &Delivered) {
+        if let Some(identity) = self.identity.get() {
+            self.write_recv_to(gw, msg, &identity.uid);
+        }
+    }
+
     /// Writes `msg` to receiver `uid` on this connection: a RECV, or a `recv` notification.
-    pub fn write_recv(self: &Rc<Self>, gw: &Rc<ConnTable>, msg: &Delivered, uid: &str) {
+    fn write_recv_to(self: &Rc<Self>, gw: &Rc<ConnTable>, msg: &Delivered, uid: &str) {
         if self.jsonrpc.get().is_some() {
             let (flags, channel_id) = recv_view(msg, uid);
             let json = super::jsonrpc::wire::recv(msg, channel_id.as_str(), flags);

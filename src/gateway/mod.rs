@@ -58,12 +58,12 @@ pub fn handle_conn(gw: &Rc<ConnTable>, msg: ConnMsg) {
                 }
             }
         }
-        ConnMsg::Push { msg, targets } => {
+        ConnMsg::Push { msg, conn_ids } => {
             // One encoding per wire form the plaintext connections share, not per receiver.
             let mut forms = conn::RecvForms::default();
-            for (conn_id, uid) in targets {
+            for conn_id in conn_ids {
                 if let Some(conn) = gw.get(conn_id) {
-                    conn.push_recv(gw, &msg, &uid, &mut forms);
+                    conn.push_recv(gw, &msg, &mut forms);
                 }
             }
         }

@@ -20,14 +20,16 @@ pub async fn run_retries(gw: Rc<ConnTable>) {
             _ = shard.ctx.stop.wait() => return,
         }
         let now = Instant::now();
+        let interval_ms = u32::try_from(cfg.interval.get().as_millis()).unwrap_or(u32::MAX);
         let conns = gw.all();
         for conn in conns {
-            let due =
-                conn.unacked
-                    .borrow_mut()
-                    .take_due(now, cfg.interval.get(), cfg.max_count.max(1));
-            for (msg, uid) in due {
-                conn.write_recv(&gw, &msg, &uid);
+            let now_ms = crate::runtime::ratelimit::millis_since(conn.since, now);
+            let due = conn
+                .unacked
+                .borrow_mut()
+                .take_due(now_ms, interval_ms, cfg.max_count.max(1));
+            for msg in due {
+                conn.write_recv(&gw, &msg);
             }
         }
     }

@@ -5,16 +5,14 @@
 use crate::shard::msg::Delivered;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
 
-/// A RECV written but not yet acknowledged.
+/// A RECV written but not yet acknowledged: 16 bytes, four to a cache line.
 pub struct Unacked {
     /// The message.
     pub msg: Arc<Delivered>,
-    /// Whom it was for (the receiving uid).
-    pub uid: Arc<str>,
-    /// When it was (last) written.
-    pub sent: Instant,
+    /// When it was (last) written: milliseconds since the connection began, wrapping (a
+    /// retry interval is compared by wrapping difference, exact below 49 days).
+    pub sent_ms: u32,
     /// How many times it was written.
     pub attempts: u8,
 }
@@ -59,26 +57,31 @@ impl UnackedQueue {
         } else if let Some(pos) = q.iter().position(|u| u.msg.message_id == message_id) {
             q.remove(pos);
         }
+        if q.is_empty() {
+            // Back to the start of the ring: the next RECV reuses the line just written
+            // (still in cache) instead of walking the whole capacity.
+            q.clear();
+        }
     }
 
     /// Drops the RECVs written `max_attempts` times, then marks those written `interval` or
-    /// longer ago as written again now and returns them (message, receiving uid).
+    /// longer ago as written again now and returns them.
     pub fn take_due(
         &mut self,
-        now: Instant,
-        interval: std::time::Duration,
+        now_ms: u32,
+        interval_ms: u32,
         max_attempts: usize,
-    ) -> Vec<(Arc<Delivered>, Arc<str>)> {
+    ) -> Vec<Arc<Delivered>> {
         let Some(q) = self.0.as_mut() else {
             return Vec::new();
         };
         q.retain(|u| (u.attempts as usize) < max_attempts);
         q.iter_mut()
-            .filter(|u| now.duration_since(u.sent) >= interval)
+            .filter(|u| now_ms.wrapping_sub(u.sent_ms) >= interval_ms)
             .map(|u| {
-                u.sent = now;
+                u.sent_ms = now_ms;
                 u.attempts += 1;
-                (u.msg.clone(), u.uid.clone())
+                u.msg.clone()
             })
             .collect()
     }
@@ -100,14 +103,13 @@ impl UnackedQueue {
 mod tests {
     use super::*;
 
-    fn recv(id: i64) -> Unacked {
+    fn recv(id: i64, sent_ms: u32) -> Unacked {
         Unacked {
             msg: Arc::new(Delivered {
                 message_id: id,
                 ..Default::default()
             }),
-            uid: Arc::from("u"),
-            sent: Instant::now(),
+            sent_ms,
             attempts: 1,
         }
     }
@@ -116,7 +118,7 @@ mod tests {
     fn bounded_in_order_and_freed_when_empty() {
         let mut q = UnackedQueue::default();
         for id in 0..(MAX_UNACKED as i64 + 3) {
-            q.push(recv(id));
+            q.push(recv(id, 0));
         }
         assert_eq!(
             q.len(),
@@ -141,22 +143,39 @@ mod tests {
     #[test]
     fn due_recvs_are_retried_until_the_attempts_run_out() {
         let mut q = UnackedQueue::default();
-        q.push(recv(1));
-        let later = Instant::now() + std::time::Duration::from_secs(1);
-        let due = q.take_due(later, std::time::Duration::from_millis(500), 2);
+        // Written just before the millisecond clock wraps: due by wrapping difference.
+        q.push(recv(1, u32::MAX - 100));
+        assert!(q.take_due(u32::MAX, 500, 2).is_empty(), "not yet due");
+        let later = 900; // 1,001 ms after it was written
+        let due = q.take_due(later, 500, 2);
         assert_eq!(due.len(), 1);
-        assert_eq!(due[0].0.message_id, 1);
+        assert_eq!(due[0].message_id, 1);
+        assert!(q.take_due(later, 500, 2).is_empty(), "just retried");
         assert!(
-            q.take_due(later, std::time::Duration::from_millis(500), 2)
-                .is_empty(),
-            "just retried"
-        );
-        let much_later = later + std::time::Duration::from_secs(1);
-        assert!(
-            q.take_due(much_later, std::time::Duration::from_millis(500), 2)
-                .is_empty(),
+            q.take_due(later + 1000, 500, 2).is_empty(),
             "two attempts made"
         );
         assert!(q.is_empty(), "dropped after its last attempt");
+    }
+
+    #[test]
+    fn an_emptied_ring_starts_over() {
+        let mut q = UnackedQueue::default();
+        for id in 0..3 {
+            q.push(recv(id, 0));
+        }
+        for id in 0..3 {
+            q.ack(id);
+        }
+        // Filled to capacity again without wrapping: the ring restarted at its first slot
+        // (had it gone on from slot 3, the last entries would wrap to the front).
+        let cap = q.0.as_ref().expect("queue kept").capacity();
+        for id in 10..10 + cap as i64 {
+            q.push(recv(id, 0));
+        }
+        let d = q.0.as_ref().expect("queue kept");
+        assert_eq!(d.capacity(), cap, "no growth");
+        assert!(d.as_slices().1.is_empty(), "contiguous from slot 0");
+        assert_eq!(std::mem::size_of::<Unacked>(), 16);
     }
 }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod driver;
 pub mod listen;
 pub mod mesh;
+pub mod prefetch;
 pub mod ratelimit;
 pub mod reply;
 pub mod shutdown;

@@ -26,9 +26,8 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         && !flags.no_persist()
         && !flags.sync_once()
         && msg.message_seq > 0;
-    // (node, shard) of the connections → (connection id, receiving uid).
-    type Targets = Vec<(u64, Arc<str>)>;
-    let mut by_shard: Vec<((u16, usize), Targets)> = Vec::new();
+    // (node, shard) of the connections → their ids there.
+    let mut by_shard: Vec<((u16, usize), Vec<u64>)> = Vec::new();
     // Receivers with no live connection, for `msg.offline` (only collected when wanted).
     let want_offline = shard.events.wants_offline(&msg);
     let mut offline = Vec::new();
@@ -75,7 +74,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             }
             reached = true;
             let at = (s.conn.node, s.conn.shard as usize);
-            super::push_grouped(&mut by_shard, at, (s.conn.id, uid.clone()));
+            super::push_grouped(&mut by_shard, at, s.conn.id);
         }
         if !reached && *uid != *msg.from_uid.as_str() {
             stats::inc(&shard.stats.offline_deliveries);
@@ -92,13 +91,13 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         tracing::info!(target: "jindou::trace", shard = shard.id(), message_id = msg.message_id,
             connection_shards = by_shard.len(), "delivered to receivers' sessions");
     }
-    for ((node, dst), targets) in by_shard {
+    for ((node, dst), conn_ids) in by_shard {
         shard.route(
             node,
             dst,
             ConnMsg::Push {
                 msg: msg.clone(),
-                targets,
+                conn_ids,
             }
             .into(),
         );

@@ -349,8 +349,8 @@ pub enum ConnMsg {
     Push {
         /// The message.
         msg: Arc<Delivered>,
-        /// (connection id, receiving uid).
-        targets: Vec<(u64, Arc<str>)>,
+        /// The receiving connections (each writes the RECV for its own uid).
+        conn_ids: Vec<u64>,
     },
 }
 

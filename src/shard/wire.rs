@@ -103,6 +103,13 @@ impl W {
         self.0.put_i64_le(e.timestamp);
         self.bytes(&e.data);
     }
+    /// A counted list of connection ids.
+    fn ids(&mut self, ids: &[u64]) {
+        self.0.put_u32_le(ids.len() as u32);
+        for id in ids {
+            self.0.put_u64_le(*id);
+        }
+    }
     fn delivered(&mut self, d: &Delivered) {
         self.0.put_i64_le(d.message_id);
         self.0.put_u64_le(d.message_seq);
@@ -172,6 +179,15 @@ impl R<'_> {
     }
     fn wk(&mut self) -> Result<WkStr, WireError> {
         WkStr::from_utf8(self.bytes()?).map_err(|_| WireError("invalid UTF-8"))
+    }
+    /// A counted list of connection ids.
+    fn ids(&mut self) -> Result<Vec<u64>, WireError> {
+        let n = self.count()?;
+        let mut ids = Vec::with_capacity(n.min(self.0.len() / 8));
+        for _ in 0..n {
+            ids.push(self.u64()?);
+        }
+        Ok(ids)
     }
     fn count(&mut self) -> Result<usize, WireError> {
         let n = self.u32()? as usize;
@@ -351,10 +367,7 @@ fn write(msg: &ShardMsg, w: &mut W) -> bool {
         ShardMsg::Conn(ConnMsg::PushEvent { event, conn_ids }) => {
             w.0.put_u8(PUSH_EVENT);
             w.event(event);
-            w.0.put_u32_le(conn_ids.len() as u32);
-            for id in conn_ids {
-                w.0.put_u64_le(*id);
-            }
+            w.ids(conn_ids);
         }
         ShardMsg::Conn(ConnMsg::Kick {
             conn_id,
@@ -376,14 +389,10 @@ fn write(msg: &ShardMsg, w: &mut W) -> bool {
             w.0.put_u32_le(*client_seq);
             w.outcome(*outcome);
         }
-        ShardMsg::Conn(ConnMsg::Push { msg, targets }) => {
+        ShardMsg::Conn(ConnMsg::Push { msg, conn_ids }) => {
             w.0.put_u8(PUSH);
             w.delivered(msg);
-            w.0.put_u32_le(targets.len() as u32);
-            for (id, uid) in targets {
-                w.0.put_u64_le(*id);
-                w.str(uid);
-            }
+            w.ids(conn_ids);
         }
         ShardMsg::Answer(Answer::Auth { id, result }) => {
             w.0.put_u8(ANSWER_AUTH);
@@ -486,12 +495,11 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
         .into(),
         PUSH_EVENT => {
             let event = Arc::new(r.event()?);
-            let n = r.count()?;
-            let mut conn_ids = Vec::with_capacity(n.min(r.0.len() / 8));
-            for _ in 0..n {
-                conn_ids.push(r.u64()?);
+            ConnMsg::PushEvent {
+                event,
+                conn_ids: r.ids()?,
             }
-            ConnMsg::PushEvent { event, conn_ids }.into()
+            .into()
         }
         KICK => ConnMsg::Kick {
             conn_id: r.u64()?,
@@ -507,12 +515,11 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
         .into(),
         PUSH => {
             let msg = Arc::new(r.delivered()?);
-            let n = r.count()?;
-            let mut targets = Vec::with_capacity(n.min(r.0.len() / 12));
-            for _ in 0..n {
-                targets.push((r.u64()?, Arc::from(r.string()?)));
+            ConnMsg::Push {
+                msg,
+                conn_ids: r.ids()?,
             }
-            ConnMsg::Push { msg, targets }.into()
+            .into()
         }
         ANSWER_AUTH => Answer::Auth {
             id: r.u64()?,
@@ -570,15 +577,15 @@ mod tests {
         match round(
             ConnMsg::Push {
                 msg: Arc::new(d),
-                targets: vec![(5, Arc::from("b"))],
+                conn_ids: vec![5, 9],
             }
             .into(),
         ) {
-            ShardMsg::Conn(ConnMsg::Push { msg, targets }) => {
+            ShardMsg::Conn(ConnMsg::Push { msg, conn_ids }) => {
                 assert_eq!(msg.channel_id.as_str(), "a@b");
                 assert_eq!(msg.timestamp, -5);
                 assert_eq!(msg.sender_conn, Some(conn));
-                assert_eq!(targets, vec![(5, Arc::from("b"))]);
+                assert_eq!(conn_ids, vec![5, 9]);
             }
             other => panic!("{other:?}"),
         }
