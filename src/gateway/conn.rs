@@ -3,7 +3,7 @@
 
 use super::table::ConnTable;
 use crate::proto::{
-    ChannelType, ConnCipher, Disconnect, Encode, Event, HeaderFlags, Packet, ReasonCode, Recv,
+    ChannelType, ConnCipher, Disconnect, Encode, Event, HeaderFlags, Packet, ReasonCode, RecvView,
     Sendack, Setting, StreamLayout, WkStr,
 };
 use crate::shard::msg::{Delivered, SendOutcome};
@@ -378,7 +378,7 @@ impl Conn {
         let Some(identity) = self.identity.get() else {
             return;
         };
-        match forms.get(gw, self, msg, &identity.uid) {
+        match forms.get(self, msg, &identity.uid) {
             Some(bytes) => self.send_encoded(gw, bytes),
             None => self.write_recv_to(gw, msg, &identity.uid),
         }
@@ -405,11 +405,24 @@ impl Conn {
     fn write_recv_to(self: &Rc<Self>, gw: &Rc<ConnTable>, msg: &Delivered, uid: &str) {
         if self.jsonrpc.get().is_some() {
             let (flags, channel_id) = recv_view(msg, uid);
-            let json = super::jsonrpc::wire::recv(msg, channel_id.as_str(), flags);
+            let json = super::jsonrpc::wire::recv(msg, channel_id, flags);
             return self.send_text(gw, &json);
         }
-        let recv = build_recv(gw, self, msg, uid);
-        self.send_packet(gw, &recv);
+        let mut recv = plain_recv(self, msg, uid);
+        let cipher = self.cipher.get().map(|c| &**c);
+        let sealed = {
+            let mut scratch = gw.scratch.borrow_mut();
+            scratch.clear();
+            recv.sealed(cipher, &mut scratch)
+        };
+        match &sealed {
+            Some((ciphertext, key)) => {
+                recv.payload = ciphertext;
+                recv.msg_key = key.as_bytes();
+                self.send_packet(gw, &recv);
+            }
+            None => self.send_packet(gw, &recv),
+        }
     }
 
     /// Writes a message event: an EVENT packet to a wkproto session of version 5 or later,
@@ -466,23 +479,38 @@ impl Conn {
 /// The RECVs of one message as plaintext connections get them, encoded once per wire form:
 /// (protocol version, WebSocket framing, whether the receiver is the sender). Every other
 /// byte of a RECV is the same for all its receivers (spec wkproto §9.4); encrypted, TLS and
-/// JSON-RPC connections are encoded each for itself.
+/// JSON-RPC connections are encoded each for itself, and so is a message with one receiving
+/// connection here (straight into its queue: an encoding kept aside would be copied once).
 #[derive(Default)]
 pub struct RecvForms {
     forms: Vec<((u8, bool, bool), BytesMut)>,
+    /// Whether more than one connection receives the message (else nothing is kept aside).
+    shared: bool,
     /// When this batch of RECVs was written (one clock read for all of them).
     now: Option<Instant>,
 }
 
 impl RecvForms {
+    /// Forms for a message written to `receivers` connections of this shard.
+    pub fn for_receivers(receivers: usize) -> Self {
+        RecvForms {
+            shared: receivers > 1,
+            ..Default::default()
+        }
+    }
+
     /// The time the RECVs of this batch count as written (the mesh batch's clock reading).
     fn now(&mut self, gw: &ConnTable) -> Instant {
         *self.now.get_or_insert_with(|| gw.shard.clock.instant())
     }
 
     /// The RECV of `msg` for `conn` (receiver `uid`), if `conn` takes a shared form.
-    fn get(&mut self, gw: &ConnTable, conn: &Conn, msg: &Delivered, uid: &str) -> Option<&[u8]> {
-        if conn.cipher.get().is_some() || conn.tls.is_some() || conn.jsonrpc.get().is_some() {
+    fn get(&mut self, conn: &Conn, msg: &Delivered, uid: &str) -> Option<&[u8]> {
+        if !self.shared
+            || conn.cipher.get().is_some()
+            || conn.tls.is_some()
+            || conn.jsonrpc.get().is_some()
+        {
             return None;
         }
         let key = (
@@ -493,7 +521,7 @@ impl RecvForms {
         if let Some(i) = self.forms.iter().position(|(k, _)| *k == key) {
             return Some(&self.forms[i].1);
         }
-        let recv = build_recv(gw, conn, msg, uid);
+        let recv = plain_recv(conn, msg, uid);
         let mut packet = BytesMut::new();
         if let Err(e) = recv.encode(key.0, &mut packet) {
             tracing::warn!(conn = conn.id, error = %e, "cannot encode a RECV");
@@ -513,7 +541,7 @@ impl RecvForms {
 
 /// How receiver `uid` sees `msg` (spec wkproto §9.4): its header flags (no red dot on one's
 /// own messages) and its channel id (the other party for a person chat).
-pub fn recv_view(msg: &Delivered, uid: &str) -> (HeaderFlags, WkStr) {
+pub fn recv_view<'a>(msg: &'a Delivered, uid: &str) -> (HeaderFlags, &'a str) {
     let own = uid == msg.from_uid.as_str();
     let mut flags = HeaderFlags::from_header(msg.flags);
     if own {
@@ -521,12 +549,12 @@ pub fn recv_view(msg: &Delivered, uid: &str) -> (HeaderFlags, WkStr) {
     }
     let channel_id = if msg.channel_type == ChannelType::PERSON.0 {
         if own {
-            WkStr::copy_from_str(crate::shard::ids::person_peer(&msg.channel_id, uid))
+            crate::shard::ids::person_peer(&msg.channel_id, uid)
         } else {
-            msg.from_uid.clone()
+            msg.from_uid.as_str()
         }
     } else {
-        msg.channel_id.clone()
+        msg.channel_id.as_str()
     };
     (flags, channel_id)
 }
@@ -547,33 +575,30 @@ pub(crate) fn recv_setting(setting: u8, version: u8) -> Setting {
     }
 }
 
-/// Builds the RECV one connection gets (spec wkproto §9.4).
-pub fn build_recv(gw: &ConnTable, conn: &Conn, msg: &Delivered, uid: &str) -> Recv {
+/// The RECV `conn` gets of `msg` (spec wkproto §9.4), every field borrowed from `msg`: the
+/// plaintext payload and an empty msg_key, which [`RecvView::sealed`] replaces for a
+/// connection that encrypts. Building it takes no reference count and allocates nothing.
+pub fn plain_recv<'a>(conn: &Conn, msg: &'a Delivered, uid: &str) -> RecvView<'a> {
     let (flags, channel_id) = recv_view(msg, uid);
-    let mut recv = Recv {
+    RecvView {
         flags,
         setting: recv_setting(msg.setting, conn.version.get()),
-        msg_key: WkStr::EMPTY,
-        from_uid: msg.from_uid.clone(),
+        msg_key: &[],
+        from_uid: msg.from_uid.as_str(),
         channel_id,
         channel_type: ChannelType(msg.channel_type),
         expire: msg.expire,
-        client_msg_no: msg.client_msg_no.clone(),
-        stream_no: msg.stream_no.clone(),
+        client_msg_no: msg.client_msg_no.as_str(),
+        stream_no: msg.stream_no.as_str(),
         stream_id: 0,
         stream_seq: 0,
         stream_flag: msg.stream_flag.into(),
         message_id: msg.message_id,
         message_seq: msg.message_seq,
         timestamp: msg.timestamp,
-        topic: msg.topic.clone(),
-        payload: bytes::Bytes::new(),
-    };
-    let cipher = conn.cipher.get().map(|c| &**c);
-    let mut scratch = gw.scratch.borrow_mut();
-    scratch.clear();
-    recv.seal(&msg.payload, cipher, &mut scratch);
-    recv
+        topic: msg.topic.as_str(),
+        payload: &msg.payload,
+    }
 }
 
 /// How long a kicked connection gets to flush its DISCONNECT.

@@ -480,7 +480,7 @@ pub fn render(snaps: &[ShardSnapshot], node: &NodeFacts) -> String {
     ));
     b.reg.register_collector(hist(
         "storage_append_latency_seconds",
-        "Time to append one message to the segment log",
+        "Time to append one message to the segment log (one append in 16 is timed)",
         |s| &s.append_latency,
     ));
     b.reg.register_collector(hist(

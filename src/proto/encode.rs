@@ -7,7 +7,8 @@
 
 use super::error::EncodeError;
 use super::packet::{
-    Connack, Connect, Disconnect, Event, Packet, Recv, Recvack, Send, Sendack, Sub, Suback,
+    Connack, Connect, Disconnect, Event, Packet, Recv, RecvView, Recvack, Send, Sendack, Sub,
+    Suback,
 };
 use super::types::{PacketType, StreamLayout};
 use super::varint::{varint_len, write_varint, MAX_VARINT};
@@ -36,6 +37,10 @@ trait Body {
 }
 
 fn str_len(s: &WkStr, field: &'static str) -> Result<usize, EncodeError> {
+    bytes_len(s.as_bytes(), field)
+}
+
+fn bytes_len(s: &[u8], field: &'static str) -> Result<usize, EncodeError> {
     if s.len() > usize::from(u16::MAX) {
         Err(EncodeError::StringTooLong {
             field,
@@ -47,9 +52,13 @@ fn str_len(s: &WkStr, field: &'static str) -> Result<usize, EncodeError> {
 }
 
 fn put_str(out: &mut BytesMut, s: &WkStr) {
-    // Length validated by `str_len` in the length pass.
+    put_bytes(out, s.as_bytes());
+}
+
+fn put_bytes(out: &mut BytesMut, s: &[u8]) {
+    // Length validated by `bytes_len` in the length pass.
     out.put_u16(s.len() as u16);
-    out.put_slice(s.as_bytes());
+    out.put_slice(s);
 }
 
 fn seq_len(seq: u64, version: u8) -> Result<usize, EncodeError> {
@@ -237,7 +246,7 @@ impl Body for Sendack {
     }
 }
 
-impl Recv {
+impl RecvView<'_> {
     fn stream_layout_for(&self, version: u8) -> Option<StreamLayout> {
         if stream_era(version) {
             self.setting.stream_layout()
@@ -247,50 +256,54 @@ impl Recv {
     }
 }
 
-impl Body for Recv {
+impl Body for RecvView<'_> {
     const TYPE: PacketType = PacketType::Recv;
     fn flags(&self) -> u8 {
         self.flags.bits()
     }
     fn body_len(&self, version: u8) -> Result<usize, EncodeError> {
         let mut n = 1
-            + str_len(&self.msg_key, "msg_key")?
-            + str_len(&self.from_uid, "from_uid")?
-            + str_len(&self.channel_id, "channel_id")?
+            + bytes_len(self.msg_key, "msg_key")?
+            + bytes_len(self.from_uid.as_bytes(), "from_uid")?
+            + bytes_len(self.channel_id.as_bytes(), "channel_id")?
             + 1;
         if version >= 3 {
             n += 4;
         }
-        n += str_len(&self.client_msg_no, "client_msg_no")?;
+        n += bytes_len(self.client_msg_no.as_bytes(), "client_msg_no")?;
         match self.stream_layout_for(version) {
-            Some(StreamLayout::Current) => n += 1 + str_len(&self.stream_no, "stream_no")? + 8,
-            Some(StreamLayout::Legacy) => n += str_len(&self.stream_no, "stream_no")? + 4 + 1,
+            Some(StreamLayout::Current) => {
+                n += 1 + bytes_len(self.stream_no.as_bytes(), "stream_no")? + 8
+            }
+            Some(StreamLayout::Legacy) => {
+                n += bytes_len(self.stream_no.as_bytes(), "stream_no")? + 4 + 1
+            }
             None => {}
         }
         n += 8 + seq_len(self.message_seq, version)? + 4;
         if self.setting.has_topic() {
-            n += str_len(&self.topic, "topic")?;
+            n += bytes_len(self.topic.as_bytes(), "topic")?;
         }
         Ok(n + self.payload.len())
     }
     fn write_body(&self, version: u8, out: &mut BytesMut) {
         out.put_u8(self.setting.bits());
-        put_str(out, &self.msg_key);
-        put_str(out, &self.from_uid);
-        put_str(out, &self.channel_id);
+        put_bytes(out, self.msg_key);
+        put_bytes(out, self.from_uid.as_bytes());
+        put_bytes(out, self.channel_id.as_bytes());
         out.put_u8(self.channel_type.0);
         if version >= 3 {
             out.put_u32(self.expire);
         }
-        put_str(out, &self.client_msg_no);
+        put_bytes(out, self.client_msg_no.as_bytes());
         match self.stream_layout_for(version) {
             Some(StreamLayout::Current) => {
                 out.put_u8(self.stream_flag.0);
-                put_str(out, &self.stream_no);
+                put_bytes(out, self.stream_no.as_bytes());
                 out.put_u64(self.stream_id);
             }
             Some(StreamLayout::Legacy) => {
-                put_str(out, &self.stream_no);
+                put_bytes(out, self.stream_no.as_bytes());
                 out.put_u32(self.stream_seq);
                 out.put_u8(self.stream_flag.0);
             }
@@ -300,9 +313,22 @@ impl Body for Recv {
         put_seq(out, self.message_seq, version);
         out.put_i32(self.timestamp);
         if self.setting.has_topic() {
-            put_str(out, &self.topic);
+            put_bytes(out, self.topic.as_bytes());
         }
-        out.put_slice(&self.payload);
+        out.put_slice(self.payload);
+    }
+}
+
+impl Body for Recv {
+    const TYPE: PacketType = PacketType::Recv;
+    fn flags(&self) -> u8 {
+        self.flags.bits()
+    }
+    fn body_len(&self, version: u8) -> Result<usize, EncodeError> {
+        self.view().body_len(version)
+    }
+    fn write_body(&self, version: u8, out: &mut BytesMut) {
+        self.view().write_body(version, out)
     }
 }
 

@@ -26,7 +26,8 @@ pub use decode::{decode_body, Decoder};
 pub use encode::Encode;
 pub use error::{CryptoError, DecodeError, EncodeError};
 pub use packet::{
-    Connack, Connect, Disconnect, Event, Packet, Recv, Recvack, Send, Sendack, Sub, Suback,
+    Connack, Connect, Disconnect, Event, Packet, Recv, RecvView, Recvack, Send, Sendack, Sub,
+    Suback,
 };
 pub use types::{
     connack_has_server_version, negotiate_version, ChannelType, DeviceFlag, HeaderFlags,

@@ -129,6 +129,72 @@ pub struct Recv {
     pub payload: Bytes,
 }
 
+/// A RECV's fields borrowed from wherever they live (a stored message on its way to many
+/// connections): encoding one takes no reference count and allocates nothing. [`Recv`] encodes
+/// through its view; the gateway builds views straight from the delivered message.
+#[derive(Debug, Clone, Copy)]
+pub struct RecvView<'a> {
+    /// As in [`Recv::flags`].
+    pub flags: HeaderFlags,
+    /// As in [`Recv::setting`].
+    pub setting: Setting,
+    /// As in [`Recv::msg_key`].
+    pub msg_key: &'a [u8],
+    /// As in [`Recv::from_uid`].
+    pub from_uid: &'a str,
+    /// As in [`Recv::channel_id`].
+    pub channel_id: &'a str,
+    /// As in [`Recv::channel_type`].
+    pub channel_type: ChannelType,
+    /// As in [`Recv::expire`].
+    pub expire: u32,
+    /// As in [`Recv::client_msg_no`].
+    pub client_msg_no: &'a str,
+    /// As in [`Recv::stream_no`].
+    pub stream_no: &'a str,
+    /// As in [`Recv::stream_id`].
+    pub stream_id: u64,
+    /// As in [`Recv::stream_seq`].
+    pub stream_seq: u32,
+    /// As in [`Recv::stream_flag`].
+    pub stream_flag: StreamFlag,
+    /// As in [`Recv::message_id`].
+    pub message_id: i64,
+    /// As in [`Recv::message_seq`].
+    pub message_seq: u64,
+    /// As in [`Recv::timestamp`].
+    pub timestamp: i32,
+    /// As in [`Recv::topic`].
+    pub topic: &'a str,
+    /// As in [`Recv::payload`].
+    pub payload: &'a [u8],
+}
+
+impl Recv {
+    /// This RECV's fields, borrowed (what the encoder writes).
+    pub fn view(&self) -> RecvView<'_> {
+        RecvView {
+            flags: self.flags,
+            setting: self.setting,
+            msg_key: self.msg_key.as_bytes(),
+            from_uid: self.from_uid.as_str(),
+            channel_id: self.channel_id.as_str(),
+            channel_type: self.channel_type,
+            expire: self.expire,
+            client_msg_no: self.client_msg_no.as_str(),
+            stream_no: self.stream_no.as_str(),
+            stream_id: self.stream_id,
+            stream_seq: self.stream_seq,
+            stream_flag: self.stream_flag,
+            message_id: self.message_id,
+            message_seq: self.message_seq,
+            timestamp: self.timestamp,
+            topic: self.topic.as_str(),
+            payload: &self.payload,
+        }
+    }
+}
+
 /// RECVACK (6): the client's acknowledgement of a RECV.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Recvack {

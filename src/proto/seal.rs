@@ -4,9 +4,9 @@
 //! Policy (spec §7.5, §11.2): a packet whose setting has NoEncrypt, or a connection without a
 //! cipher, carries the plaintext and an empty msg_key (Go-v3 behaviour).
 
-use super::crypto::ConnCipher;
+use super::crypto::{ConnCipher, MsgKey};
 use super::error::CryptoError;
-use super::packet::{Recv, Send};
+use super::packet::{Recv, RecvView, Send};
 use super::wkstr::WkStr;
 use bytes::{Bytes, BytesMut};
 
@@ -14,32 +14,45 @@ fn encrypting(cipher: Option<&ConnCipher>, no_encrypt: bool) -> Option<&ConnCiph
     cipher.filter(|_| !no_encrypt)
 }
 
+impl RecvView<'_> {
+    /// Server side: the ciphertext and msg_key of this RECV for one encrypting connection
+    /// (`None`: the connection has no cipher or the message is NoEncrypt, and the plaintext
+    /// goes out with an empty msg_key). `payload` holds the plaintext; every other field
+    /// (ids, seq, timestamp, from_uid, receiver-side channel_id, setting) must be final, as
+    /// msg_key covers them. The ciphertext is split off `scratch`, a reusable buffer.
+    pub fn sealed(
+        &self,
+        cipher: Option<&ConnCipher>,
+        scratch: &mut BytesMut,
+    ) -> Option<(Bytes, MsgKey)> {
+        let c = encrypting(cipher, self.setting.no_encrypt())?;
+        c.encrypt_into(self.payload, scratch);
+        let ciphertext = scratch.split().freeze();
+        let key = c.recv_msg_key(
+            self.message_id,
+            self.message_seq,
+            self.client_msg_no,
+            self.timestamp,
+            self.from_uid,
+            self.channel_id,
+            self.channel_type,
+            &ciphertext,
+        );
+        Some((ciphertext, key))
+    }
+}
+
 impl Recv {
-    /// Server side: fills `payload` and `msg_key` for one recipient connection. All other
-    /// fields (ids, seq, timestamp, from_uid, receiver-side channel_id, setting) must already be
-    /// set, as msg_key covers them. `scratch` is a reusable buffer the ciphertext is split off
-    /// from, amortising allocations across recipients.
+    /// Server side: fills `payload` and `msg_key` for one recipient connection (see
+    /// [`RecvView::sealed`]).
     pub fn seal(&mut self, plaintext: &Bytes, cipher: Option<&ConnCipher>, scratch: &mut BytesMut) {
-        match encrypting(cipher, self.setting.no_encrypt()) {
-            Some(c) => {
-                c.encrypt_into(plaintext, scratch);
-                self.payload = scratch.split().freeze();
-                let key = c.recv_msg_key(
-                    self.message_id,
-                    self.message_seq,
-                    &self.client_msg_no,
-                    self.timestamp,
-                    &self.from_uid,
-                    &self.channel_id,
-                    self.channel_type,
-                    &self.payload,
-                );
+        self.payload = plaintext.clone();
+        match self.view().sealed(cipher, scratch) {
+            Some((ciphertext, key)) => {
+                self.payload = ciphertext;
                 self.msg_key = key.to_wkstr();
             }
-            None => {
-                self.payload = plaintext.clone();
-                self.msg_key = WkStr::EMPTY;
-            }
+            None => self.msg_key = WkStr::EMPTY,
         }
     }
 

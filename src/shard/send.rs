@@ -283,7 +283,7 @@ fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers
 /// Proposes the message to its slot's log and queues it for acknowledgement and fan-out once
 /// committed; a refused proposal is answered with a system error.
 fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers: Vec<Arc<str>>) {
-    let t0 = std::time::Instant::now();
+    let t0 = shard.stats.time_this_append().then(std::time::Instant::now);
     let proposed = {
         let mut store = shard.store.borrow_mut();
         shard.log.propose_message(
@@ -293,7 +293,9 @@ fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers
             &message_fields(req, &msg),
         )
     };
-    shard.stats.append_latency.observe_duration(t0.elapsed());
+    if let Some(t0) = t0 {
+        shard.stats.append_latency.observe_duration(t0.elapsed());
+    }
     match proposed {
         Ok(p) => {
             if shard.ctx.config.logger.trace_on {
@@ -307,7 +309,7 @@ fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers
                 shard,
                 PendingCommit {
                     lsn: p.ticket,
-                    received: t0,
+                    received: shard.clock.instant(),
                     origin: req.origin,
                     msg: Arc::new(msg),
                     receivers,

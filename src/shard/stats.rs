@@ -54,8 +54,12 @@ pub struct ShardStats {
     pub sendacks_refused: Cell<u64>,
     /// Owner side of a send: from receiving the send to answering SENDACK (durable), seconds.
     pub sendack_latency: Histogram,
-    /// Time one message append into the segment log took, seconds.
+    /// Time one message append into the segment log took, seconds: every
+    /// [`APPEND_SAMPLE_EVERY`]th append is timed (two clock reads cost about as much as the
+    /// append they would time; a stall shows in the samples all the same).
     pub append_latency: Histogram,
+    /// Appends since the last one timed for `append_latency`.
+    pub append_tick: Cell<u32>,
     /// Time the committer waited for a group commit to become durable (gather + fdatasync).
     pub commit_wait_latency: Histogram,
     /// Disk time of one group commit of the message log: writing the staged records out and
@@ -100,6 +104,19 @@ impl ByType {
     /// The counts, index = channel type.
     pub fn values(&self) -> [u64; TYPE_CELLS] {
         std::array::from_fn(|i| self.0[i].get())
+    }
+}
+
+/// One append in this many is timed for [`ShardStats::append_latency`].
+pub const APPEND_SAMPLE_EVERY: u32 = 16;
+
+impl ShardStats {
+    /// Whether this append is one to time (every [`APPEND_SAMPLE_EVERY`]th).
+    pub fn time_this_append(&self) -> bool {
+        let t = self.append_tick.get() + 1;
+        let due = t >= APPEND_SAMPLE_EVERY;
+        self.append_tick.set(if due { 0 } else { t });
+        due
     }
 }
 
