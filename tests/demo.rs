@@ -280,6 +280,14 @@ fn unread_is(key: &str, n: &str) -> String {
 }
 
 fn open_conv(b: &mut Browser, p: &Page, key: &str) {
+    // The list fills from the conversation sync after login, asynchronously.
+    b.wait_for(
+        p,
+        &format!("conversation {key} in the list"),
+        &format!("!!document.querySelector('#conversations .conv[data-key=\"{key}\"]')"),
+        "document.getElementById('conversations').innerHTML",
+        10,
+    );
     b.eval(
         p,
         &format!("document.querySelector('#conversations .conv[data-key=\"{key}\"]').click()"),
