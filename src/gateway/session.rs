@@ -646,7 +646,7 @@ impl Session {
             return refuse(self, ReasonCode::CHANNEL_ID_ERROR);
         }
         let flags = send.flags;
-        let (channel_id, owner, peer) = identity.last_target.resolve(
+        let (channel_id, owner) = identity.last_target.resolve(
             &self.gw.shard,
             &from,
             target,
@@ -670,7 +670,6 @@ impl Session {
             topic: send.topic.clone(),
             payload: plaintext,
             receivers: Vec::new(),
-            peer,
         };
         self.gw
             .shard

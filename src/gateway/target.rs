@@ -1,17 +1,16 @@
-//! Where a connection's SENDs go: the storage channel, owner shard and person-chat peer of a
-//! target, resolved once and reused while the client keeps writing to the same conversation
+//! Where a connection's SENDs go: the storage channel and owner shard of a target, resolved
+//! once and reused while the client keeps writing to the same conversation
 //! (the common case: a burst of messages to one chat).
 
-use crate::proto::{ChannelType, WkStr};
+use crate::proto::WkStr;
 use crate::shard::ids::base_channel;
 use crate::shard::ingress::storage_channel;
 use crate::shard::Shard;
 use std::cell::Cell;
-use std::sync::Arc;
 
-/// A SEND target resolved once: its storage channel (the person fake id, the CMD twin), the
-/// shard that owns it and a person chat's peer, all functions of (sender, target, type,
-/// sync-once) only; the sender of a connection never changes.
+/// A SEND target resolved once: its storage channel (the person fake id, the CMD twin) and the
+/// shard that owns it, both functions of (sender, target, type, sync-once) only; the sender
+/// of a connection never changes.
 struct TargetMemo {
     /// The channel id as the client named it (a copy: a slice would pin the read buffer).
     target: String,
@@ -21,8 +20,6 @@ struct TargetMemo {
     channel_id: WkStr,
     /// The shard that owns `channel_id`.
     owner: usize,
-    /// A person chat's other party (the target), shared by every SEND to it.
-    peer: Option<Arc<str>>,
 }
 
 impl TargetMemo {
@@ -37,8 +34,8 @@ impl TargetMemo {
 pub struct LastTarget(Cell<Option<Box<TargetMemo>>>);
 
 impl LastTarget {
-    /// The storage channel of a SEND from `from` to `target`, its owner shard and (person
-    /// chats) the peer as a shared uid: from the memo when the target is the last one.
+    /// The storage channel of a SEND from `from` to `target` and its owner shard: from the
+    /// memo when the target is the last one.
     pub fn resolve(
         &self,
         shard: &Shard,
@@ -46,18 +43,17 @@ impl LastTarget {
         target: &str,
         channel_type: u8,
         sync_once: bool,
-    ) -> (WkStr, usize, Option<Arc<str>>) {
+    ) -> (WkStr, usize) {
         let mut memo = self.0.take();
         if let Some(m) = memo.as_deref() {
             if m.matches(target, channel_type, sync_once) {
-                let found = (m.channel_id.clone(), m.owner, m.peer.clone());
+                let found = (m.channel_id.clone(), m.owner);
                 self.0.set(memo);
                 return found;
             }
         }
         let channel_id = WkStr::from(storage_channel(from, target, channel_type, sync_once));
         let owner = shard.channel_owner(base_channel(&channel_id));
-        let peer = (channel_type == ChannelType::PERSON.0).then(|| Arc::<str>::from(target));
         match memo.as_deref_mut() {
             // A client switching targets reuses the memo's allocations.
             Some(m) => {
@@ -67,7 +63,6 @@ impl LastTarget {
                 m.sync_once = sync_once;
                 m.channel_id = channel_id.clone();
                 m.owner = owner;
-                m.peer = peer.clone();
             }
             None => {
                 memo = Some(Box::new(TargetMemo {
@@ -76,12 +71,11 @@ impl LastTarget {
                     sync_once,
                     channel_id: channel_id.clone(),
                     owner,
-                    peer: peer.clone(),
                 }))
             }
         }
         self.0.set(memo);
-        (channel_id, owner, peer)
+        (channel_id, owner)
     }
 
     /// Forgets the memo (the connection parks).

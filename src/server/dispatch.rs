@@ -4,6 +4,7 @@
 use crate::gateway::ConnTable;
 use crate::runtime::prefetch;
 use crate::shard::msg::{ConnMsg, Delivered, OwnerMsg, ShardMsg};
+use crate::shard::receivers::Receivers;
 use crate::shard::Shard;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -44,8 +45,12 @@ pub async fn run_mesh_loop(shard: Rc<Shard>, gw: Rc<ConnTable>) {
 fn warm(msg: &ShardMsg) {
     match msg {
         ShardMsg::Owner(OwnerMsg::Send(req)) => prefetch::value(&**req),
-        ShardMsg::Owner(OwnerMsg::Deliver { msg, uids }) => {
+        ShardMsg::Owner(OwnerMsg::Deliver { msg, to }) => {
             warm_delivered(msg);
+            // A person chat's parties are read from the channel id, warmed with the message.
+            let Receivers::Uids(uids) = to else {
+                return;
+            };
             prefetch::bytes(uids.as_ptr().cast(), std::mem::size_of_val(&uids[..]));
             if let Some(uid) = uids.first() {
                 // The string and its reference count share the allocation.

@@ -4,6 +4,7 @@
 
 use super::ids::person_peer;
 use super::msg::{ConnMsg, Delivered};
+use super::receivers::Receivers;
 use super::users::ConvKeyRef;
 use super::{stats, Shard};
 use crate::proto::{ChannelType, HeaderFlags};
@@ -19,7 +20,7 @@ pub(crate) fn channel_seen_by<'a>(msg: &'a Delivered, viewer: &str) -> &'a str {
 }
 
 /// On the receivers' owner shard: conversations, then one `Push` per connection shard.
-pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<str>>) {
+pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, to: Receivers) {
     let flags = HeaderFlags::from_header(msg.flags);
     let track_conversation = shard.ctx.config.conversation.on
         && msg.channel_type != ChannelType::LIVE.0
@@ -39,8 +40,8 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             msg.channel_type,
         )
     });
-    for uid in uids {
-        let user = users.entry_arc(&uid);
+    for uid in to.iter(&msg) {
+        let user = users.entry(uid);
         if let Some(key) = &cmd_key {
             let e = user
                 .extra_mut()
@@ -51,14 +52,14 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
         }
         if track_conversation {
             // Found by a borrowed key: the owned one is built for a new conversation only.
-            let key = ConvKeyRef(channel_seen_by(&msg, &uid), msg.channel_type);
+            let key = ConvKeyRef(channel_seen_by(&msg, uid), msg.channel_type);
             let conv = user.conversations.entry_ref(&key).or_default();
             if msg.message_seq > conv.last_msg_seq {
                 conv.last_msg_seq = msg.message_seq;
                 conv.last_message_id = msg.message_id;
                 conv.timestamp = msg.timestamp as i64;
                 conv.version = now;
-                if *uid == *msg.from_uid.as_str() {
+                if uid == msg.from_uid.as_str() {
                     // The sender has read everything up to their own message.
                     conv.readed_to_msg_seq = msg.message_seq;
                     conv.unread = 0;
@@ -76,10 +77,10 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, uids: Vec<Arc<s
             let at = (s.conn.node, s.conn.shard as usize);
             super::push_grouped(&mut by_shard, at, s.conn.id);
         }
-        if !reached && *uid != *msg.from_uid.as_str() {
+        if !reached && uid != msg.from_uid.as_str() {
             stats::inc(&shard.stats.offline_deliveries);
-            if want_offline && *uid != *super::ids::SYSTEM_UID {
-                offline.push(uid.clone());
+            if want_offline && uid != super::ids::SYSTEM_UID {
+                offline.push(Arc::from(uid));
             }
         }
     }

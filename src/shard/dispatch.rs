@@ -43,7 +43,7 @@ pub fn handle_owner(shard: &Rc<Shard>, src: usize, msg: OwnerMsg) {
             node,
             shard: from,
         } => handover::sessions_sent(shard, slot, node, from),
-        OwnerMsg::Deliver { msg, uids } => deliver::handle_deliver(shard, msg, uids),
+        OwnerMsg::Deliver { msg, to } => deliver::handle_deliver(shard, msg, to),
         OwnerMsg::Event { id, req } => {
             msg_event::process::handle(shard, msg_event::process::Job { src, id, req })
         }

@@ -12,6 +12,7 @@
 //!   re-announce to the new leader; kept here they would go stale).
 
 use super::msg::{Delivered, OwnerMsg};
+use super::receivers::Receivers;
 use super::{deliver, FastMap, Shard};
 use crate::cluster::Leader;
 use std::cell::RefCell;
@@ -64,7 +65,10 @@ pub fn place_deliver(
         shard.leader(slot) == Leader::Local && !shard.handover.settling.borrow().contains_key(&slot)
     };
     if uids.iter().all(local) {
-        return Some(OwnerMsg::Deliver { msg, uids });
+        return Some(OwnerMsg::Deliver {
+            msg,
+            to: Receivers::Uids(uids),
+        });
     }
     let mut here = Vec::new();
     let mut elsewhere: FastMap<u64, Vec<Arc<str>>> = FastMap::default();
@@ -86,14 +90,17 @@ pub fn place_deliver(
     for (node, uids) in elsewhere {
         let deliver = OwnerMsg::Deliver {
             msg: msg.clone(),
-            uids,
+            to: Receivers::Uids(uids),
         };
         shard.route(node as u16, shard.id(), deliver.into());
     }
     if !unknown.is_empty() {
         wait_for_leader(shard, msg.clone(), unknown);
     }
-    (!here.is_empty()).then_some(OwnerMsg::Deliver { msg, uids: here })
+    (!here.is_empty()).then_some(OwnerMsg::Deliver {
+        msg,
+        to: Receivers::Uids(here),
+    })
 }
 
 /// Receivers of slots with no known leader: placed again once one is known; past
@@ -110,9 +117,10 @@ fn wait_for_leader(shard: &Rc<Shard>, msg: Arc<Delivered>, uids: Vec<Arc<str>>) 
             monoio::time::sleep(Duration::from_millis(50)).await;
         }
         if known(&shard) {
-            super::handle_owner(&shard, shard.id(), OwnerMsg::Deliver { msg, uids });
+            let to = Receivers::Uids(uids);
+            super::handle_owner(&shard, shard.id(), OwnerMsg::Deliver { msg, to });
         } else {
-            deliver::handle_deliver(&shard, msg, uids);
+            deliver::handle_deliver(&shard, msg, Receivers::Uids(uids));
         }
     });
 }
@@ -153,7 +161,11 @@ pub fn leader_changed(shard: &Rc<Shard>, slot: u16, leader: u64) {
         shard.route(
             leader as u16,
             shard.id(),
-            OwnerMsg::Deliver { msg, uids }.into(),
+            OwnerMsg::Deliver {
+                msg,
+                to: Receivers::Uids(uids),
+            }
+            .into(),
         );
     }
     let mut users = shard.users.borrow_mut();
@@ -220,6 +232,6 @@ fn finish(shard: &Rc<Shard>, slot: u16, timed_out: bool) {
         tracing::info!(slot, "sessions not all re-announced in time; delivering");
     }
     for (msg, uids) in settled.held {
-        deliver::handle_deliver(shard, msg, uids);
+        deliver::handle_deliver(shard, msg, Receivers::Uids(uids));
     }
 }

@@ -21,6 +21,7 @@ pub mod meta;
 pub mod msg;
 pub mod msg_event;
 pub mod ops;
+pub mod receivers;
 pub mod relay;
 pub mod replicated;
 mod send;
@@ -111,7 +112,7 @@ pub(crate) struct PendingCommit {
     pub received: std::time::Instant,
     pub origin: msg::SendOrigin,
     pub msg: std::sync::Arc<msg::Delivered>,
-    pub receivers: Vec<std::sync::Arc<str>>,
+    pub receivers: receivers::Receivers,
 }
 
 /// One shard: the state it owns, shared by its tasks through `Rc` (never across threads).

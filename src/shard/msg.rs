@@ -110,10 +110,6 @@ pub struct SendReq {
     pub payload: Bytes,
     /// Explicit receivers (REST `subscribers`, temp channels); empty = the channel's.
     pub receivers: Vec<Arc<str>>,
-    /// A person chat's other party as a shared uid, when the sender has one at hand (the
-    /// gateway's target memo): the receivers list then reuses it instead of copying the uid.
-    /// A hint only: never sent between nodes, and checked against the channel id.
-    pub peer: Option<Arc<str>>,
 }
 
 /// A stored (or no-persist) message on its way to receivers; shared by every shard it visits.
@@ -259,7 +255,7 @@ pub enum OwnerMsg {
         /// The message.
         msg: Arc<Delivered>,
         /// Receivers owned by the destination shard.
-        uids: Vec<Arc<str>>,
+        to: crate::shard::receivers::Receivers,
     },
     /// API shard → owner of the anchor's channel: append one message event; answered with
     /// [`Answer::Event`].

@@ -14,6 +14,7 @@
 use super::ids::base_channel;
 use super::meta::{MetaRecord, KIND_JSON};
 use super::msg::{Answer, AuthResult, Delivered, OwnerMsg, SendOutcome, SendReq};
+use super::receivers::Receivers;
 use super::{send, stats, Shard};
 use crate::cluster::{Applied, Host, Leader, LocalFuture, NodeId, ProposeError};
 use crate::proto::ReasonCode;
@@ -257,7 +258,10 @@ pub fn place(shard: &Rc<Shard>, msg: OwnerMsg) -> Option<OwnerMsg> {
         return Some(msg);
     }
     let msg = match msg {
-        OwnerMsg::Deliver { msg, uids } => return super::handover::place_deliver(shard, msg, uids),
+        OwnerMsg::Deliver { msg, to } => {
+            let uids = to.into_uids(&msg);
+            return super::handover::place_deliver(shard, msg, uids);
+        }
         msg => msg,
     };
     let Some(key) = key_of(&msg) else {
@@ -319,7 +323,7 @@ pub fn propose_message(
     req: Box<SendReq>,
     mut msg: Delivered,
     new: NewMessage,
-    receivers: Vec<Arc<str>>,
+    receivers: Receivers,
 ) {
     let Some(raft) = shard.raft() else {
         return;

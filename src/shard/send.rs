@@ -4,6 +4,7 @@
 use super::channels::{group_permission, ChannelState};
 use super::ids::{base_channel, person_parts};
 use super::msg::{Answer, ConnMsg, Delivered, OwnerMsg, SendOrigin, SendOutcome, SendReq};
+use super::receivers::Receivers;
 use super::{stats, PendingCommit, Shard};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode, WkStr};
 use jindou_storage::MessageFields;
@@ -53,9 +54,9 @@ pub(crate) fn refuse(shard: &Shard, origin: SendOrigin, reason: ReasonCode) {
 }
 
 /// Who receives a message of this channel, or why the sender may not send.
-fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> {
+fn receivers(shard: &Shard, req: &SendReq) -> Result<Receivers, ReasonCode> {
     if !req.receivers.is_empty() {
-        return Ok(req.receivers.clone());
+        return Ok(Receivers::Uids(req.receivers.clone()));
     }
     let base = base_channel(&req.channel_id);
     let globals = shard.globals.borrow();
@@ -72,18 +73,8 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
                 return Err(reason);
             }
         }
-        // Both sides share the request's uids where it has them.
-        let side = |uid: &str| {
-            if uid == &*req.from_uid {
-                req.from_uid.clone()
-            } else {
-                match &req.peer {
-                    Some(peer) if **peer == *uid => peer.clone(),
-                    _ => Arc::from(uid),
-                }
-            }
-        };
-        return Ok(vec![side(a), side(b)]);
+        // Both sides, named by the message's channel id.
+        return Ok(Receivers::Person(Receivers::BOTH));
     }
     // A user whose own person channel has `send_ban` may send nowhere (groups included).
     let sender_banned = !system
@@ -125,9 +116,11 @@ fn receivers(shard: &Shard, req: &SendReq) -> Result<Vec<Arc<str>>, ReasonCode> 
     } else if let Some(reason) = group_permission(judged, req.channel_type, &req.from_uid) {
         return Err(reason);
     }
-    let receivers = state
-        .map(|c| c.subscribers.iter().cloned().collect())
-        .unwrap_or_default();
+    let receivers = Receivers::Uids(
+        state
+            .map(|c| c.subscribers.iter().cloned().collect())
+            .unwrap_or_default(),
+    );
     if create {
         // Creations by client connections are rate-bounded per connection.
         if let Some(conn) = req.origin.sender_conn() {
@@ -237,7 +230,7 @@ fn answer_retry(shard: &Shard, req: &SendReq) -> bool {
                 message_seq: hit.message_seq,
                 ..Default::default()
             }),
-            receivers: Vec::new(),
+            receivers: Receivers::none(),
         },
     );
     true
@@ -267,7 +260,7 @@ fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
 }
 
 /// A no-persist message: acknowledged and delivered at once, never stored.
-fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers: Vec<Arc<str>>) {
+fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers: Receivers) {
     answer(
         shard,
         origin,
@@ -282,7 +275,7 @@ fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers
 
 /// Proposes the message to its slot's log and queues it for acknowledgement and fan-out once
 /// committed; a refused proposal is answered with a system error.
-fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers: Vec<Arc<str>>) {
+fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers: Receivers) {
     let t0 = shard.stats.time_this_append().then(std::time::Instant::now);
     let proposed = {
         let mut store = shard.store.borrow_mut();
@@ -359,7 +352,11 @@ type Owner = (u16, usize);
 
 /// Sends one `Deliver` per owner shard of the receivers. When they all have one owner (a 1:1
 /// chat on one shard, a group on one shard) the list itself travels, copied into nothing.
-pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: Vec<Arc<str>>) {
+pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: Receivers) {
+    let receivers = match receivers {
+        Receivers::Person(which) => return fan_out_person(shard, msg, which),
+        Receivers::Uids(uids) => uids,
+    };
     let Some(first) = receivers.first() else {
         return;
     };
@@ -369,8 +366,8 @@ pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: Vec<Arc<str
         .position(|uid| shard.owner_of(uid) != first_owner)
     else {
         let (node, dst) = first_owner;
-        let uids = receivers;
-        shard.route(node, dst, OwnerMsg::Deliver { msg, uids }.into());
+        let to = Receivers::Uids(receivers);
+        shard.route(node, dst, OwnerMsg::Deliver { msg, to }.into());
         return;
     };
     let mut by_owner: Vec<(Owner, Vec<Arc<str>>)> =
@@ -384,10 +381,36 @@ pub(crate) fn fan_out(shard: &Shard, msg: Arc<Delivered>, receivers: Vec<Arc<str
             dst,
             OwnerMsg::Deliver {
                 msg: msg.clone(),
-                uids,
+                to: Receivers::Uids(uids),
             }
             .into(),
         );
+    }
+}
+
+/// A person chat's delivery: one `Deliver` when one shard owns both parties, else one to
+/// each party's owner; the parties travel as sides of the message's channel id.
+fn fan_out_person(shard: &Shard, msg: Arc<Delivered>, which: u8) {
+    let Some((a, b)) = person_parts(msg.channel_id.as_str()) else {
+        return;
+    };
+    let owners = [
+        (which & Receivers::FIRST != 0).then(|| (shard.owner_of(a), Receivers::FIRST)),
+        (which & Receivers::SECOND != 0).then(|| (shard.owner_of(b), Receivers::SECOND)),
+    ];
+    match owners {
+        [Some((oa, _)), Some((ob, _))] if oa == ob => {
+            let (node, dst) = oa;
+            let to = Receivers::Person(which);
+            shard.route(node, dst, OwnerMsg::Deliver { msg, to }.into());
+        }
+        _ => {
+            for ((node, dst), side) in owners.into_iter().flatten() {
+                let to = Receivers::Person(side);
+                let msg = msg.clone();
+                shard.route(node, dst, OwnerMsg::Deliver { msg, to }.into());
+            }
+        }
     }
 }
 
@@ -460,7 +483,7 @@ pub async fn run_committer(shard: Rc<Shard>) {
         for p in slice.drain(..) {
             if shard.ctx.config.logger.trace_on {
                 tracing::info!(target: "jindou::trace", shard = shard.id(),
-                    message_id = p.msg.message_id, receivers = p.receivers.len(), "durable, acknowledged, fanning out");
+                    message_id = p.msg.message_id, receivers = p.receivers.len(&p.msg), "durable, acknowledged, fanning out");
             }
             shard
                 .stats

@@ -144,8 +144,8 @@ impl Users {
         self.map.get_mut(uid).expect("inserted above")
     }
 
-    /// Like [`Users::entry`] with one hash lookup instead of two, for callers that already
-    /// hold the uid as an `Arc` (the delivery path).
+    /// Like [`Users::entry`], for callers that already hold the uid as an `Arc` (a session
+    /// registering): a new user shares it instead of copying the string.
     pub fn entry_arc(&mut self, uid: &Arc<str>) -> &mut UserState {
         // Known users are the rule on this path: look up first, so the key's `Arc` (shared
         // with other threads) is not cloned and dropped for each of them.

@@ -7,6 +7,7 @@ use super::msg::{
     Answer, AuthReq, AuthResult, ConnMsg, ConnRef, Delivered, OwnerMsg, SendOrigin, SendOutcome,
     SendReq, ShardMsg,
 };
+use super::receivers::Receivers;
 use super::users::Session;
 use crate::proto::{Event, WkStr};
 use bytes::{BufMut, Bytes};
@@ -348,11 +349,11 @@ fn write(msg: &ShardMsg, w: &mut W) -> bool {
             w.0.put_u64_le(*id);
             w.outcome(*outcome);
         }
-        ShardMsg::Owner(OwnerMsg::Deliver { msg, uids }) => {
+        ShardMsg::Owner(OwnerMsg::Deliver { msg, to }) => {
             w.0.put_u8(DELIVER);
             w.delivered(msg);
-            w.0.put_u32_le(uids.len() as u32);
-            for u in uids {
+            w.0.put_u32_le(to.len(msg) as u32);
+            for u in to.iter(msg) {
                 w.str(u);
             }
         }
@@ -468,7 +469,6 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
                 topic: topic.into(),
                 payload,
                 receivers,
-                peer: None,
             }))
             .into()
         }
@@ -485,7 +485,7 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
         .into(),
         DELIVER => OwnerMsg::Deliver {
             msg: Arc::new(r.delivered()?),
-            uids: r.uids()?,
+            to: Receivers::Uids(r.uids()?),
         }
         .into(),
         DELIVER_EVENT => OwnerMsg::DeliverEvent {
@@ -574,6 +574,25 @@ mod tests {
             payload: Bytes::from_static(b"hi"),
             sender_conn: Some(conn),
         };
+        // A person chat's side travels as its uid (the receiving node lists it).
+        let deliver = OwnerMsg::Deliver {
+            msg: Arc::new(Delivered {
+                channel_id: WkStr::copy_from_str("a@b"),
+                channel_type: 1,
+                ..Default::default()
+            }),
+            to: Receivers::Person(Receivers::SECOND),
+        };
+        match round(deliver.into()) {
+            ShardMsg::Owner(OwnerMsg::Deliver {
+                msg,
+                to: Receivers::Uids(uids),
+            }) => {
+                assert_eq!(msg.channel_id.as_str(), "a@b");
+                assert_eq!(uids, vec![Arc::<str>::from("b")]);
+            }
+            other => panic!("{other:?}"),
+        }
         match round(
             ConnMsg::Push {
                 msg: Arc::new(d),
@@ -607,7 +626,6 @@ mod tests {
             topic: WkStr::EMPTY,
             payload: Bytes::from_static(b"x"),
             receivers: vec![Arc::from("r")],
-            peer: None,
         };
         match round(OwnerMsg::Send(Box::new(req)).into()) {
             ShardMsg::Owner(OwnerMsg::Send(r)) => {

@@ -151,7 +151,6 @@ pub async fn send_message(shard: &Shard, o: Outgoing) -> Result<Sent, Response> 
             topic: WkStr::EMPTY,
             payload: o.payload.into(),
             receivers: o.receivers,
-            peer: None,
         }))
         .into()
     });
