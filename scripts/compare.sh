@@ -36,9 +36,20 @@ OUT=${OUT:-$ROOT/bench}
 SYSTEMS=${SYSTEMS:-"jindou-always jindou-none nats jetstream redis redis-stream mqtt"}
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+APT_UPDATED=""
+# Whether apt offers package $1. (grep reads all of its input: with -q it would stop at the
+# match, apt-cache would die of SIGPIPE and pipefail would call the package absent.)
+apt_has() { command -v apt-cache >/dev/null && apt-cache policy "$1" 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; }
 ensure() { # $1 = binary, $2 = apt package
   command -v "$1" >/dev/null 2>&1 && return 0
-  if command -v apt-cache >/dev/null && apt-cache policy "$2" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+  command -v "/usr/sbin/$1" >/dev/null 2>&1 && return 0
+  # A fresh machine has no package lists yet: fetch them once before judging a package absent.
+  if command -v apt-get >/dev/null && [ -z "$APT_UPDATED" ] && ! apt_has "$2"; then
+    echo "updating the apt package lists" >&2
+    as_root apt-get update -q >/dev/null || true
+    APT_UPDATED=1
+  fi
+  if apt_has "$2"; then
     echo "installing $2 (apt)" >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
   fi
