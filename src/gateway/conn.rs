@@ -415,14 +415,11 @@ impl Conn {
             scratch.clear();
             recv.sealed(cipher, &mut scratch)
         };
-        match &sealed {
-            Some((ciphertext, key)) => {
-                recv.payload = ciphertext;
-                recv.msg_key = key.as_bytes();
-                self.send_packet(gw, &recv);
-            }
-            None => self.send_packet(gw, &recv),
+        if let Some((ciphertext, key)) = &sealed {
+            recv.payload = ciphertext;
+            recv.msg_key = key.as_bytes();
         }
+        self.send_packet(gw, &recv);
     }
 
     /// Writes a message event: an EVENT packet to a wkproto session of version 5 or later,

@@ -127,7 +127,7 @@ impl UserState {
 pub struct Users {
     /// Boxed: the table's slots (with their spare capacity) then cost a pointer, not the
     /// whole state, per user.
-    map: HashMap<Arc<str>, Box<UserState>>,
+    map: hashbrown::HashMap<Arc<str>, Box<UserState>, super::ProcessSeeded>,
 }
 
 impl Users {
@@ -136,12 +136,10 @@ impl Users {
         self.map.get(uid).map(|u| &**u)
     }
 
-    /// The user for changes, created empty if missing.
+    /// The user for changes, created empty if missing (one probe of the table; the key is
+    /// copied only for a new user).
     pub fn entry(&mut self, uid: &str) -> &mut UserState {
-        if !self.map.contains_key(uid) {
-            self.map.insert(Arc::from(uid), Box::default());
-        }
-        self.map.get_mut(uid).expect("inserted above")
+        self.map.entry_ref(uid).or_default()
     }
 
     /// Like [`Users::entry`], for callers that already hold the uid as an `Arc` (a session
