@@ -2,7 +2,7 @@
 //! committed. In single-node mode it is the shard's own message log: a proposal is an append
 //! (which assigns the channel's next seq at once), a commit the group commit's fdatasync.
 
-use jindou_storage::{DurableFuture, MessageFields, MessageStore, Result};
+use jindou_storage::{DedupKey, DurableFuture, MessageFields, MessageStore, Result};
 
 /// An accepted proposal: the seq the entry takes in its channel and the ticket its commit is
 /// awaited with. Tickets of one shard increase in proposal order.
@@ -25,14 +25,16 @@ impl SlotLog {
     }
 
     /// Proposes a message for its channel's slot; an error means nothing was proposed.
+    /// `dedup` is the send's de-duplication key, from [`MessageStore::dedup_key`].
     pub fn propose_message(
         &self,
         messages: &mut MessageStore,
         channel_id: &str,
         channel_type: u8,
         msg: &MessageFields<'_>,
+        dedup: Option<DedupKey>,
     ) -> Result<Proposal> {
-        let a = messages.append_fields(channel_id, channel_type, msg)?;
+        let a = messages.append_fields_keyed(channel_id, channel_type, msg, dedup)?;
         Ok(Proposal {
             message_seq: a.message_seq,
             ticket: a.lsn,

@@ -41,6 +41,12 @@ impl WkStr {
         Self(self.0.slice(..len))
     }
 
+    /// `part`, a substring borrowed from this string, sharing the buffer (no copy). Panics if
+    /// `part` does not lie within it.
+    pub fn part(&self, part: &str) -> Self {
+        Self(self.0.slice_ref(part.as_bytes()))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor either validated the bytes as UTF-8 (`from_utf8`) or took

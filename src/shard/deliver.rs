@@ -2,7 +2,7 @@
 //! `Push` per connection shard, written by the gateway there) and the offline receivers to
 //! announce (docs/architecture.md, "The message path").
 
-use super::ids::person_peer;
+use super::ids::{person_peer, same_uid};
 use super::msg::{ConnMsg, Delivered};
 use super::receivers::Receivers;
 use super::users::ConvKeyRef;
@@ -59,7 +59,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, to: Receivers) 
                 conv.last_message_id = msg.message_id;
                 conv.timestamp = msg.timestamp as i64;
                 conv.version = now;
-                if uid == msg.from_uid.as_str() {
+                if same_uid(uid, &msg.from_uid) {
                     // The sender has read everything up to their own message.
                     conv.readed_to_msg_seq = msg.message_seq;
                     conv.unread = 0;
@@ -77,7 +77,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, to: Receivers) 
             let at = (s.conn.node, s.conn.shard as usize);
             super::push_grouped(&mut by_shard, at, s.conn.id);
         }
-        if !reached && uid != msg.from_uid.as_str() {
+        if !reached && !same_uid(uid, &msg.from_uid) {
             stats::inc(&shard.stats.offline_deliveries);
             if want_offline && uid != super::ids::SYSTEM_UID {
                 offline.push(Arc::from(uid));

@@ -30,8 +30,23 @@ pub fn person_fake_id(a: &str, b: &str) -> String {
 
 /// The two uids of a person fake id, if it is one (`A@B`, exactly two parts).
 pub fn person_parts(fake: &str) -> Option<(&str, &str)> {
-    let (a, b) = fake.split_once('@')?;
-    (!b.contains('@')).then_some((a, b))
+    // Byte scans (ids are short): `split_once` with a char pattern went through the generic
+    // searcher, ~1 % of a shard's samples with four splits per delivered 1:1 message.
+    let bytes = fake.as_bytes();
+    let at = bytes.iter().position(|&c| c == b'@')?;
+    if bytes[at + 1..].contains(&b'@') {
+        return None;
+    }
+    // `@` is ASCII, so both ends are char boundaries.
+    Some((&fake[..at], &fake[at + 1..]))
+}
+
+/// Whether two uids are equal, decided without reading their bytes when both are the same
+/// slice: a 1:1 message's sender and receivers are parts of its channel id, whose bytes a
+/// receiver's shard has at hand, while a separately allocated sender uid was a cache miss.
+#[inline]
+pub fn same_uid(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// The other party of a person chat from `viewer`'s side (spec §2 back-conversion).
@@ -147,6 +162,16 @@ mod tests {
         assert_eq!(person_peer(&f, "bob"), "alice");
         let (ca, cb) = (crc32fast::hash(b"alice"), crc32fast::hash(b"bob"));
         assert_eq!(f, if ca > cb { "alice@bob" } else { "bob@alice" });
+    }
+
+    #[test]
+    fn person_ids_split_in_exactly_two_parts() {
+        assert_eq!(person_parts("alice@bob"), Some(("alice", "bob")));
+        assert_eq!(person_parts("@bob"), Some(("", "bob")));
+        assert_eq!(person_parts("é@ü"), Some(("é", "ü")));
+        for not_person in ["group-1", "a@b@c", "a@@", ""] {
+            assert_eq!(person_parts(not_person), None, "{not_person}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::msg::{Answer, ConnMsg, Delivered, OwnerMsg, SendOrigin, SendOutcome, 
 use super::receivers::Receivers;
 use super::{stats, PendingCommit, Shard};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode, WkStr};
-use jindou_storage::MessageFields;
+use jindou_storage::{DedupKey, MessageFields};
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -158,9 +158,10 @@ pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
         Ok(r) => r,
         Err(reason) => return refuse(shard, req.origin, reason),
     };
-    if answer_retry(shard, &req) {
-        return;
-    }
+    let dedup = match answer_retry(shard, &req) {
+        Retry::Answered => return,
+        Retry::New(key) => key,
+    };
     let delivered = delivered(shard, &req);
     if HeaderFlags::from_header(req.flags).no_persist() {
         return send_unpersisted(shard, req.origin, delivered, receivers);
@@ -169,7 +170,7 @@ pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
         let new = message_fields(&req, &delivered).to_owned();
         return super::replicated::propose_message(shard, req, delivered, new, receivers);
     }
-    propose_and_queue(shard, &req, delivered, receivers);
+    propose_and_queue(shard, &req, delivered, receivers, dedup);
 }
 
 /// What the log stores of a message, borrowed from the request (copied once, into the log).
@@ -193,18 +194,14 @@ fn message_fields<'a>(req: &'a SendReq, msg: &Delivered) -> MessageFields<'a> {
 /// A retried send (same `client_msg_no` in the de-duplication window) is acknowledged with
 /// the stored message and delivers nothing twice. If the original still waits for its
 /// commit, so does this answer: a SENDACK means durable, for the retry as much as for the
-/// original. True if `req` was such a retry.
-fn answer_retry(shard: &Shard, req: &SendReq) -> bool {
-    if req.client_msg_no.is_empty() {
-        return false;
-    }
+/// original.
+fn answer_retry(shard: &Shard, req: &SendReq) -> Retry {
     let store = shard.store.borrow();
-    let Some(hit) =
-        store
-            .messages
-            .find_client_msg_no(&req.channel_id, req.channel_type, &req.client_msg_no)
-    else {
-        return false;
+    let key = store
+        .messages
+        .dedup_key(&req.channel_id, req.channel_type, &req.client_msg_no);
+    let Some(hit) = key.and_then(|k| store.messages.find_dedup_key(k)) else {
+        return Retry::New(key);
     };
     let committed = shard.log.is_committed(&store.messages, hit.lsn);
     drop(store);
@@ -215,7 +212,7 @@ fn answer_retry(shard: &Shard, req: &SendReq) -> bool {
     };
     if committed {
         answer(shard, req.origin, outcome);
-        return true;
+        return Retry::Answered;
     }
     // The queue stays in ticket order: wait for the later of the original and the tail.
     let tail = shard.commits.borrow().back().map_or(hit.lsn, |p| p.lsn);
@@ -233,19 +230,28 @@ fn answer_retry(shard: &Shard, req: &SendReq) -> bool {
             receivers: Receivers::none(),
         },
     );
-    true
+    Retry::Answered
+}
+
+/// What the de-duplication window says of a send.
+enum Retry {
+    /// A retry, answered with the stored message.
+    Answered,
+    /// A new send, with its key in the window (hashed once, for the check and the append).
+    New(Option<DedupKey>),
 }
 
 /// The message as receivers get it (text fields as wire strings, copied once).
 fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
     // One clock reading (the batch's) for the id and the timestamp.
     let now = shard.clock.unix_millis();
+    let channel_id = req.channel_id.prefix(base_channel(&req.channel_id).len());
     Delivered {
         message_id: shard.ids.borrow_mut().next_id_at(now),
         message_seq: 0,
         client_msg_no: req.client_msg_no.clone(),
-        from_uid: WkStr::copy_from_str(&req.from_uid),
-        channel_id: req.channel_id.prefix(base_channel(&req.channel_id).len()),
+        from_uid: sender_uid(&channel_id, req.channel_type, &req.from_uid),
+        channel_id,
         channel_type: req.channel_type,
         flags: req.flags,
         setting: req.setting,
@@ -257,6 +263,20 @@ fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
         payload: req.payload.clone(),
         sender_conn: req.origin.sender_conn(),
     }
+}
+
+/// The sender's uid as it travels with a message: in a 1:1 chat, the side of the channel id
+/// `a@b` it is (sharing its buffer: nothing allocated or copied, and the receivers' shards
+/// tell the sender apart by position, see [`super::ids::same_uid`]); a copy otherwise.
+fn sender_uid(channel_id: &WkStr, channel_type: u8, from_uid: &str) -> WkStr {
+    if channel_type == ChannelType::PERSON.0 {
+        if let Some(side) = person_parts(channel_id)
+            .and_then(|(a, b)| [a, b].into_iter().find(|side| *side == from_uid))
+        {
+            return channel_id.part(side);
+        }
+    }
+    WkStr::copy_from_str(from_uid)
 }
 
 /// A no-persist message: acknowledged and delivered at once, never stored.
@@ -275,7 +295,13 @@ fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers
 
 /// Proposes the message to its slot's log and queues it for acknowledgement and fan-out once
 /// committed; a refused proposal is answered with a system error.
-fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers: Receivers) {
+fn propose_and_queue(
+    shard: &Shard,
+    req: &SendReq,
+    mut msg: Delivered,
+    receivers: Receivers,
+    dedup: Option<DedupKey>,
+) {
     let t0 = shard.stats.time_this_append().then(std::time::Instant::now);
     let proposed = {
         let mut store = shard.store.borrow_mut();
@@ -284,6 +310,7 @@ fn propose_and_queue(shard: &Shard, req: &SendReq, mut msg: Delivered, receivers
             &req.channel_id,
             req.channel_type,
             &message_fields(req, &msg),
+            dedup,
         )
     };
     if let Some(t0) = t0 {

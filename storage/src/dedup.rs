@@ -28,6 +28,11 @@ pub struct DedupHit {
     pub lsn: u64,
 }
 
+/// A send's place in the window: a 128-bit hash of `(channel_type, channel_id,
+/// client_msg_no)` (see the module doc). Only [`DedupWindow::key`] makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupKey(u128);
+
 /// Passes an already uniformly distributed key through (the map's keys are hashes).
 #[derive(Default)]
 struct PassThrough(u64);
@@ -70,7 +75,12 @@ impl DedupWindow {
         }
     }
 
-    fn key(&self, channel_id: &str, channel_type: u8, client_msg_no: &str) -> u128 {
+    /// The key of `(channel, client_msg_no)`, computed once for a send's check and its
+    /// insert; `None` when there is nothing to remember (no client_msg_no, window off).
+    pub fn key(&self, channel_id: &str, channel_type: u8, client_msg_no: &str) -> Option<DedupKey> {
+        if client_msg_no.is_empty() || self.half == 0 {
+            return None;
+        }
         let half = |s: &ahash::RandomState| {
             let mut h = s.build_hasher();
             h.write_u8(channel_type);
@@ -80,18 +90,21 @@ impl DedupWindow {
             h.write(client_msg_no.as_bytes());
             h.finish()
         };
-        (u128::from(half(&self.seeds.0)) << 64) | u128::from(half(&self.seeds.1))
+        Some(DedupKey(
+            (u128::from(half(&self.seeds.0)) << 64) | u128::from(half(&self.seeds.1)),
+        ))
     }
 
     /// The message a client_msg_no already produced in this channel, if still remembered.
     pub fn get(&self, channel_id: &str, channel_type: u8, client_msg_no: &str) -> Option<DedupHit> {
-        if client_msg_no.is_empty() || self.half == 0 {
-            return None;
-        }
-        let k = self.key(channel_id, channel_type, client_msg_no);
+        self.get_key(self.key(channel_id, channel_type, client_msg_no)?)
+    }
+
+    /// [`DedupWindow::get`] by a key from [`DedupWindow::key`].
+    pub fn get_key(&self, k: DedupKey) -> Option<DedupHit> {
         self.current
-            .get(&k)
-            .or_else(|| self.previous.get(&k))
+            .get(&k.0)
+            .or_else(|| self.previous.get(&k.0))
             .copied()
     }
 
@@ -103,15 +116,22 @@ impl DedupWindow {
         client_msg_no: &str,
         hit: DedupHit,
     ) {
-        if client_msg_no.is_empty() || self.half == 0 {
-            return;
+        if let Some(k) = self.key(channel_id, channel_type, client_msg_no) {
+            self.insert_key(k, hit);
         }
-        let k = self.key(channel_id, channel_type, client_msg_no);
+    }
+
+    /// [`DedupWindow::insert`] by a key from [`DedupWindow::key`].
+    pub fn insert_key(&mut self, k: DedupKey, hit: DedupHit) {
         if self.current.len() >= self.half {
-            let fresh = KeyMap::with_capacity_and_hasher(self.half, Default::default());
-            self.previous = std::mem::replace(&mut self.current, fresh);
+            // The retired generation's table is emptied and reused: a fresh one per
+            // generation faulted in megabytes of new pages on the append path.
+            let mut retired = std::mem::take(&mut self.previous);
+            retired.clear();
+            retired.reserve(self.half);
+            self.previous = std::mem::replace(&mut self.current, retired);
         }
-        self.current.insert(k, hit);
+        self.current.insert(k.0, hit);
         debug_assert!(self.current.len() <= self.half && self.previous.len() <= self.half);
     }
 

@@ -53,8 +53,18 @@ fn parent_of(path: &Path) -> &Path {
 /// only once its directory is synced), and `tmp` may be left behind.
 pub fn replace_file(tmp: &Path, path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     use std::io::Write;
+    replace_file_with(tmp, path, durable, |f| f.write_all(bytes))
+}
+
+/// [`replace_file`] with the contents written by `fill` (streamed, not built in memory).
+pub fn replace_file_with(
+    tmp: &Path,
+    path: &Path,
+    durable: bool,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut f = std::fs::File::create(tmp)?;
-    f.write_all(bytes)?;
+    fill(&mut f)?;
     if durable {
         f.sync_all()?;
     }

@@ -33,7 +33,7 @@ pub mod store;
 
 pub use commit::{CommitStats, DurableFuture};
 pub use config::{StoreConfig, SyncPolicy};
-pub use dedup::DedupHit;
+pub use dedup::{DedupHit, DedupKey};
 pub use error::{Result, StoreError};
 pub use message::{ArchivedMessageRecord, MessageFields, MessageRecord, MessageView, NewMessage};
 pub use meta::{MetaLog, MetaOp, PendingSnapshot, Snapshot, WrittenSnapshot};

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::checkpoint::{self, Checkpoint, Entry};
 use crate::commit::{CommitStats, DurableFuture};
 use crate::config::{LogConfig, StoreConfig, SyncPolicy};
-use crate::dedup::{DedupHit, DedupWindow};
+use crate::dedup::{DedupHit, DedupKey, DedupWindow};
 use crate::error::{Result, StoreError};
 use crate::index::{id_generator, ChannelNo, IdLocation, Indexes};
 use crate::log::Log;
@@ -373,6 +373,25 @@ impl MessageStore {
         channel_type: u8,
         msg: &MessageFields<'_>,
     ) -> Result<Appended> {
+        let key = self.dedup.key(channel_id, channel_type, msg.client_msg_no);
+        self.append_fields_keyed(channel_id, channel_type, msg, key)
+    }
+
+    /// [`MessageStore::append_fields`] with the send's de-duplication key already computed
+    /// (by [`MessageStore::dedup_key`] for the same channel and client_msg_no, to look for a
+    /// retry first): the key is hashed once per send, not twice.
+    pub fn append_fields_keyed(
+        &mut self,
+        channel_id: &str,
+        channel_type: u8,
+        msg: &MessageFields<'_>,
+        key: Option<DedupKey>,
+    ) -> Result<Appended> {
+        debug_assert_eq!(
+            key,
+            self.dedup.key(channel_id, channel_type, msg.client_msg_no),
+            "the key belongs to this message"
+        );
         let no = self.idx.find_or_create(channel_id, channel_type);
         let seq = self.idx.next_seq(no);
         msg.fill(&mut self.scratch, channel_id, channel_type, seq);
@@ -386,6 +405,9 @@ impl MessageStore {
         if seg_base != self.active.base {
             // The log rolled: the previous segment is sealed, checkpoint it once durable.
             let prev = std::mem::take(&mut self.active);
+            // Sized like the sealed segment's: growing it by doubling copied and faulted in
+            // its megabytes again at each step, on the append path.
+            self.active.entries = Vec::with_capacity(prev.entries.len() + prev.entries.len() / 8);
             let cp = self.build_checkpoint(
                 prev.base,
                 seg_base - prev.base,
@@ -399,16 +421,16 @@ impl MessageStore {
         self.idx
             .insert(no, seq, lsn, msg.message_id)
             .expect("seqs assigned here are dense");
-        self.dedup.insert(
-            channel_id,
-            channel_type,
-            msg.client_msg_no,
-            DedupHit {
-                message_seq: seq,
-                message_id: msg.message_id,
-                lsn,
-            },
-        );
+        if let Some(key) = key {
+            self.dedup.insert_key(
+                key,
+                DedupHit {
+                    message_seq: seq,
+                    message_id: msg.message_id,
+                    lsn,
+                },
+            );
+        }
         let ts = msg.timestamp as i64;
         self.log.note_ts(lsn, ts);
         let a = &mut self.active;
@@ -636,6 +658,22 @@ impl MessageStore {
         client_msg_no: &str,
     ) -> Option<DedupHit> {
         self.dedup.get(channel_id, channel_type, client_msg_no)
+    }
+
+    /// The de-duplication key of a send (`None`: nothing to look up or remember), for
+    /// [`MessageStore::find_dedup_key`] and then [`MessageStore::append_fields_keyed`].
+    pub fn dedup_key(
+        &self,
+        channel_id: &str,
+        channel_type: u8,
+        client_msg_no: &str,
+    ) -> Option<DedupKey> {
+        self.dedup.key(channel_id, channel_type, client_msg_no)
+    }
+
+    /// [`MessageStore::find_client_msg_no`] by a key from [`MessageStore::dedup_key`].
+    pub fn find_dedup_key(&self, key: DedupKey) -> Option<DedupHit> {
+        self.dedup.get_key(key)
     }
 
     /// Highest seq of a channel (0 if it has no messages).
