@@ -27,6 +27,24 @@ fn warm_window(cap: usize) -> DedupWindow {
     w
 }
 
+/// One new send: looks for a retry of `no` in channel `ch`, then remembers it as `hit`.
+type Send = fn(&mut DedupWindow, &str, &str, DedupHit) -> Option<DedupHit>;
+
+/// The send path as it is: the key hashed once for the check and the insert.
+fn keyed(w: &mut DedupWindow, ch: &str, no: &str, hit: DedupHit) -> Option<DedupHit> {
+    let key = w.key(ch, 1, no).expect("a client_msg_no is set");
+    let found = w.get_key(key);
+    w.insert_key(key, hit);
+    found
+}
+
+/// The path before the key was kept: hashed for the check and again for the insert.
+fn hashed_twice(w: &mut DedupWindow, ch: &str, no: &str, hit: DedupHit) -> Option<DedupHit> {
+    let found = w.get(ch, 1, no);
+    w.insert(ch, 1, no, hit);
+    found
+}
+
 fn send_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("dedup");
     g.throughput(Throughput::Elements(BATCH));
@@ -35,41 +53,25 @@ fn send_path(c: &mut Criterion) {
     for cap in [1_000usize, 100_000] {
         let mut w = warm_window(cap);
         let mut round = 0u64;
-        g.bench_function(format!("new_send_window_{cap}"), |b| {
-            b.iter_batched(
-                || {
-                    // A channel per round keeps every key new (a retry is the rare case).
-                    round += 1;
-                    (round, format!("u{round}@peer"))
-                },
-                |(round, ch)| {
-                    for (i, no) in nos.iter().enumerate() {
-                        let key = w.key(&ch, 1, no).expect("a client_msg_no is set");
-                        let found = w.get_key(key);
-                        w.insert_key(key, hit(round * BATCH + i as u64));
-                        black_box(found);
-                    }
-                },
-                BatchSize::SmallInput,
-            )
-        });
-        // The path before the key was kept: hashed for the check and again for the insert.
-        g.bench_function(format!("new_send_hashed_twice_window_{cap}"), |b| {
-            b.iter_batched(
-                || {
-                    round += 1;
-                    (round, format!("u{round}@peer"))
-                },
-                |(round, ch)| {
-                    for (i, no) in nos.iter().enumerate() {
-                        let found = w.get(&ch, 1, no);
-                        w.insert(&ch, 1, no, hit(round * BATCH + i as u64));
-                        black_box(found);
-                    }
-                },
-                BatchSize::SmallInput,
-            )
-        });
+        let ways: [(&str, Send); 2] =
+            [("new_send", keyed), ("new_send_hashed_twice", hashed_twice)];
+        for (name, send) in ways {
+            g.bench_function(format!("{name}_window_{cap}"), |b| {
+                b.iter_batched(
+                    || {
+                        // A channel per round keeps every key new (a retry is the rare case).
+                        round += 1;
+                        (round, format!("u{round}@peer"))
+                    },
+                    |(round, ch)| {
+                        for (i, no) in nos.iter().enumerate() {
+                            black_box(send(&mut w, &ch, no, hit(round * BATCH + i as u64)));
+                        }
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
     }
     g.finish();
 }
