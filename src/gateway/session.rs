@@ -600,7 +600,7 @@ impl Session {
     }
 
     /// SEND: decrypt, resolve the channel, forward to its owner (spec wkproto §9.3).
-    pub(super) async fn send(&mut self, send: Send) {
+    pub(super) async fn send(&mut self, mut send: Send) {
         stats::inc(&self.gw.shard.stats.sends_in);
         let conn = self.conn.clone();
         let Some(identity) = conn.identity.get() else {
@@ -620,10 +620,11 @@ impl Session {
                 },
             );
         }
+        let client_seq = send.client_seq;
         let refuse = |this: &Self, reason: ReasonCode| {
             this.conn.send_ack(
                 &this.gw,
-                send.client_seq,
+                client_seq,
                 crate::shard::msg::SendOutcome {
                     reason: reason.0,
                     message_id: 0,
@@ -636,7 +637,7 @@ impl Session {
                 client_msg_no = %send.client_msg_no, channel = %send.channel_id, "SEND received");
         }
         let plaintext = {
-            match send.open(self.conn.cipher.get().map(|c| &**c)) {
+            match send.take_plaintext(self.conn.cipher.get().map(|c| &**c)) {
                 Ok(p) => p,
                 Err(e) => return refuse(self, e.reason_code()),
             }
@@ -663,11 +664,12 @@ impl Session {
             channel_type: send.channel_type.0,
             flags: flags.with(HeaderFlags::DUP, false).bits(),
             setting: send.setting.bits(),
-            client_msg_no: send.client_msg_no.clone(),
-            stream_no: send.stream_no.clone(),
+            // Moved, not shared: the SEND is dropped here.
+            client_msg_no: send.client_msg_no,
+            stream_no: send.stream_no,
             stream_flag: 0,
             expire: send.expire,
-            topic: send.topic.clone(),
+            topic: send.topic,
             payload: plaintext,
             receivers: Vec::new(),
         };

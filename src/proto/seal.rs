@@ -124,6 +124,15 @@ impl Send {
             None => Ok(self.payload.clone()),
         }
     }
+
+    /// [`Send::open`] for a SEND the server forwards and then drops: an unencrypted payload is
+    /// moved out rather than shared (its buffer's reference count is left alone).
+    pub fn take_plaintext(&mut self, cipher: Option<&ConnCipher>) -> Result<Bytes, CryptoError> {
+        if encrypting(cipher, self.setting.no_encrypt()).is_none() {
+            return Ok(std::mem::take(&mut self.payload));
+        }
+        self.open(cipher)
+    }
 }
 
 #[cfg(test)]
@@ -171,5 +180,28 @@ mod tests {
         assert_eq!(s.payload, pt);
         assert!(s.msg_key.is_empty());
         assert_eq!(s.open(Some(&cipher())).unwrap(), pt);
+        // Taken: the same plaintext, moved out of the SEND.
+        assert_eq!(s.take_plaintext(Some(&cipher())).unwrap(), pt);
+        assert!(s.payload.is_empty());
+    }
+
+    #[test]
+    fn take_plaintext_decrypts_an_encrypted_send() {
+        let mut s = Send {
+            client_seq: 7,
+            client_msg_no: "m-7".into(),
+            channel_id: "bob".into(),
+            channel_type: ChannelType::PERSON,
+            ..Send::default()
+        };
+        let pt = Bytes::from_static(b"{\"content\":\"hi\"}");
+        s.seal(&pt, Some(&cipher()), &mut BytesMut::new());
+        assert_ne!(s.payload, pt, "sealed");
+        assert_eq!(s.take_plaintext(Some(&cipher())).unwrap(), pt);
+        s.client_seq += 1;
+        assert_eq!(
+            s.take_plaintext(Some(&cipher())),
+            Err(CryptoError::MsgKeyMismatch)
+        );
     }
 }

@@ -70,7 +70,7 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, to: Receivers) 
         }
         let mut reached = false;
         for s in &user.sessions {
-            if Some(s.conn) == msg.sender_conn {
+            if s.conn == msg.sender {
                 continue;
             }
             reached = true;

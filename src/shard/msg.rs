@@ -7,7 +7,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 /// A connection, named by the node and shard that hold it and its id there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ConnRef {
     /// The node holding the socket (`cluster.nodeId`).
     pub node: u16,
@@ -18,6 +18,18 @@ pub struct ConnRef {
 }
 
 impl ConnRef {
+    /// No connection (ids start at 1): the sender of a message the API or the system sent.
+    pub const NONE: ConnRef = ConnRef {
+        node: 0,
+        shard: 0,
+        id: 0,
+    };
+
+    /// `conn`, or [`ConnRef::NONE`].
+    pub fn or_none(conn: Option<ConnRef>) -> ConnRef {
+        conn.unwrap_or(ConnRef::NONE)
+    }
+
     /// The node-wide connection id `/connz` lists and `user.onlinestatus` reports:
     /// `id × 256 + shard` (a node has at most 256 shards).
     pub fn node_wide_id(&self) -> u64 {
@@ -114,6 +126,10 @@ pub struct SendReq {
 
 /// A stored (or no-persist) message on its way to receivers; shared by every shard it visits.
 /// Text fields are wire strings already, so building a RECV per recipient copies nothing.
+///
+/// Kept to 176 bytes, so that with its `Arc` counts it fills three cache lines: each one is
+/// written by the channel owner and read by every receiver's core. The fields few messages
+/// use live out of line in [`RareFields`].
 #[derive(Debug, Default)]
 pub struct Delivered {
     /// Server message id.
@@ -126,26 +142,87 @@ pub struct Delivered {
     pub from_uid: WkStr,
     /// Storage channel id (fake id for person chats, without the CMD suffix).
     pub channel_id: WkStr,
+    /// Plaintext payload.
+    pub payload: Bytes,
+    /// Topic, stream and expiry, when any is set.
+    pub rare: Option<Box<RareFields>>,
+    /// The exact connection that sent it (gets no RECV of its own message); see
+    /// [`Delivered::sender_conn`].
+    pub sender: ConnRef,
+    /// Server time, Unix seconds.
+    pub timestamp: i32,
     /// Channel type.
     pub channel_type: u8,
     /// Header flags.
     pub flags: u8,
     /// Setting byte.
     pub setting: u8,
-    /// Server time, Unix seconds.
-    pub timestamp: i32,
-    /// Expiry.
-    pub expire: u32,
+}
+
+// Three cache lines with the `Arc` counts (see the doc of `Delivered`).
+const _: () = assert!(std::mem::size_of::<Delivered>() <= 176);
+
+/// The fields of a message most messages leave empty, boxed out of [`Delivered`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RareFields {
     /// Topic.
     pub topic: WkStr,
     /// Stream number.
     pub stream_no: WkStr,
     /// Stream flag.
     pub stream_flag: u8,
-    /// Plaintext payload.
-    pub payload: Bytes,
-    /// The exact connection that sent it (gets no RECV of its own message).
-    pub sender_conn: Option<ConnRef>,
+    /// Expiry.
+    pub expire: u32,
+}
+
+impl RareFields {
+    /// The rare fields of a message: `None` when all are empty (no allocation).
+    pub fn boxed(
+        topic: WkStr,
+        stream_no: WkStr,
+        stream_flag: u8,
+        expire: u32,
+    ) -> Option<Box<Self>> {
+        if topic.is_empty() && stream_no.is_empty() && stream_flag == 0 && expire == 0 {
+            return None;
+        }
+        Some(Box::new(RareFields {
+            topic,
+            stream_no,
+            stream_flag,
+            expire,
+        }))
+    }
+}
+
+/// The empty text the accessors of absent rare fields lend.
+static NO_TEXT: WkStr = WkStr::EMPTY;
+
+impl Delivered {
+    /// Topic (empty if none).
+    pub fn topic(&self) -> &WkStr {
+        self.rare.as_ref().map_or(&NO_TEXT, |r| &r.topic)
+    }
+
+    /// Stream number (empty if not a stream message).
+    pub fn stream_no(&self) -> &WkStr {
+        self.rare.as_ref().map_or(&NO_TEXT, |r| &r.stream_no)
+    }
+
+    /// Stream flag.
+    pub fn stream_flag(&self) -> u8 {
+        self.rare.as_ref().map_or(0, |r| r.stream_flag)
+    }
+
+    /// Expiry.
+    pub fn expire(&self) -> u32 {
+        self.rare.as_ref().map_or(0, |r| r.expire)
+    }
+
+    /// The connection that sent it, if a client connection did (not the API or the system).
+    pub fn sender_conn(&self) -> Option<ConnRef> {
+        (self.sender != ConnRef::NONE).then_some(self.sender)
+    }
 }
 
 /// The outcome of a send, reported to its origin.

@@ -3,7 +3,9 @@
 
 use super::channels::{group_permission, ChannelState};
 use super::ids::{base_channel, person_parts};
-use super::msg::{Answer, ConnMsg, Delivered, OwnerMsg, SendOrigin, SendOutcome, SendReq};
+use super::msg::{
+    Answer, ConnMsg, ConnRef, Delivered, OwnerMsg, RareFields, SendOrigin, SendOutcome, SendReq,
+};
 use super::receivers::Receivers;
 use super::{stats, PendingCommit, Shard};
 use crate::proto::{ChannelType, HeaderFlags, ReasonCode, WkStr};
@@ -153,7 +155,7 @@ pub(crate) fn handle_send(shard: &Rc<Shard>, req: Box<SendReq>) {
 /// Goes on with a send once its channel's data is at hand (after a [`ChannelSource`] hold).
 ///
 /// [`ChannelSource`]: super::events::ChannelSource
-pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
+pub fn resume_send(shard: &Rc<Shard>, mut req: Box<SendReq>) {
     let receivers = match receivers(shard, &req) {
         Ok(r) => r,
         Err(reason) => return refuse(shard, req.origin, reason),
@@ -162,32 +164,35 @@ pub fn resume_send(shard: &Rc<Shard>, req: Box<SendReq>) {
         Retry::Answered => return,
         Retry::New(key) => key,
     };
-    let delivered = delivered(shard, &req);
+    // A replicated send may yet be forwarded whole to another leader: its fields are shared
+    // with the message, not moved into it.
+    let replicated = shard.raft().is_some();
+    let delivered = delivered(shard, &mut req, replicated);
     if HeaderFlags::from_header(req.flags).no_persist() {
         return send_unpersisted(shard, req.origin, delivered, receivers);
     }
-    if shard.raft().is_some() {
-        let new = message_fields(&req, &delivered).to_owned();
+    if replicated {
+        let new = message_fields(&delivered).to_owned();
         return super::replicated::propose_message(shard, req, delivered, new, receivers);
     }
     propose_and_queue(shard, &req, delivered, receivers, dedup);
 }
 
-/// What the log stores of a message, borrowed from the request (copied once, into the log).
-fn message_fields<'a>(req: &'a SendReq, msg: &Delivered) -> MessageFields<'a> {
+/// What the log stores of a message, borrowed from it (copied once, into the log).
+fn message_fields(msg: &Delivered) -> MessageFields<'_> {
     MessageFields {
         message_id: msg.message_id,
-        client_msg_no: &req.client_msg_no,
-        from_uid: &req.from_uid,
-        setting: req.setting,
-        header: storage_header(HeaderFlags::from_header(req.flags)),
+        client_msg_no: &msg.client_msg_no,
+        from_uid: &msg.from_uid,
+        setting: msg.setting,
+        header: storage_header(HeaderFlags::from_header(msg.flags)),
         timestamp: msg.timestamp,
-        expire: req.expire,
-        topic: &req.topic,
-        stream_no: &req.stream_no,
+        expire: msg.expire(),
+        topic: msg.topic(),
+        stream_no: msg.stream_no(),
         stream_id: 0,
-        stream_flag: req.stream_flag,
-        payload: &req.payload,
+        stream_flag: msg.stream_flag(),
+        payload: &msg.payload,
     }
 }
 
@@ -241,28 +246,57 @@ enum Retry {
     New(Option<DedupKey>),
 }
 
-/// The message as receivers get it (text fields as wire strings, copied once).
-fn delivered(shard: &Shard, req: &SendReq) -> Delivered {
+/// The message as receivers get it (text fields as wire strings, copied once), built where it
+/// stays: in its shared allocation.
+///
+/// Built on the stack and then moved into an `Arc`, the message was copied twice (into the
+/// `Arc`'s layout on the stack, then to the heap); now its fields are stored once, in place.
+///
+/// Its text and payload are moved out of the request (`keep_req`: shared with it), which is
+/// dropped afterwards: each shared field cost two atomic updates of the frame's count.
+fn delivered(shard: &Shard, req: &mut SendReq, keep_req: bool) -> Arc<Delivered> {
     // One clock reading (the batch's) for the id and the timestamp.
     let now = shard.clock.unix_millis();
     let channel_id = req.channel_id.prefix(base_channel(&req.channel_id).len());
-    Delivered {
-        message_id: shard.ids.borrow_mut().next_id_at(now),
-        message_seq: 0,
-        client_msg_no: req.client_msg_no.clone(),
-        from_uid: sender_uid(&channel_id, req.channel_type, &req.from_uid),
-        channel_id,
-        channel_type: req.channel_type,
-        flags: req.flags,
-        setting: req.setting,
-        timestamp: (now / 1000) as i32,
-        expire: req.expire,
-        topic: req.topic.clone(),
-        stream_no: req.stream_no.clone(),
-        stream_flag: req.stream_flag,
-        payload: req.payload.clone(),
-        sender_conn: req.origin.sender_conn(),
-    }
+    let take = |field: &mut WkStr| {
+        if keep_req {
+            field.clone()
+        } else {
+            std::mem::take(field)
+        }
+    };
+    let client_msg_no = take(&mut req.client_msg_no);
+    let topic = take(&mut req.topic);
+    let stream_no = take(&mut req.stream_no);
+    let payload = if keep_req {
+        req.payload.clone()
+    } else {
+        std::mem::take(&mut req.payload)
+    };
+    let mut msg = Arc::<Delivered>::new_uninit();
+    Arc::get_mut(&mut msg)
+        .expect("a new Arc is unique")
+        .write(Delivered {
+            message_id: shard.ids.borrow_mut().next_id_at(now),
+            message_seq: 0,
+            client_msg_no,
+            from_uid: sender_uid(&channel_id, req.channel_type, &req.from_uid),
+            channel_id,
+            channel_type: req.channel_type,
+            flags: req.flags,
+            setting: req.setting,
+            timestamp: (now / 1000) as i32,
+            rare: RareFields::boxed(topic, stream_no, req.stream_flag, req.expire),
+            payload,
+            sender: ConnRef::or_none(req.origin.sender_conn()),
+        });
+    // SAFETY: the whole value was written just above.
+    unsafe { msg.assume_init() }
+}
+
+/// The message of a send not yet shared with any receiver, to set what its append decided.
+pub(crate) fn unshared(msg: &mut Arc<Delivered>) -> &mut Delivered {
+    Arc::get_mut(msg).expect("a message is shared only once committed")
 }
 
 /// The sender's uid as it travels with a message: in a 1:1 chat, the side of the channel id
@@ -280,7 +314,7 @@ fn sender_uid(channel_id: &WkStr, channel_type: u8, from_uid: &str) -> WkStr {
 }
 
 /// A no-persist message: acknowledged and delivered at once, never stored.
-fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers: Receivers) {
+fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Arc<Delivered>, receivers: Receivers) {
     answer(
         shard,
         origin,
@@ -290,7 +324,7 @@ fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers
             message_seq: 0,
         },
     );
-    fan_out(shard, Arc::new(msg), receivers);
+    fan_out(shard, msg, receivers);
 }
 
 /// Proposes the message to its slot's log and queues it for acknowledgement and fan-out once
@@ -298,7 +332,7 @@ fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers
 fn propose_and_queue(
     shard: &Shard,
     req: &SendReq,
-    mut msg: Delivered,
+    mut msg: Arc<Delivered>,
     receivers: Receivers,
     dedup: Option<DedupKey>,
 ) {
@@ -309,7 +343,7 @@ fn propose_and_queue(
             &mut store.messages,
             &req.channel_id,
             req.channel_type,
-            &message_fields(req, &msg),
+            &message_fields(&msg),
             dedup,
         )
     };
@@ -320,18 +354,18 @@ fn propose_and_queue(
         Ok(p) => {
             if shard.ctx.config.logger.trace_on {
                 tracing::info!(target: "jindou::trace", shard = shard.id(), message_id = msg.message_id,
-                    seq = p.message_seq, channel = %req.channel_id, client_msg_no = %req.client_msg_no, "appended");
+                    seq = p.message_seq, channel = %req.channel_id, client_msg_no = %msg.client_msg_no, "appended");
             }
             stats::inc(&shard.stats.messages_stored);
             shard.stats.stored_by_type.inc(req.channel_type);
-            msg.message_seq = p.message_seq;
+            unshared(&mut msg).message_seq = p.message_seq;
             queue_commit(
                 shard,
                 PendingCommit {
                     lsn: p.ticket,
                     received: shard.clock.instant(),
                     origin: req.origin,
-                    msg: Arc::new(msg),
+                    msg,
                     receivers,
                 },
             );

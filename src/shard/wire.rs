@@ -4,8 +4,8 @@
 //! read is checked, so a bad frame from a peer is an error, never a panic.
 
 use super::msg::{
-    Answer, AuthReq, AuthResult, ConnMsg, ConnRef, Delivered, OwnerMsg, SendOrigin, SendOutcome,
-    SendReq, ShardMsg,
+    Answer, AuthReq, AuthResult, ConnMsg, ConnRef, Delivered, OwnerMsg, RareFields, SendOrigin,
+    SendOutcome, SendReq, ShardMsg,
 };
 use super::receivers::Receivers;
 use super::users::Session;
@@ -121,12 +121,12 @@ impl W {
         self.0.put_u8(d.flags);
         self.0.put_u8(d.setting);
         self.0.put_i32_le(d.timestamp);
-        self.0.put_u32_le(d.expire);
-        self.str(&d.topic);
-        self.str(&d.stream_no);
-        self.0.put_u8(d.stream_flag);
+        self.0.put_u32_le(d.expire());
+        self.str(d.topic());
+        self.str(d.stream_no());
+        self.0.put_u8(d.stream_flag());
         self.bytes(&d.payload);
-        match d.sender_conn {
+        match d.sender_conn() {
             Some(c) => {
                 self.0.put_u8(1);
                 self.conn(c);
@@ -245,24 +245,26 @@ impl R<'_> {
         })
     }
     fn delivered(&mut self) -> Result<Delivered, WireError> {
+        let (message_id, message_seq) = (self.i64()?, self.u64()?);
+        let (client_msg_no, from_uid, channel_id) = (self.wk()?, self.wk()?, self.wk()?);
+        let (channel_type, flags, setting) = (self.u8()?, self.u8()?, self.u8()?);
+        let (timestamp, expire) = (self.u32()? as i32, self.u32()?);
+        let (topic, stream_no, stream_flag) = (self.wk()?, self.wk()?, self.u8()?);
         Ok(Delivered {
-            message_id: self.i64()?,
-            message_seq: self.u64()?,
-            client_msg_no: self.wk()?,
-            from_uid: self.wk()?,
-            channel_id: self.wk()?,
-            channel_type: self.u8()?,
-            flags: self.u8()?,
-            setting: self.u8()?,
-            timestamp: self.u32()? as i32,
-            expire: self.u32()?,
-            topic: self.wk()?,
-            stream_no: self.wk()?,
-            stream_flag: self.u8()?,
+            message_id,
+            message_seq,
+            client_msg_no,
+            from_uid,
+            channel_id,
+            channel_type,
+            flags,
+            setting,
+            timestamp,
+            rare: RareFields::boxed(topic, stream_no, stream_flag, expire),
             payload: self.bytes()?,
-            sender_conn: match self.u8()? {
-                1 => Some(self.conn()?),
-                _ => None,
+            sender: match self.u8()? {
+                1 => self.conn()?,
+                _ => ConnRef::NONE,
             },
         })
     }
@@ -567,12 +569,9 @@ mod tests {
             flags: 2,
             setting: 0,
             timestamp: -5,
-            expire: 6,
-            topic: WkStr::EMPTY,
-            stream_no: WkStr::EMPTY,
-            stream_flag: 0,
+            rare: RareFields::boxed(WkStr::EMPTY, WkStr::copy_from_str("s1"), 1, 6),
             payload: Bytes::from_static(b"hi"),
-            sender_conn: Some(conn),
+            sender: conn,
         };
         // A person chat's side travels as its uid (the receiving node lists it).
         let deliver = OwnerMsg::Deliver {
@@ -603,7 +602,9 @@ mod tests {
             ShardMsg::Conn(ConnMsg::Push { msg, conn_ids }) => {
                 assert_eq!(msg.channel_id.as_str(), "a@b");
                 assert_eq!(msg.timestamp, -5);
-                assert_eq!(msg.sender_conn, Some(conn));
+                assert_eq!(msg.sender_conn(), Some(conn));
+                assert_eq!((msg.expire(), msg.stream_no().as_str()), (6, "s1"));
+                assert_eq!((msg.stream_flag(), msg.topic().as_str()), (1, ""));
                 assert_eq!(conn_ids, vec![5, 9]);
             }
             other => panic!("{other:?}"),

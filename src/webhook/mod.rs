@@ -312,7 +312,7 @@ impl Events for ShardHooks {
         self.hub.offline_on()
             && msg.channel_type != ChannelType::AGENT.0
             // Stream chunks (not anchors) raise nothing.
-            && (msg.stream_no.is_empty() || msg.stream_flag == StreamFlag::START.0)
+            && (msg.stream_no().is_empty() || msg.stream_flag() == StreamFlag::START.0)
     }
 
     /// Raises `msg.offline` for `uids` (best effort: a full queue drops and counts).
