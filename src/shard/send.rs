@@ -205,7 +205,10 @@ fn answer_retry(shard: &Shard, req: &SendReq) -> Retry {
     let key = store
         .messages
         .dedup_key(&req.channel_id, req.channel_type, &req.client_msg_no);
-    let Some(hit) = key.and_then(|k| store.messages.find_dedup_key(k)) else {
+    let Some(hit) = key.and_then(|k| {
+        let messages = &store.messages;
+        messages.find_dedup_key(k, &req.channel_id, req.channel_type, &req.client_msg_no)
+    }) else {
         return Retry::New(key);
     };
     let committed = shard.log.is_committed(&store.messages, hit.lsn);

@@ -313,11 +313,7 @@ impl MessageStore {
                 r.channel_id.as_str(),
                 r.channel_type,
                 r.client_msg_no.as_str(),
-                DedupHit {
-                    message_seq: r.message_seq.to_native(),
-                    message_id: r.message_id.to_native(),
-                    lsn,
-                },
+                lsn,
             );
         }
         Ok(())
@@ -422,14 +418,7 @@ impl MessageStore {
             .insert(no, seq, lsn, msg.message_id)
             .expect("seqs assigned here are dense");
         if let Some(key) = key {
-            self.dedup.insert_key(
-                key,
-                DedupHit {
-                    message_seq: seq,
-                    message_id: msg.message_id,
-                    lsn,
-                },
-            );
+            self.dedup.insert_key(key, lsn);
         }
         let ts = msg.timestamp as i64;
         self.log.note_ts(lsn, ts);
@@ -657,7 +646,29 @@ impl MessageStore {
         channel_type: u8,
         client_msg_no: &str,
     ) -> Option<DedupHit> {
-        self.dedup.get(channel_id, channel_type, client_msg_no)
+        let lsn = self.dedup.get(channel_id, channel_type, client_msg_no)?;
+        self.confirm_dedup(lsn, channel_id, channel_type, client_msg_no)
+    }
+
+    /// The message stored at `lsn` if it is the send of `(channel, client_msg_no)`: the
+    /// window's keys are hashes, so a match is confirmed against the record itself. A record
+    /// no longer readable (its segment deleted by retention) is no match.
+    fn confirm_dedup(
+        &self,
+        lsn: u64,
+        channel_id: &str,
+        channel_type: u8,
+        client_msg_no: &str,
+    ) -> Option<DedupHit> {
+        let r = view_at(&self.log, lsn).ok()?.record;
+        let same = r.channel_type == channel_type
+            && r.channel_id.as_str() == channel_id
+            && r.client_msg_no.as_str() == client_msg_no;
+        same.then(|| DedupHit {
+            message_seq: r.message_seq.to_native(),
+            message_id: r.message_id.to_native(),
+            lsn,
+        })
     }
 
     /// The de-duplication key of a send (`None`: nothing to look up or remember), for
@@ -671,9 +682,17 @@ impl MessageStore {
         self.dedup.key(channel_id, channel_type, client_msg_no)
     }
 
-    /// [`MessageStore::find_client_msg_no`] by a key from [`MessageStore::dedup_key`].
-    pub fn find_dedup_key(&self, key: DedupKey) -> Option<DedupHit> {
-        self.dedup.get_key(key)
+    /// [`MessageStore::find_client_msg_no`] by the key [`MessageStore::dedup_key`] made of the
+    /// same channel and client_msg_no.
+    pub fn find_dedup_key(
+        &self,
+        key: DedupKey,
+        channel_id: &str,
+        channel_type: u8,
+        client_msg_no: &str,
+    ) -> Option<DedupHit> {
+        let lsn = self.dedup.get_key(key)?;
+        self.confirm_dedup(lsn, channel_id, channel_type, client_msg_no)
     }
 
     /// Highest seq of a channel (0 if it has no messages).
@@ -804,5 +823,45 @@ fn corrupt_from(log: &Log, lsn: u64, err: StoreError) -> StoreError {
     match err {
         StoreError::BadFile { reason, .. } => corrupt(log, lsn, reason),
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_message(id: i64, client_msg_no: &str) -> NewMessage {
+        NewMessage {
+            message_id: id,
+            client_msg_no: client_msg_no.to_string(),
+            from_uid: "u1".into(),
+            payload: b"x".to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_window_match_is_confirmed_against_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = StoreConfig::new(dir.path());
+        c.sync_policy = SyncPolicy::None;
+        let mut s = MessageStore::open(&c).unwrap();
+        let a = s.append("c", 2, new_message(7, "m1")).unwrap();
+        let hit = s.find_client_msg_no("c", 2, "m1").unwrap();
+        assert_eq!((hit.message_id, hit.message_seq, hit.lsn), (7, 1, a.lsn));
+        // A key colliding with m1's (planted: 64-bit collisions do not happen in a test) points
+        // at a record of another send, which the confirmation rejects.
+        let other = s.dedup_key("c", 2, "m2").unwrap();
+        s.dedup.insert_key(other, a.lsn);
+        assert_eq!(s.find_client_msg_no("c", 2, "m2"), None);
+        assert_eq!(s.find_dedup_key(other, "c", 2, "m2"), None);
+        // Another channel or channel type with the same client_msg_no is another send.
+        let k = s.dedup_key("c", 1, "m1").unwrap();
+        s.dedup.insert_key(k, a.lsn);
+        assert_eq!(s.find_dedup_key(k, "c", 1, "m1"), None);
+        // A position that holds no record is no match either.
+        let gone = s.dedup_key("d", 2, "m3").unwrap();
+        s.dedup.insert_key(gone, a.lsn + (1 << 20));
+        assert_eq!(s.find_dedup_key(gone, "d", 2, "m3"), None);
     }
 }
