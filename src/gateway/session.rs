@@ -141,6 +141,16 @@ fn open_session(
     Some((session, reader))
 }
 
+/// What handling one packet left to do.
+enum Next {
+    /// The buffer holds no whole packet.
+    NeedBytes,
+    /// Done.
+    Handled,
+    /// A SEND to hand to this owner shard.
+    Forward(usize, Box<SendReq>),
+}
+
 impl Session {
     /// Unregisters the connection once its session ended.
     fn finish(mut self, end: End) {
@@ -427,42 +437,58 @@ impl Session {
                 Box::pin(self.connect(connect)).await?;
                 continue;
             }
-            let packet = match self.decoder.decode(buf, self.conn.version.get()) {
-                Ok(Some(p)) => p,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(self.bad_frame(e)),
-            };
-            match packet {
-                Packet::Send(send) => self.send(send).await,
-                Packet::Recvack(ack) => self.conn.acked(ack.message_id),
-                Packet::Ping => self.conn.send_packet(&self.gw, &Packet::Pong),
-                Packet::Sub(sub) => {
-                    let channel = sub.channel_id.as_str().split('?').next().unwrap_or("");
-                    let reason = if sub.channel_type != ChannelType::DATA {
-                        ReasonCode::NOT_SUPPORT_CHANNEL_TYPE
-                    } else {
-                        ReasonCode::CHANNEL_NOT_EXIST
-                    };
-                    self.conn.send_packet(
-                        &self.gw,
-                        &Suback {
-                            sub_no: sub.sub_no.clone(),
-                            channel_id: WkStr::copy_from_str(channel),
-                            channel_type: sub.channel_type,
-                            action: sub.action,
-                            reason_code: reason,
-                        },
-                    );
-                }
-                Packet::Disconnect(_) => return Err(End::PeerClosed),
-                other => {
-                    return Err(End::Protocol(format!(
-                        "a client may not send {}",
-                        other.packet_type()
-                    )))
-                }
+            match self.next_packet(buf)? {
+                Next::NeedBytes => return Ok(()),
+                Next::Handled => {}
+                Next::Forward(owner, req) => self.forward(owner, req).await,
             }
         }
+    }
+
+    /// Decodes and handles the next packet of an authenticated connection, all but the hand-off
+    /// of a SEND to its channel's owner, which may wait for room in the mesh. Synchronous, so
+    /// the decoded packet lives on the stack and is not copied into the session's future.
+    fn next_packet(&mut self, buf: &mut BytesMut) -> Result<Next, End> {
+        let packet = match self.decoder.decode(buf, self.conn.version.get()) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(Next::NeedBytes),
+            Err(e) => return Err(self.bad_frame(e)),
+        };
+        match packet {
+            Packet::Send(send) => {
+                if let Some((owner, req)) = self.send_request(send) {
+                    return Ok(Next::Forward(owner, req));
+                }
+            }
+            Packet::Recvack(ack) => self.conn.acked(ack.message_id),
+            Packet::Ping => self.conn.send_packet(&self.gw, &Packet::Pong),
+            Packet::Sub(sub) => {
+                let channel = sub.channel_id.as_str().split('?').next().unwrap_or("");
+                let reason = if sub.channel_type != ChannelType::DATA {
+                    ReasonCode::NOT_SUPPORT_CHANNEL_TYPE
+                } else {
+                    ReasonCode::CHANNEL_NOT_EXIST
+                };
+                self.conn.send_packet(
+                    &self.gw,
+                    &Suback {
+                        sub_no: sub.sub_no.clone(),
+                        channel_id: WkStr::copy_from_str(channel),
+                        channel_type: sub.channel_type,
+                        action: sub.action,
+                        reason_code: reason,
+                    },
+                );
+            }
+            Packet::Disconnect(_) => return Err(End::PeerClosed),
+            other => {
+                return Err(End::Protocol(format!(
+                    "a client may not send {}",
+                    other.packet_type()
+                )))
+            }
+        }
+        Ok(Next::Handled)
     }
 
     fn bad_frame(&self, e: DecodeError) -> End {
@@ -600,26 +626,30 @@ impl Session {
     }
 
     /// SEND: decrypt, resolve the channel, forward to its owner (spec wkproto §9.3).
-    pub(super) async fn send(&mut self, mut send: Send) {
+    pub(super) async fn send(&mut self, send: Send) {
+        if let Some((owner, req)) = self.send_request(send) {
+            self.forward(owner, req).await;
+        }
+    }
+
+    /// Hands a send to its channel's owner (waiting while the mesh is full).
+    pub(super) async fn forward(&self, owner: usize, req: Box<SendReq>) {
+        self.gw
+            .shard
+            .mesh
+            .send_wait(owner, OwnerMsg::Send(req).into())
+            .await;
+    }
+
+    /// The request a SEND makes for its channel's owner, and that owner; `None` when the SEND
+    /// was answered here (refused). Synchronous, so the SEND is not moved into a future's
+    /// state on the way, and the request is written once, into its box.
+    pub(super) fn send_request(&mut self, mut send: Send) -> Option<(usize, Box<SendReq>)> {
         stats::inc(&self.gw.shard.stats.sends_in);
         let conn = self.conn.clone();
-        let Some(identity) = conn.identity.get() else {
-            return;
-        };
+        let identity = conn.identity.get()?;
         let from = identity.uid.clone();
         let rate = self.gw.shard.ctx.config.limits.message_rate;
-        if rate > 0 && !self.conn.take_send_token(rate) {
-            stats::inc(&self.gw.shard.stats.message_rate_limited);
-            return self.conn.send_ack(
-                &self.gw,
-                send.client_seq,
-                crate::shard::msg::SendOutcome {
-                    reason: ReasonCode::RATE_LIMIT.0,
-                    message_id: 0,
-                    message_seq: 0,
-                },
-            );
-        }
         let client_seq = send.client_seq;
         let refuse = |this: &Self, reason: ReasonCode| {
             this.conn.send_ack(
@@ -630,8 +660,13 @@ impl Session {
                     message_id: 0,
                     message_seq: 0,
                 },
-            )
+            );
+            None
         };
+        if rate > 0 && !self.conn.take_send_token(rate) {
+            stats::inc(&self.gw.shard.stats.message_rate_limited);
+            return refuse(self, ReasonCode::RATE_LIMIT);
+        }
         if self.gw.shard.ctx.config.logger.trace_on {
             tracing::info!(target: "jindou::trace", shard = self.gw.shard.id(), conn = self.conn.id,
                 client_msg_no = %send.client_msg_no, channel = %send.channel_id, "SEND received");
@@ -654,29 +689,28 @@ impl Session {
             send.channel_type.0,
             flags.sync_once(),
         );
-        let req = SendReq {
-            origin: SendOrigin::Conn {
-                conn: self.gw.conn_ref(self.conn.id),
-                client_seq: send.client_seq,
+        let req = Box::write(
+            Box::new_uninit(),
+            SendReq {
+                origin: SendOrigin::Conn {
+                    conn: self.gw.conn_ref(self.conn.id),
+                    client_seq: send.client_seq,
+                },
+                from_uid: from,
+                channel_id,
+                channel_type: send.channel_type.0,
+                flags: flags.with(HeaderFlags::DUP, false).bits(),
+                setting: send.setting.bits(),
+                // Moved, not shared: the SEND is dropped here.
+                client_msg_no: send.client_msg_no,
+                stream_no: send.stream_no,
+                stream_flag: 0,
+                expire: send.expire,
+                topic: send.topic,
+                payload: plaintext,
+                receivers: Vec::new(),
             },
-            from_uid: from,
-            channel_id,
-            channel_type: send.channel_type.0,
-            flags: flags.with(HeaderFlags::DUP, false).bits(),
-            setting: send.setting.bits(),
-            // Moved, not shared: the SEND is dropped here.
-            client_msg_no: send.client_msg_no,
-            stream_no: send.stream_no,
-            stream_flag: 0,
-            expire: send.expire,
-            topic: send.topic,
-            payload: plaintext,
-            receivers: Vec::new(),
-        };
-        self.gw
-            .shard
-            .mesh
-            .send_wait(owner, OwnerMsg::Send(Box::new(req)).into())
-            .await;
+        );
+        Some((owner, req))
     }
 }
