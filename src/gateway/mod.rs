@@ -61,7 +61,7 @@ pub fn handle_conn(gw: &Rc<ConnTable>, msg: ConnMsg) {
         ConnMsg::Push { msg, conn_ids } => {
             // One encoding per wire form the plaintext connections share, not per receiver.
             let mut forms = conn::RecvForms::for_receivers(conn_ids.len());
-            for conn_id in conn_ids {
+            for &conn_id in conn_ids.iter() {
                 if let Some(conn) = gw.get(conn_id) {
                     conn.push_recv(gw, &msg, &mut forms);
                 }

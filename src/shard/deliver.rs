@@ -3,11 +3,12 @@
 //! announce (docs/architecture.md, "The message path").
 
 use super::ids::{person_peer, same_uid};
-use super::msg::{ConnMsg, Delivered};
+use super::msg::{ConnIds, ConnMsg, Delivered};
 use super::receivers::Receivers;
 use super::users::ConvKeyRef;
 use super::{stats, Shard};
 use crate::proto::{ChannelType, HeaderFlags};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// The channel id a user sees: the peer's uid for person chats, the channel id otherwise.
@@ -27,8 +28,8 @@ pub(crate) fn handle_deliver(shard: &Shard, msg: Arc<Delivered>, to: Receivers) 
         && !flags.no_persist()
         && !flags.sync_once()
         && msg.message_seq > 0;
-    // (node, shard) of the connections → their ids there.
-    let mut by_shard: Vec<((u16, usize), Vec<u64>)> = Vec::new();
+    // (node, shard) of the connections → their ids there (inline for the usual one or two).
+    let mut by_shard: SmallVec<[((u16, usize), ConnIds); 2]> = SmallVec::new();
     // Receivers with no live connection, for `msg.offline` (only collected when wanted).
     let want_offline = shard.events.wants_offline(&msg);
     let mut offline = Vec::new();

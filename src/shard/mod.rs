@@ -54,10 +54,15 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, ProcessSeeded>;
 /// Adds `item` to the group of `key` in a list of groups, a new group if `key` has none. The
 /// keys of a fan-out (owner shards, connection shards: nodes × shards) are few, so a linear
 /// search beats a map and allocates only the groups.
-pub(crate) fn push_grouped<K: PartialEq, V>(groups: &mut Vec<(K, Vec<V>)>, key: K, item: V) {
+pub(crate) fn push_grouped<K, V, C, G>(groups: &mut G, key: K, item: V)
+where
+    K: PartialEq,
+    C: Extend<V> + FromIterator<V>,
+    G: std::ops::DerefMut<Target = [(K, C)]> + Extend<(K, C)>,
+{
     match groups.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, items)) => items.push(item),
-        None => groups.push((key, vec![item])),
+        Some((_, items)) => items.extend(std::iter::once(item)),
+        None => groups.extend(std::iter::once((key, std::iter::once(item).collect()))),
     }
 }
 

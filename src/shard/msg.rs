@@ -374,6 +374,11 @@ pub enum OwnerMsg {
     ConvHintsDone,
 }
 
+/// Connection ids on one shard. A message's receivers usually hold one or two connections
+/// there: those travel inline in the mesh message, with nothing allocated on the sending shard
+/// and freed on the receiving one.
+pub type ConnIds = smallvec::SmallVec<[u64; 2]>;
+
 /// Whatever an [`Inspect`] question returns (downcast by the asker).
 pub type AnyAnswer = Box<dyn std::any::Any + Send>;
 
@@ -423,7 +428,7 @@ pub enum ConnMsg {
         /// The message.
         msg: Arc<Delivered>,
         /// The receiving connections (each writes the RECV for its own uid).
-        conn_ids: Vec<u64>,
+        conn_ids: ConnIds,
     },
 }
 

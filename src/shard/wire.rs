@@ -519,7 +519,7 @@ pub fn decode(bytes: &[u8]) -> Result<ShardMsg, WireError> {
             let msg = Arc::new(r.delivered()?);
             ConnMsg::Push {
                 msg,
-                conn_ids: r.ids()?,
+                conn_ids: r.ids()?.into(),
             }
             .into()
         }
@@ -595,7 +595,7 @@ mod tests {
         match round(
             ConnMsg::Push {
                 msg: Arc::new(d),
-                conn_ids: vec![5, 9],
+                conn_ids: [5, 9].into(),
             }
             .into(),
         ) {
@@ -605,7 +605,7 @@ mod tests {
                 assert_eq!(msg.sender_conn(), Some(conn));
                 assert_eq!((msg.expire(), msg.stream_no().as_str()), (6, "s1"));
                 assert_eq!((msg.stream_flag(), msg.topic().as_str()), (1, ""));
-                assert_eq!(conn_ids, vec![5, 9]);
+                assert_eq!(conn_ids[..], [5, 9]);
             }
             other => panic!("{other:?}"),
         }
