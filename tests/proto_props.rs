@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 use jindou::proto::crypto::{server_handshake, ClientHandshake};
 use jindou::proto::{
     ChannelType, Connack, Connect, DecodeError, Decoder, Disconnect, Encode, EncodeError, Event,
-    HeaderFlags, Packet, PacketType, ReasonCode, Recv, Recvack, Send, Sendack, Setting,
+    HeaderFlags, Packet, PacketType, PeekedRecv, ReasonCode, Recv, Recvack, Send, Sendack, Setting,
     StreamLayout, Sub, Suback, WkStr,
 };
 use proptest::prelude::*;
@@ -317,6 +317,36 @@ proptest! {
     }
 
     #[test]
+    fn peek_recv_agrees_with_decode((v, ps) in versioned_packets(6)) {
+        let wire = encode_all(&ps, v);
+        let dec = Decoder::new();
+        let mut pos = 0;
+        for p in &ps {
+            let len = p.encoded_len(v).unwrap();
+            match (dec.peek_recv(&wire[pos..], v).unwrap(), p) {
+                (PeekedRecv::Recv { head, len: got }, Packet::Recv(r)) => {
+                    prop_assert_eq!(got, len);
+                    prop_assert_eq!(head.flags, r.flags);
+                    prop_assert_eq!(head.setting, r.setting);
+                    prop_assert_eq!(head.message_id, r.message_id);
+                    prop_assert_eq!(head.message_seq, r.message_seq);
+                    prop_assert_eq!(head.timestamp, r.timestamp);
+                    prop_assert_eq!(head.payload, &r.payload[..]);
+                }
+                (PeekedRecv::Other, p) => prop_assert!(!matches!(p, Packet::Recv(_))),
+                (got, p) => prop_assert!(false, "peeked {:?} at {:?}", got, p),
+            }
+            pos += len;
+        }
+        // Until the whole first frame is there, a RECV is incomplete.
+        if matches!(ps[0], Packet::Recv(_)) {
+            for cut in 0..ps[0].encoded_len(v).unwrap() {
+                prop_assert_eq!(dec.peek_recv(&wire[..cut], v).unwrap(), PeekedRecv::Incomplete);
+            }
+        }
+    }
+
+    #[test]
     fn split_stream_in_random_chunks(
         (v, ps) in versioned_packets(12),
         chunks in prop::collection::vec(1usize..40, 1..64),
@@ -360,6 +390,10 @@ proptest! {
         let mut buf = BytesMut::from(&bytes[..]);
         let _ = dec.decode_connect(&mut buf);
         let _ = dec.peek_frame(&bytes);
+        // A peeked RECV never claims more bytes than there are.
+        if let Ok(PeekedRecv::Recv { len, .. }) = dec.peek_recv(&bytes, v) {
+            prop_assert!(len <= bytes.len());
+        }
         if let Some((&h, body)) = bytes.split_first() {
             let _ = jindou::proto::decode_body(h, Bytes::copy_from_slice(body), v);
         }

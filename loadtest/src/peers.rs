@@ -19,7 +19,7 @@
 use crate::cli::Kind;
 use crate::engine::{ConnPlan, EngineHandle, Pacer};
 use crate::net::{self, Notify};
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use monoio::io::{AsyncWriteRentExt, Splitable};
 use monoio::net::tcp::{TcpOwnedReadHalf, TcpOwnedWriteHalf};
 use monoio::net::TcpStream;
@@ -226,11 +226,12 @@ fn inboxes(plan: &ConnPlan, prefix: &str) -> Vec<String> {
 
 // ---------------------------------------------------------------- NATS
 
-/// One parsed NATS server operation.
+/// One parsed NATS server operation, borrowing its payload from the read buffer (the
+/// subscriber copies nothing, as Jindou's reads a RECV in place).
 #[derive(Debug, PartialEq, Eq)]
-pub enum NatsOp {
+pub enum NatsOp<'a> {
     /// MSG with its payload.
-    Msg(Vec<u8>),
+    Msg(&'a [u8]),
     /// PING (answer PONG).
     Ping,
     /// PONG.
@@ -243,7 +244,7 @@ pub enum NatsOp {
 
 /// Parses one operation at the front of `buf`: `Ok(Some((op, consumed)))`, `Ok(None)` if
 /// incomplete.
-pub fn nats_parse(buf: &[u8]) -> Result<Option<(NatsOp, usize)>, String> {
+pub fn nats_parse(buf: &[u8]) -> Result<Option<(NatsOp<'_>, usize)>, String> {
     let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
         return Ok(None);
     };
@@ -260,7 +261,7 @@ pub fn nats_parse(buf: &[u8]) -> Result<Option<(NatsOp, usize)>, String> {
             return Ok(None);
         }
         return Ok(Some((
-            NatsOp::Msg(buf[after..after + len].to_vec()),
+            NatsOp::Msg(&buf[after..after + len]),
             after + len + 2,
         )));
     }
@@ -347,10 +348,11 @@ async fn nats_reader(
 ) -> Result<(), String> {
     let fan = fanout(plan);
     loop {
-        while let Some((op, used)) = nats_parse(&buf)? {
-            let _ = buf.split_to(used);
+        let mut pos = 0;
+        while let Some((op, used)) = nats_parse(&buf[pos..])? {
+            pos += used;
             match op {
-                NatsOp::Msg(p) => h.delivery(plan.idx, &p, h.now()),
+                NatsOp::Msg(p) => h.delivery(plan.idx, p, h.now()),
                 NatsOp::Pong => link.ack(&h, plan.idx, true, fan, AckMode::PerBatch),
                 NatsOp::Ping => {
                     link.out.borrow_mut().extend_from_slice(b"PONG\r\n");
@@ -360,6 +362,7 @@ async fn nats_reader(
                 NatsOp::Other => {}
             }
         }
+        buf.advance(pos);
         match net::read_more(&mut r, &mut buf).await {
             Ok(n) if n > 0 => {}
             _ => {
@@ -482,6 +485,77 @@ async fn resp_read_loop(
     }
 }
 
+/// The prefix of every pub/sub message push: a 3-element array whose first bulk is "message".
+const PUBSUB_MESSAGE: &[u8] = b"*3\r\n$7\r\nmessage\r\n$";
+
+/// A pub/sub message push (`*3 $7 message $n <channel> $m <payload>`) at `buf[pos..]`, read in
+/// place, as Jindou's subscriber reads a RECV: `Some(Some((payload, end)))`, `Some(None)` if it
+/// is one but incomplete, `None` if the value there is something else (use [`resp_parse`]).
+pub fn resp_pubsub_message(buf: &[u8], pos: usize) -> Option<Option<(&[u8], usize)>> {
+    let rest = buf.get(pos..)?;
+    if rest.len() < PUBSUB_MESSAGE.len() {
+        return PUBSUB_MESSAGE.starts_with(rest).then_some(None);
+    }
+    if !rest.starts_with(PUBSUB_MESSAGE) {
+        return None;
+    }
+    // `$<len>\r\n<bytes>\r\n` at `at`: (bytes' range, the end), None if incomplete or bad.
+    let bulk = |at: usize| -> Option<(std::ops::Range<usize>, usize)> {
+        let eol = rest.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        let len: usize = std::str::from_utf8(&rest[at..at + eol])
+            .ok()?
+            .parse()
+            .ok()?;
+        let start = at + eol + 2;
+        (rest.len() >= start + len + 2).then_some((start..start + len, start + len + 2))
+    };
+    let Some((_, after_channel)) = bulk(PUBSUB_MESSAGE.len()) else {
+        return Some(None);
+    };
+    if rest.get(after_channel) != Some(&b'$') {
+        return if after_channel >= rest.len() {
+            Some(None)
+        } else {
+            None
+        };
+    }
+    let (payload, end) = bulk(after_channel + 1).map_or((0..0, 0), |b| b);
+    if end == 0 {
+        return Some(None);
+    }
+    Some(Some((&rest[payload], pos + end)))
+}
+
+/// A subscriber's read loop: each pub/sub message's payload to `on_message`, in place; any
+/// other value (subscription confirmations) parsed and skipped.
+async fn pubsub_read_loop(
+    r: &mut TcpOwnedReadHalf,
+    buf: &mut BytesMut,
+    mut on_message: impl FnMut(&[u8]),
+) -> Result<(), String> {
+    loop {
+        let mut pos = 0;
+        loop {
+            match resp_pubsub_message(buf, pos) {
+                Some(Some((payload, end))) => {
+                    on_message(payload);
+                    pos = end;
+                }
+                Some(None) => break,
+                None => match resp_parse(buf, pos)? {
+                    Some((_, end)) => pos = end,
+                    None => break,
+                },
+            }
+        }
+        buf.advance(pos);
+        match net::read_more(r, buf).await {
+            Ok(n) if n > 0 => {}
+            _ => return Err("Redis connection closed".into()),
+        }
+    }
+}
+
 /// Starts the publishing half (a separate connection) of a Redis sender.
 async fn redis_publisher(
     h: &Rc<EngineHandle>,
@@ -576,19 +650,7 @@ async fn redis_pubsub(h: Rc<EngineHandle>, plan: ConnPlan) -> Result<(), String>
         spawn_ack_reader(&h, &plan, pr, link);
     }
     let idx = plan.idx;
-    let res = resp_read_loop(&mut r, &mut buf, |v| {
-        if let Resp::Array(Some(items)) = v {
-            if let (Some(Resp::Bulk(Some(kind))), Some(Resp::Bulk(Some(p)))) =
-                (items.first(), items.get(2))
-            {
-                if kind == b"message" {
-                    h.delivery(idx, p, h.now());
-                }
-            }
-        }
-        true
-    })
-    .await;
+    let res = pubsub_read_loop(&mut r, &mut buf, |p| h.delivery(idx, p, h.now())).await;
     if h.stopped() {
         Ok(())
     } else {
@@ -715,7 +777,7 @@ mod tests {
             ops,
             vec![
                 NatsOp::Other,
-                NatsOp::Msg(b"hello".to_vec()),
+                NatsOp::Msg(b"hello"),
                 NatsOp::Ping,
                 NatsOp::Pong,
                 NatsOp::Err("-ERR 'x'".into()),
@@ -724,7 +786,34 @@ mod tests {
         assert_eq!(&b[pos..], b"MSG a 1 3\r\nab", "incomplete MSG left");
         // reply-to form
         let (op, _) = nats_parse(b"MSG s 1 r 2\r\nok\r\n").unwrap().unwrap();
-        assert_eq!(op, NatsOp::Msg(b"ok".to_vec()));
+        assert_eq!(op, NatsOp::Msg(b"ok"));
+    }
+
+    #[test]
+    fn pubsub_messages_are_read_in_place() {
+        let push = b"*3\r\n$7\r\nmessage\r\n$4\r\nch.1\r\n$5\r\nhello\r\n";
+        let mut two = push.to_vec();
+        two.extend_from_slice(b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$0\r\n\r\n");
+        assert_eq!(
+            resp_pubsub_message(&two, 0),
+            Some(Some((&b"hello"[..], push.len())))
+        );
+        assert_eq!(
+            resp_pubsub_message(&two, push.len()),
+            Some(Some((&b""[..], two.len())))
+        );
+        // Every strict prefix is incomplete, not something else.
+        for cut in 0..push.len() {
+            assert_eq!(
+                resp_pubsub_message(&push[..cut], 0),
+                Some(None),
+                "cut {cut}"
+            );
+        }
+        // A subscription confirmation is another value.
+        let confirm = b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n";
+        assert_eq!(resp_pubsub_message(confirm, 0), None);
+        assert!(resp_parse(confirm, 0).unwrap().is_some());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::types::{HeaderFlags, PacketType, Setting, StreamLayout};
 use super::varint::{read_varint, VarintRead};
 use super::wkstr::WkStr;
 use bytes::{Buf, Bytes, BytesMut};
+use std::ops::Range;
 
 /// Decodes packets from a connection's receive buffer.
 ///
@@ -109,6 +110,39 @@ impl Decoder {
         buf.advance(hdr);
         let body = buf.split_to(body_len).freeze();
         decode_body(header, body, version).map(Some)
+    }
+
+    /// Reads the first frame of `buf` if it is a complete RECV, borrowing from `buf` (see
+    /// [`RecvHead`]); `buf` is left as it is: advance it by `len` after use. A malformed RECV
+    /// is the same error [`Decoder::decode`] reports for its layout (UTF-8 is not checked).
+    pub fn peek_recv<'a>(&self, buf: &'a [u8], version: u8) -> Result<PeekedRecv<'a>, DecodeError> {
+        let Some((hdr, body_len)) = self.peek_header(buf)? else {
+            return Ok(PeekedRecv::Incomplete);
+        };
+        let header = buf.first().copied().unwrap_or_default();
+        if header >> 4 != PacketType::Recv.code() {
+            return Ok(PeekedRecv::Other);
+        }
+        let Some(body) = buf.get(hdr..hdr + body_len) else {
+            return Ok(PeekedRecv::Incomplete);
+        };
+        let mut r = Reader {
+            buf: body,
+            pos: 0,
+            packet: PacketType::Recv,
+        };
+        let l = recv_layout(&mut r, version)?;
+        Ok(PeekedRecv::Recv {
+            head: RecvHead {
+                flags: HeaderFlags::from_header(header),
+                setting: l.setting,
+                message_id: l.message_id,
+                message_seq: l.message_seq,
+                timestamp: l.timestamp,
+                payload: &body[l.payload],
+            },
+            len: hdr + body_len,
+        })
     }
 
     /// Decodes the first packet of a connection, which must be CONNECT
@@ -226,43 +260,27 @@ pub fn decode_body(header: u8, body: Bytes, version: u8) -> Result<Packet, Decod
             })
         }
         PacketType::Recv => {
-            let setting: Setting = r.u8("setting")?.into();
-            let mut p = Recv {
+            let l = recv_layout(&mut r, version)?;
+            let text = |range: std::ops::Range<usize>, field| r.text(range, field);
+            Packet::Recv(Recv {
                 flags,
-                setting,
-                msg_key: r.string("msg_key")?,
-                from_uid: r.string("from_uid")?,
-                channel_id: r.string("channel_id")?,
-                channel_type: r.u8("channel_type")?.into(),
-                ..Recv::default()
-            };
-            if has_expire {
-                p.expire = r.u32("expire")?;
-            }
-            p.client_msg_no = r.string("client_msg_no")?;
-            if stream_era {
-                match setting.stream_layout() {
-                    Some(StreamLayout::Current) => {
-                        p.stream_flag = r.u8("stream_flag")?.into();
-                        p.stream_no = r.string("stream_no")?;
-                        p.stream_id = r.u64("stream_id")?;
-                    }
-                    Some(StreamLayout::Legacy) => {
-                        p.stream_no = r.string("stream_no")?;
-                        p.stream_seq = r.u32("stream_seq")?;
-                        p.stream_flag = r.u8("stream_flag")?.into();
-                    }
-                    None => {}
-                }
-            }
-            p.message_id = r.i64("message_id")?;
-            p.message_seq = r.seq(wide_seq)?;
-            p.timestamp = r.i32("timestamp")?;
-            if setting.has_topic() {
-                p.topic = r.string("topic")?;
-            }
-            p.payload = r.rest();
-            Packet::Recv(p)
+                setting: l.setting,
+                msg_key: text(l.msg_key, "msg_key")?,
+                from_uid: text(l.from_uid, "from_uid")?,
+                channel_id: text(l.channel_id, "channel_id")?,
+                channel_type: l.channel_type.into(),
+                expire: l.expire,
+                client_msg_no: text(l.client_msg_no, "client_msg_no")?,
+                stream_no: text(l.stream_no, "stream_no")?,
+                stream_id: l.stream_id,
+                stream_seq: l.stream_seq,
+                stream_flag: l.stream_flag.into(),
+                message_id: l.message_id,
+                message_seq: l.message_seq,
+                timestamp: l.timestamp,
+                topic: text(l.topic, "topic")?,
+                payload: r.buf.slice(l.payload),
+            })
         }
         PacketType::Recvack => Packet::Recvack(Recvack {
             flags,
@@ -299,14 +317,150 @@ pub fn decode_body(header: u8, body: Bytes, version: u8) -> Result<Packet, Decod
     })
 }
 
+/// Where the parts of a RECV body lie: its strings and payload as byte ranges of the body.
+/// Read once by [`recv_layout`] for both the owned [`Recv`] and the borrowed [`RecvHead`], so
+/// the RECV layout is written in one place.
+struct RecvLayout {
+    setting: Setting,
+    msg_key: Range<usize>,
+    from_uid: Range<usize>,
+    channel_id: Range<usize>,
+    channel_type: u8,
+    expire: u32,
+    client_msg_no: Range<usize>,
+    stream_no: Range<usize>,
+    stream_id: u64,
+    stream_seq: u32,
+    stream_flag: u8,
+    message_id: i64,
+    message_seq: u64,
+    timestamp: i32,
+    topic: Range<usize>,
+    payload: Range<usize>,
+}
+
+/// Walks a RECV body (spec wkproto §9.4) in the layout of `version`.
+fn recv_layout<B: std::ops::Deref<Target = [u8]>>(
+    r: &mut Reader<B>,
+    version: u8,
+) -> Result<RecvLayout, DecodeError> {
+    let has_expire = version >= 3;
+    let stream_era = (2..=4).contains(&version);
+    let setting: Setting = r.u8("setting")?.into();
+    let msg_key = r.range("msg_key")?;
+    let from_uid = r.range("from_uid")?;
+    let channel_id = r.range("channel_id")?;
+    let channel_type = r.u8("channel_type")?;
+    let expire = if has_expire { r.u32("expire")? } else { 0 };
+    let client_msg_no = r.range("client_msg_no")?;
+    let (mut stream_no, mut stream_id, mut stream_seq, mut stream_flag) = (0..0, 0, 0, 0);
+    if stream_era {
+        match setting.stream_layout() {
+            Some(StreamLayout::Current) => {
+                stream_flag = r.u8("stream_flag")?;
+                stream_no = r.range("stream_no")?;
+                stream_id = r.u64("stream_id")?;
+            }
+            Some(StreamLayout::Legacy) => {
+                stream_no = r.range("stream_no")?;
+                stream_seq = r.u32("stream_seq")?;
+                stream_flag = r.u8("stream_flag")?;
+            }
+            None => {}
+        }
+    }
+    let message_id = r.i64("message_id")?;
+    let message_seq = r.seq(version >= 6)?;
+    let timestamp = r.i32("timestamp")?;
+    let topic = if setting.has_topic() {
+        r.range("topic")?
+    } else {
+        0..0
+    };
+    Ok(RecvLayout {
+        setting,
+        msg_key,
+        from_uid,
+        channel_id,
+        channel_type,
+        expire,
+        client_msg_no,
+        stream_no,
+        stream_id,
+        stream_seq,
+        stream_flag,
+        message_id,
+        message_seq,
+        timestamp,
+        topic,
+        payload: r.rest_range(),
+    })
+}
+
+/// What a receiver needs of a RECV to acknowledge it and read its payload, borrowed from the
+/// frame: no reference count taken, no string checked. For receivers that keep nothing of the
+/// message and do not decrypt (the load generator); [`Decoder::decode`] gives the whole
+/// [`Recv`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvHead<'a> {
+    /// Frame header flags.
+    pub flags: HeaderFlags,
+    /// Setting byte.
+    pub setting: Setting,
+    /// Server message id.
+    pub message_id: i64,
+    /// Channel position.
+    pub message_seq: u64,
+    /// Server time, Unix seconds.
+    pub timestamp: i32,
+    /// The payload (ciphertext if the connection encrypts and the message is not NoEncrypt).
+    pub payload: &'a [u8],
+}
+
+/// What [`Decoder::peek_recv`] found at the front of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeekedRecv<'a> {
+    /// The first frame is incomplete.
+    Incomplete,
+    /// The first frame is another packet type (decode it with [`Decoder::decode`]).
+    Other,
+    /// The first frame is this RECV, `len` bytes long with its header.
+    Recv {
+        /// The RECV.
+        head: RecvHead<'a>,
+        /// Bytes of the whole frame (advance the buffer by this much).
+        len: usize,
+    },
+}
+
 /// Cursor over one frame body; every read is bounds-checked and returns a typed error.
-struct Reader {
-    buf: Bytes,
+struct Reader<B = Bytes> {
+    buf: B,
     pos: usize,
     packet: PacketType,
 }
 
-impl Reader {
+impl Reader<Bytes> {
+    fn string(&mut self, field: &'static str) -> Result<WkStr, DecodeError> {
+        let range = self.range(field)?;
+        self.text(range, field)
+    }
+
+    /// The body bytes of `range` (from [`Reader::range`]) as checked UTF-8 text.
+    fn text(&self, range: Range<usize>, field: &'static str) -> Result<WkStr, DecodeError> {
+        WkStr::from_utf8(self.buf.slice(range)).map_err(|_| DecodeError::InvalidUtf8 {
+            packet: self.packet,
+            field,
+        })
+    }
+
+    fn rest(&mut self) -> Bytes {
+        let range = self.rest_range();
+        self.buf.slice(range)
+    }
+}
+
+impl<B: std::ops::Deref<Target = [u8]>> Reader<B> {
     fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }
@@ -359,7 +513,8 @@ impl Reader {
         }
     }
 
-    fn string(&mut self, field: &'static str) -> Result<WkStr, DecodeError> {
+    /// A length-prefixed string's byte range in the body (bounds checked, not yet UTF-8).
+    fn range(&mut self, field: &'static str) -> Result<Range<usize>, DecodeError> {
         let len = usize::from(self.u16(field)?);
         if len > self.remaining() {
             return Err(DecodeError::StringOverflow {
@@ -368,18 +523,15 @@ impl Reader {
                 len,
             });
         }
-        let end = self.pos + len;
-        let raw = self.buf.slice(self.pos..end);
-        self.pos = end;
-        WkStr::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8 {
-            packet: self.packet,
-            field,
-        })
+        let start = self.pos;
+        self.pos += len;
+        Ok(start..self.pos)
     }
 
-    fn rest(&mut self) -> Bytes {
+    /// The rest of the body's byte range.
+    fn rest_range(&mut self) -> Range<usize> {
         let start = self.pos.min(self.buf.len());
         self.pos = self.buf.len();
-        self.buf.slice(start..)
+        start..self.pos
     }
 }

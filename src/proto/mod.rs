@@ -22,7 +22,7 @@ pub mod varint;
 pub mod wkstr;
 
 pub use crypto::{ClientHandshake, ConnCipher, MsgKey, ServerHandshake};
-pub use decode::{decode_body, Decoder};
+pub use decode::{decode_body, Decoder, PeekedRecv, RecvHead};
 pub use encode::Encode;
 pub use error::{CryptoError, DecodeError, EncodeError};
 pub use packet::{
