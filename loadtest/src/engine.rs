@@ -764,13 +764,9 @@ async fn wk_reader(
                     continue;
                 }
                 Ok(PeekedRecv::Incomplete) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    ctx.error(format!("decode: {e}"));
-                    st.closed.set(true);
-                    st.notify.notify();
-                    return;
-                }
+                // Other packets, sealed RECVs and errors: the full decode below (which reports
+                // the same error).
+                _ => {}
             }
             match decoder.decode(&mut buf, version) {
                 Ok(Some(p)) => {

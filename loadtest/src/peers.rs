@@ -490,7 +490,8 @@ const PUBSUB_MESSAGE: &[u8] = b"*3\r\n$7\r\nmessage\r\n$";
 
 /// A pub/sub message push (`*3 $7 message $n <channel> $m <payload>`) at `buf[pos..]`, read in
 /// place, as Jindou's subscriber reads a RECV: `Some(Some((payload, end)))`, `Some(None)` if it
-/// is one but incomplete, `None` if the value there is something else (use [`resp_parse`]).
+/// is one but incomplete, `None` if the value there is something else or malformed (then
+/// [`resp_parse`] reads it, or reports the error: a bad length never waits for more bytes).
 pub fn resp_pubsub_message(buf: &[u8], pos: usize) -> Option<Option<(&[u8], usize)>> {
     let rest = buf.get(pos..)?;
     if rest.len() < PUBSUB_MESSAGE.len() {
@@ -499,31 +500,30 @@ pub fn resp_pubsub_message(buf: &[u8], pos: usize) -> Option<Option<(&[u8], usiz
     if !rest.starts_with(PUBSUB_MESSAGE) {
         return None;
     }
-    // `$<len>\r\n<bytes>\r\n` at `at`: (bytes' range, the end), None if incomplete or bad.
-    let bulk = |at: usize| -> Option<(std::ops::Range<usize>, usize)> {
-        let eol = rest.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
-        let len: usize = std::str::from_utf8(&rest[at..at + eol])
-            .ok()?
-            .parse()
-            .ok()?;
-        let start = at + eol + 2;
-        (rest.len() >= start + len + 2).then_some((start..start + len, start + len + 2))
+    // The channel's bulk string, then the payload's (`$` already matched for the channel).
+    let after_channel = match resp_bulk(rest, PUBSUB_MESSAGE.len())? {
+        Some((_, end)) => end,
+        None => return Some(None),
     };
-    let Some((_, after_channel)) = bulk(PUBSUB_MESSAGE.len()) else {
-        return Some(None);
+    match rest.get(after_channel) {
+        None => return Some(None),
+        Some(b'$') => {}
+        Some(_) => return None,
+    }
+    Some(resp_bulk(rest, after_channel + 1)?.map(|(payload, end)| (&rest[payload], pos + end)))
+}
+
+/// The bulk string whose length starts at `buf[at..]` (after its `$`): `Some(Some((bytes'
+/// range, end)))`, `Some(None)` if incomplete, `None` if the length is not a number.
+fn resp_bulk(buf: &[u8], at: usize) -> Option<Option<(std::ops::Range<usize>, usize)>> {
+    let Some(eol) = buf[at..].windows(2).position(|w| w == b"\r\n") else {
+        // Only digits so far (perhaps the `\r` of the line's end): more may come.
+        let digits = buf[at..].strip_suffix(b"\r").unwrap_or(&buf[at..]);
+        return digits.iter().all(u8::is_ascii_digit).then_some(None);
     };
-    if rest.get(after_channel) != Some(&b'$') {
-        return if after_channel >= rest.len() {
-            Some(None)
-        } else {
-            None
-        };
-    }
-    let (payload, end) = bulk(after_channel + 1).map_or((0..0, 0), |b| b);
-    if end == 0 {
-        return Some(None);
-    }
-    Some(Some((&rest[payload], pos + end)))
+    let len: usize = std::str::from_utf8(&buf[at..at + eol]).ok()?.parse().ok()?;
+    let start = at + eol + 2;
+    Some((buf.len() >= start + len + 2).then_some((start..start + len, start + len + 2)))
 }
 
 /// A subscriber's read loop: each pub/sub message's payload to `on_message`, in place; any
@@ -810,6 +810,11 @@ mod tests {
                 "cut {cut}"
             );
         }
+        // A bad length is not "incomplete" (it would wait for bytes forever): resp_parse
+        // reports it.
+        let bad = b"*3\r\n$7\r\nmessage\r\n$x\r\nch\r\n$2\r\nhi\r\n";
+        assert_eq!(resp_pubsub_message(bad, 0), None);
+        assert!(resp_parse(bad, 0).is_err());
         // A subscription confirmation is another value.
         let confirm = b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n";
         assert_eq!(resp_pubsub_message(confirm, 0), None);

@@ -18,17 +18,13 @@ pub struct ConnRef {
 }
 
 impl ConnRef {
-    /// No connection (ids start at 1): the sender of a message the API or the system sent.
+    /// No connection (ids start at 1; also the `Default`): the sender of a message the API or
+    /// the system sent.
     pub const NONE: ConnRef = ConnRef {
         node: 0,
         shard: 0,
         id: 0,
     };
-
-    /// `conn`, or [`ConnRef::NONE`].
-    pub fn or_none(conn: Option<ConnRef>) -> ConnRef {
-        conn.unwrap_or(ConnRef::NONE)
-    }
 
     /// The node-wide connection id `/connz` lists and `user.onlinestatus` reports:
     /// `id × 256 + shard` (a node has at most 256 shards).

@@ -321,7 +321,7 @@ fn fail(shard: &Shard, msg: OwnerMsg) {
 pub fn propose_message(
     shard: &Rc<Shard>,
     req: Box<SendReq>,
-    mut msg: Arc<Delivered>,
+    mut msg: Delivered,
     new: NewMessage,
     receivers: Receivers,
 ) {
@@ -336,7 +336,7 @@ pub fn propose_message(
         match raft.propose(slot, cmd).await {
             Ok(a) if a.refused == 0 => {
                 shard.stats.sendack_latency.observe_duration(t0.elapsed());
-                send::unshared(&mut msg).message_seq = a.seq;
+                msg.message_seq = a.seq;
                 send::answer(
                     &shard,
                     req.origin,
@@ -346,7 +346,7 @@ pub fn propose_message(
                         message_seq: a.seq,
                     },
                 );
-                send::fan_out(&shard, msg, receivers);
+                send::fan_out(&shard, Arc::new(msg), receivers);
             }
             Ok(a) => send::refuse(&shard, req.origin, ReasonCode(a.refused)),
             Err(ProposeError::NotLeader(Some(node))) if node as u16 != shard.node() => {

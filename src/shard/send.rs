@@ -4,7 +4,7 @@
 use super::channels::{group_permission, ChannelState};
 use super::ids::{base_channel, person_parts};
 use super::msg::{
-    Answer, ConnMsg, ConnRef, Delivered, OwnerMsg, RareFields, SendOrigin, SendOutcome, SendReq,
+    Answer, ConnMsg, Delivered, OwnerMsg, RareFields, SendOrigin, SendOutcome, SendReq,
 };
 use super::receivers::Receivers;
 use super::{stats, PendingCommit, Shard};
@@ -249,57 +249,38 @@ enum Retry {
     New(Option<DedupKey>),
 }
 
-/// The message as receivers get it (text fields as wire strings, copied once), built where it
-/// stays: in its shared allocation.
-///
-/// Built on the stack and then moved into an `Arc`, the message was copied twice (into the
-/// `Arc`'s layout on the stack, then to the heap); now its fields are stored once, in place.
-///
-/// Its text and payload are moved out of the request (`keep_req`: shared with it), which is
-/// dropped afterwards: each shared field cost two atomic updates of the frame's count.
-fn delivered(shard: &Shard, req: &mut SendReq, keep_req: bool) -> Arc<Delivered> {
+/// The message as receivers get it (text fields as wire strings, copied once). Its text and
+/// payload are moved out of the request, which is dropped afterwards (each shared field cost
+/// two atomic updates of the frame's count); `keep_req` shares them instead.
+fn delivered(shard: &Shard, req: &mut SendReq, keep_req: bool) -> Delivered {
     // One clock reading (the batch's) for the id and the timestamp.
     let now = shard.clock.unix_millis();
     let channel_id = req.channel_id.prefix(base_channel(&req.channel_id).len());
-    let take = |field: &mut WkStr| {
-        if keep_req {
-            field.clone()
-        } else {
-            std::mem::take(field)
-        }
-    };
-    let client_msg_no = take(&mut req.client_msg_no);
-    let topic = take(&mut req.topic);
-    let stream_no = take(&mut req.stream_no);
-    let payload = if keep_req {
-        req.payload.clone()
-    } else {
-        std::mem::take(&mut req.payload)
-    };
-    let mut msg = Arc::<Delivered>::new_uninit();
-    Arc::get_mut(&mut msg)
-        .expect("a new Arc is unique")
-        .write(Delivered {
-            message_id: shard.ids.borrow_mut().next_id_at(now),
-            message_seq: 0,
-            client_msg_no,
-            from_uid: sender_uid(&channel_id, req.channel_type, &req.from_uid),
-            channel_id,
-            channel_type: req.channel_type,
-            flags: req.flags,
-            setting: req.setting,
-            timestamp: (now / 1000) as i32,
-            rare: RareFields::boxed(topic, stream_no, req.stream_flag, req.expire),
-            payload,
-            sender: ConnRef::or_none(req.origin.sender_conn()),
-        });
-    // SAFETY: the whole value was written just above.
-    unsafe { msg.assume_init() }
+    let topic = moved_or_shared(&mut req.topic, keep_req);
+    let stream_no = moved_or_shared(&mut req.stream_no, keep_req);
+    Delivered {
+        message_id: shard.ids.borrow_mut().next_id_at(now),
+        message_seq: 0,
+        client_msg_no: moved_or_shared(&mut req.client_msg_no, keep_req),
+        from_uid: sender_uid(&channel_id, req.channel_type, &req.from_uid),
+        channel_id,
+        channel_type: req.channel_type,
+        flags: req.flags,
+        setting: req.setting,
+        timestamp: (now / 1000) as i32,
+        rare: RareFields::boxed(topic, stream_no, req.stream_flag, req.expire),
+        payload: moved_or_shared(&mut req.payload, keep_req),
+        sender: req.origin.sender_conn().unwrap_or_default(),
+    }
 }
 
-/// The message of a send not yet shared with any receiver, to set what its append decided.
-pub(crate) fn unshared(msg: &mut Arc<Delivered>) -> &mut Delivered {
-    Arc::get_mut(msg).expect("a message is shared only once committed")
+/// `field`'s value, left empty behind (or shared with it when `share`).
+fn moved_or_shared<T: Clone + Default>(field: &mut T, share: bool) -> T {
+    if share {
+        field.clone()
+    } else {
+        std::mem::take(field)
+    }
 }
 
 /// The sender's uid as it travels with a message: in a 1:1 chat, the side of the channel id
@@ -317,7 +298,7 @@ fn sender_uid(channel_id: &WkStr, channel_type: u8, from_uid: &str) -> WkStr {
 }
 
 /// A no-persist message: acknowledged and delivered at once, never stored.
-fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Arc<Delivered>, receivers: Receivers) {
+fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Delivered, receivers: Receivers) {
     answer(
         shard,
         origin,
@@ -327,7 +308,7 @@ fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Arc<Delivered>, rece
             message_seq: 0,
         },
     );
-    fan_out(shard, msg, receivers);
+    fan_out(shard, Arc::new(msg), receivers);
 }
 
 /// Proposes the message to its slot's log and queues it for acknowledgement and fan-out once
@@ -335,7 +316,7 @@ fn send_unpersisted(shard: &Shard, origin: SendOrigin, msg: Arc<Delivered>, rece
 fn propose_and_queue(
     shard: &Shard,
     req: &SendReq,
-    mut msg: Arc<Delivered>,
+    mut msg: Delivered,
     receivers: Receivers,
     dedup: Option<DedupKey>,
 ) {
@@ -361,14 +342,14 @@ fn propose_and_queue(
             }
             stats::inc(&shard.stats.messages_stored);
             shard.stats.stored_by_type.inc(req.channel_type);
-            unshared(&mut msg).message_seq = p.message_seq;
+            msg.message_seq = p.message_seq;
             queue_commit(
                 shard,
                 PendingCommit {
                     lsn: p.ticket,
                     received: shard.clock.instant(),
                     origin: req.origin,
-                    msg,
+                    msg: Arc::new(msg),
                     receivers,
                 },
             );

@@ -646,8 +646,8 @@ impl MessageStore {
         channel_type: u8,
         client_msg_no: &str,
     ) -> Option<DedupHit> {
-        let lsn = self.dedup.get(channel_id, channel_type, client_msg_no)?;
-        self.confirm_dedup(lsn, channel_id, channel_type, client_msg_no)
+        let key = self.dedup_key(channel_id, channel_type, client_msg_no)?;
+        self.find_dedup_key(key, channel_id, channel_type, client_msg_no)
     }
 
     /// The message stored at `lsn` if it is the send of `(channel, client_msg_no)`: the
