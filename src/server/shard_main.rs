@@ -258,6 +258,7 @@ async fn join_cluster(
             sync_batch: sc.sync_batch,
             repair: sc.repair,
             stage_bytes: jindou_storage::stage::DEFAULT_STAGE_BYTES,
+            cached_segments: jindou_storage::config::DEFAULT_CACHED_SEGMENTS,
         },
         &|_| None,
     )

@@ -242,7 +242,19 @@ impl Log {
             stage.restart(seg.sync_target(), 0);
         }
         self.segments.push_back(seg);
+        self.release_cold_pages();
         Ok(())
+    }
+
+    /// Drops from the page cache the segment `cached_segments` behind the active one (see
+    /// [`crate::config::DEFAULT_CACHED_SEGMENTS`]). It is sealed; its records are read back,
+    /// if ever, from the disk.
+    fn release_cold_pages(&self) {
+        let keep = self.cfg.cached_segments;
+        if keep == 0 || self.segments.len() <= keep {
+            return;
+        }
+        self.segments[self.segments.len() - 1 - keep].release_pages();
     }
 
     /// Allocates the segment at `base` on this thread (no spare was ready).
@@ -477,7 +489,48 @@ mod tests {
             sync_batch: 16,
             repair: false,
             stage_bytes: DEFAULT_STAGE_BYTES,
+            cached_segments: crate::config::DEFAULT_CACHED_SEGMENTS,
         }
+    }
+
+    /// Pages of `seg`'s file resident in the page cache (mapped here or not).
+    fn resident_pages(seg: &Segment) -> usize {
+        let bytes = seg.bytes();
+        let mut vec = vec![0u8; bytes.len().div_ceil(4096)];
+        // SAFETY: `vec` holds one byte per page of the mapped range.
+        let r = unsafe { libc::mincore(bytes.as_ptr() as *mut _, bytes.len(), vec.as_mut_ptr()) };
+        assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
+        vec.iter().filter(|&&b| b & 1 == 1).count()
+    }
+
+    #[test]
+    fn sealed_segments_past_the_cached_ones_leave_the_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(dir.path(), 1 << 20);
+        c.sync_policy = SyncPolicy::Always;
+        block_on(async {
+            let mut log = Log::open(c, &|_| None).unwrap();
+            let payload: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+            let first = log.append(1, &payload).unwrap();
+            while log.segments().count() < 4 {
+                let lsn = log.append(1, &payload).unwrap();
+                log.wait_durable(lsn).await.unwrap();
+            }
+            crate::background::drain();
+            let resident: Vec<usize> = log.segments().map(resident_pages).collect();
+            assert_eq!(
+                &resident[..2],
+                &[0, 0],
+                "segments two or more behind are dropped"
+            );
+            assert!(
+                resident[2] > 0,
+                "the segment sealed last stays cached: {resident:?}"
+            );
+            // Dropped pages come back from the file unchanged.
+            assert_eq!(log.read(first).unwrap().payload, &payload[..]);
+            assert!(resident_pages(log.segments().next().unwrap()) > 0);
+        });
     }
 
     proptest! {

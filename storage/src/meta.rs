@@ -134,6 +134,7 @@ impl MetaLog {
                 sync_batch: cfg.sync_batch,
                 repair: cfg.repair,
                 stage_bytes: crate::stage::DEFAULT_STAGE_BYTES,
+                cached_segments: crate::config::DEFAULT_CACHED_SEGMENTS,
             },
             &|_| None,
         )?;

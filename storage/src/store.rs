@@ -184,6 +184,7 @@ impl MessageStore {
                 sync_batch: cfg.sync_batch,
                 repair: cfg.repair,
                 stage_bytes: crate::stage::DEFAULT_STAGE_BYTES,
+                cached_segments: crate::config::DEFAULT_CACHED_SEGMENTS,
             },
             &|base| cps.get(&base).map(|c| c.covered as usize),
         )?;
